@@ -1,0 +1,33 @@
+"""Exception and warning classes of the package.
+
+Three tiers of trouble, from mild to fatal:
+
+* a soft problem with one run (the law fits badly, c sits at a bound, ...) is a
+  :class:`~scaling.fit.FitStatus` on that run's result, never an exception;
+* bad input data raise :class:`DataError` (a ``ValueError``) naming the run, the
+  column and the row, or are recorded per run so that the other runs still fit;
+* bad arguments to a function raise ``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """An input file or table cannot be used as it is.
+
+    The message names the file, run, column and row where they are known, and
+    says how to fix the input.
+    """
+
+
+class FitError(RuntimeError):
+    """No estimate could be computed at all (for example an empty set of runs)."""
+
+
+class DataWarning(UserWarning):
+    """Input that was usable but needed a decision the user should know about
+    (a percent metric converted to a fraction, a run dropped, a key missing in one run)."""
+
+
+class StatisticalWarning(UserWarning):
+    """An estimate exists but should be read with care (for example a flat profile in c)."""

@@ -1,0 +1,69 @@
+"""The command line: tables printed, files written, errors named with exit code 2."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scaling import law
+from scaling.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tidy(tmp_path):
+    rows = []
+    for run, c in (("r1", 1.0), ("r2", 0.5)):
+        steps = np.arange(40)
+        S = 0.05 + 0.6 * np.exp(-steps / 12)
+        y = 0.95 - 0.6 * law.g(S, c) + 0.004 * np.cos(steps)
+        rows += [dict(run=run, model="m", params=1e6, algorithm="grpo", seed=0, step=s, entropy=e, perf=v) for s, e, v in zip(steps, S, y)]
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_fit_prints_a_table_and_writes_csv(tidy, tmp_path):
+    out = tmp_path / "fits.csv"
+    res = runner.invoke(app, ["fit", str(tidy), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "r1" in res.output and "ceiling" in res.output and "status" in res.output
+    frame = pd.read_csv(out)
+    for col in ["run", "model", "params", "algorithm", "n_points", "ceiling", "ceiling_lo", "ceiling_hi", "a", "b", "c", "r2", "rmse", "status"]:
+        assert col in frame.columns
+    assert frame["run"].tolist() == ["r1", "r2"]
+    assert frame.loc[0, "ceiling"] == pytest.approx(0.95, abs=0.01)
+
+
+def test_fit_writes_json_by_extension(tidy, tmp_path):
+    out = tmp_path / "fits.json"
+    res = runner.invoke(app, ["fit", str(tidy), "--mode", "paper", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    records = json.loads(out.read_text())
+    assert len(records) == 2 and records[0]["c"] == 1.0 and records[0]["mode"] == "paper"
+
+
+def test_shared_mode_gives_one_c(tidy):
+    res = runner.invoke(app, ["fit", str(tidy), "--mode", "shared", "--out", str(tidy.parent / "s.csv")])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(tidy.parent / "s.csv")
+    assert frame["c"].nunique() == 1
+
+
+def test_missing_column_is_a_clear_error(tidy):
+    res = runner.invoke(app, ["fit", str(tidy), "--perf", "val_acc"])
+    assert res.exit_code == 2
+    assert "column 'val_acc' (perf) not found" in res.output
+
+
+def test_help_of_every_command():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+    assert "fit" in names
+    for name in names:
+        sub = runner.invoke(app, [name, "--help"])
+        assert sub.exit_code == 0 and "Usage" in sub.output, name
