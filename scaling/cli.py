@@ -7,13 +7,17 @@ can write it to a file.  The library warns; this module prints.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import json
-import math
 import sys
+import typing
 import warnings
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import pandas as pd
 import typer
@@ -145,46 +149,94 @@ def _is_tidy(path: Path) -> bool:
     return not looks_like_wandb(path)
 
 
-def _write(frame: pd.DataFrame, out: Path) -> None:
+def write_table(frame: pd.DataFrame, out: Path) -> None:
+    """Write a result table as CSV, or JSON when ``out`` ends in .json, and say so."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".json":
         records = json.loads(frame.to_json(orient="records", double_precision=15))
-        out.write_text(json.dumps(records, indent=2, allow_nan=False) + "\n")
+        out.write_text(json.dumps(records, indent=2) + "\n")
     else:
         frame.to_csv(out, index=False)
     typer.echo(f"wrote {len(frame)} rows to {out}")
 
 
-def _echo_notes(ds: Dataset, caught: list[warnings.WarningMessage]) -> None:
-    for w in caught:
-        if issubclass(w.category, DataWarning):
-            typer.echo(f"warning: {w.message}", err=True)
-    for note in ds.notes:
-        typer.echo(f"note: {note}", err=True)
-
-
-def _fail(err: Exception) -> None:
+def fail(err: Exception | str) -> NoReturn:
+    """Print ``error: ...`` on stderr and exit with code 2."""
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code=2)
 
 
+# The data options every analysis command takes, added to it by @data_command.
+_DATA_OPTIONS: list[tuple[str, object, object]] = [
+    ("fmt", FormatOpt, Format.auto),
+    ("run", RunOpt, None),
+    ("model", ModelOpt, None),
+    ("params", ParamsOpt, None),
+    ("algorithm", AlgoOpt, None),
+    ("seed_column", SeedOpt, None),
+    ("step", StepOpt, None),
+    ("entropy", EntropyOpt, None),
+    ("perf", PerfOpt, None),
+    ("entropy_key", EntropyKeyOpt, None),
+    ("perf_key", PerfKeyOpt, None),
+    ("meta", MetaOpt, None),
+    ("perf_scale", ScaleOpt, PerfScale.auto),
+    ("align", AlignOpt, AlignHow.same),
+]
+
+
+def load_data(data: list[Path], **opts) -> Dataset:
+    """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
+    columns = ColumnMap.parse(
+        run=opts["run"], model=opts["model"], params=opts["params"], algorithm=opts["algorithm"],
+        seed=opts["seed_column"], step=opts["step"], entropy=opts["entropy"], perf=opts["perf"],
+    )  # fmt: skip
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            ds = _load(data, opts["fmt"], columns, opts["entropy_key"], opts["perf_key"], opts["meta"], opts["perf_scale"], opts["align"])
+    except (DataError, ValueError) as err:
+        fail(err)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    for note in ds.notes:
+        typer.echo(f"note: {note}", err=True)
+    return ds
+
+
+def data_command(func: Callable) -> Callable:
+    """Give a command the DATA argument and the shared data options, and pass it the loaded data.
+
+    The decorated function takes ``ds: Dataset`` as its first parameter and declares only
+    its own options; the wrapper's signature (what Typer reads) is DATA, the data
+    options, then those.  ``DataError``/``ValueError`` raised by the command exit with code 2.
+    """
+    own = inspect.signature(func, eval_str=True)
+    hints = {k: v for k, v in typing.get_type_hints(func, include_extras=True).items() if k != "return"}
+    rest = [p for name, p in own.parameters.items() if name != "ds"]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    new_params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=DataArg)]
+    new_params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, a, d in _DATA_OPTIONS]
+    new_params += [p.replace(kind=kind, annotation=hints.get(p.name, p.annotation)) for p in rest]
+    names = [n for n, _, _ in _DATA_OPTIONS]
+
+    @functools.wraps(func)
+    def wrapper(data: list[Path], **kwargs):
+        ds = load_data(data, **{n: kwargs.pop(n) for n in names})
+        try:
+            return func(ds, **kwargs)
+        except (DataError, ValueError) as err:
+            fail(err)
+
+    wrapper.__signature__ = inspect.Signature(new_params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in new_params}
+    return wrapper
+
+
 @app.command()
+@data_command
 def fit(
-    data: DataArg,
-    fmt: FormatOpt = Format.auto,
-    run: RunOpt = None,
-    model: ModelOpt = None,
-    params: ParamsOpt = None,
-    algorithm: AlgoOpt = None,
-    seed_column: SeedOpt = None,
-    step: StepOpt = None,
-    entropy: EntropyOpt = None,
-    perf: PerfOpt = None,
-    entropy_key: EntropyKeyOpt = None,
-    perf_key: PerfKeyOpt = None,
-    meta: MetaOpt = None,
-    perf_scale: ScaleOpt = PerfScale.auto,
-    align: AlignOpt = AlignHow.same,
+    ds: Dataset,
     mode: Annotated[Mode, typer.Option(help="free: c fitted per run; paper: c = 1 (Cui et al. 2025); shared: one c across runs (see --share-by).")] = Mode.free,
     share_by: Annotated[Optional[str], typer.Option("--share-by", help="With --mode shared: column(s) whose values form the groups sharing c, e.g. 'model'. Default: all runs share one c.")] = None,
     ci: Annotated[CI, typer.Option(help="Intervals: hac = Newey-West sandwich with prewhitening (fast, default); bootstrap = moving-block residual bootstrap refitting c.")] = CI.hac,
@@ -196,24 +248,51 @@ def fit(
 ) -> None:
     """Fit Perf(S) = a - b*exp(c*S) to every run: ceiling a - b with its interval, a, b, c, R², status.
 
-    Example: scaling fit data/runs.csv --perf val_acc --run task,model,algorithm,seed
+    Example: scaling fit data/runs.csv --run task,model,algorithm,seed --perf val_acc
     """
-    columns = ColumnMap.parse(
-        run=run, model=model, params=params, algorithm=algorithm, seed=seed_column, step=step, entropy=entropy, perf=perf
-    )
-    try:
-        options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            ds = _load(data, fmt, columns, entropy_key, perf_key, meta, perf_scale, align)
-            results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
-    except (DataError, ValueError) as err:
-        _fail(err)
-        return
-    _echo_notes(ds, caught)
+    options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
+    results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
     typer.echo(results.summary())
     if out is not None:
-        _write(results.to_frame(), out)
+        write_table(results.to_frame(), out)
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[Path], typer.Argument(help="Log files or directories: W&B export CSVs, verl console logs, TensorBoard directories, JSON-lines files.", show_default=False)],
+    fmt: Annotated[Format, typer.Option("--format", help="Format of all sources; auto detects each one.")] = Format.auto,
+    entropy_key: EntropyKeyOpt = None,
+    perf_key: PerfKeyOpt = None,
+    meta: MetaOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the tidy table (.csv or .parquet).")] = Path("tidy.csv"),
+) -> None:
+    """Convert training logs into the tidy table (run, model, params, algorithm, seed, step, entropy, perf).
+
+    Every other command also reads these sources directly; ingest is for keeping the table.
+    Example: scaling ingest entropy.csv test_reward.csv --meta runs.toml -o tidy.csv
+    """
+    from .readers import read_source
+
+    if fmt == Format.tidy:
+        fail("ingest reads logs; a tidy table needs no conversion")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            table = read_source(sources, format=fmt.value, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
+    except (DataError, ValueError) as err:
+        fail(err)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    summary = table.groupby("run", sort=False).agg(
+        model=("model", "first"), params=("params", "first"), entropy_points=("entropy", "count"), perf_points=("perf", "count")
+    )
+    typer.echo(summary.to_string())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".parquet", ".pq"):
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    typer.echo(f"wrote {len(table)} rows ({table['run'].nunique()} runs) to {out}")
 
 
 def _version(value: bool) -> None:
@@ -227,6 +306,11 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """Entropy-performance scaling of RL runs."""
+
+
+# Commands defined in other modules register themselves on `app` when imported.
+for _module in ():
+    importlib.import_module(f"scaling.{_module}")
 
 
 def main() -> None:  # pragma: no cover - console-script entry point
