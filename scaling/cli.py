@@ -82,6 +82,7 @@ RunOpt = Annotated[Optional[str], typer.Option("--run", help="Column(s) that ide
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Column with the model name. Default: 'model' if present, else the run id.")]
 ParamsOpt = Annotated[Optional[str], typer.Option("--params", help="Column with the parameter count. Default: 'params' if present.")]
 AlgoOpt = Annotated[Optional[str], typer.Option("--algorithm", help="Column with the RL algorithm. Default: 'algorithm' if present.")]
+TaskOpt = Annotated[Optional[str], typer.Option("--task", help="Column with the task/benchmark (separates model families across sizes). Default: 'task' if present.")]
 SeedOpt = Annotated[Optional[str], typer.Option("--seed-column", help="Column with the seed. Default: 'seed' if present.")]
 StepOpt = Annotated[Optional[str], typer.Option("--step", help="Column with the training step. Default: 'step'.")]
 EntropyOpt = Annotated[Optional[str], typer.Option("--entropy", help="Column with the policy entropy (nats). Default: 'entropy'.")]
@@ -174,6 +175,7 @@ _DATA_OPTIONS: list[tuple[str, object, object]] = [
     ("params", ParamsOpt, None),
     ("algorithm", AlgoOpt, None),
     ("seed_column", SeedOpt, None),
+    ("task", TaskOpt, None),
     ("step", StepOpt, None),
     ("entropy", EntropyOpt, None),
     ("perf", PerfOpt, None),
@@ -189,7 +191,7 @@ def load_data(data: list[Path], **opts) -> Dataset:
     """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
     columns = ColumnMap.parse(
         run=opts["run"], model=opts["model"], params=opts["params"], algorithm=opts["algorithm"],
-        seed=opts["seed_column"], step=opts["step"], entropy=opts["entropy"], perf=opts["perf"],
+        seed=opts["seed_column"], task=opts["task"], step=opts["step"], entropy=opts["entropy"], perf=opts["perf"],
     )  # fmt: skip
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -24,6 +24,8 @@ import pandas as pd
 from .exceptions import DataError, DataWarning
 
 CANONICAL = ["run", "model", "params", "algorithm", "seed", "step", "entropy", "perf"]
+#: optional columns carried along when present (``task`` separates model families in stage 2).
+OPTIONAL = ["task"]
 PerfScale = Literal["auto", "fraction", "percent", "none"]
 Align = Literal["same", "mean"]
 
@@ -34,7 +36,8 @@ class ColumnMap:
 
     ``None`` means "the canonical name, if the file has it"; a name given
     explicitly must exist.  ``run`` may name several columns, joined with ``/``
-    (e.g. ``("task", "model", "algorithm", "seed")``).
+    (e.g. ``("task", "model", "algorithm", "seed")``).  ``task`` is optional and
+    separates model families (e.g. two benchmarks) in cross-size analyses.
     """
 
     run: tuple[str, ...] | None = None
@@ -42,6 +45,7 @@ class ColumnMap:
     params: str | None = None
     algorithm: str | None = None
     seed: str | None = None
+    task: str | None = None
     step: str | None = None
     entropy: str | None = None
     perf: str | None = None
@@ -148,7 +152,7 @@ def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, lis
         out["run"] = ["run"] if "run" in cols else []
     for f in ("step", "entropy", "perf"):
         out[f] = need(f, getattr(cmap, f), True)
-    for f in ("model", "params", "algorithm", "seed"):
+    for f in ("model", "params", "algorithm", "seed", "task"):
         out[f] = need(f, getattr(cmap, f), False)
     return out
 
@@ -185,7 +189,7 @@ def canonical(
     Returns
     -------
     table : DataFrame
-        Canonical columns plus ``row`` (the original row label), all runs.
+        Canonical columns, ``task`` ("" when absent) and ``row`` (the original row label), all runs.
     issues : DataFrame
         ``run, column, row, value, problem`` for each rejected cell or row.
 
@@ -216,6 +220,7 @@ def canonical(
     out["model"] = _text(frame[res["model"]]) if res["model"] else out["run"]
     out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else ""
     out["seed"] = _text(frame[res["seed"]]) if res["seed"] else ""
+    out["task"] = _text(frame[res["task"]]) if res["task"] else ""
     out["row"] = frame.index
     checks = [
         ("step", out["step"].isna() & ~_flagged(issues, res["step"], out), "step is missing"),
@@ -234,7 +239,7 @@ def canonical(
     for (run, step), grp in out[dup].groupby(["run", "step"], sort=False):
         rows = ", ".join(str(r) for r in grp["row"])
         issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {rows})"))
-    table = out[[*CANONICAL, "row"]].reset_index(drop=True)
+    table = out[[*CANONICAL, *OPTIONAL, "row"]].reset_index(drop=True)
     return table, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
 
 
@@ -309,6 +314,7 @@ def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     """
     if how not in ("same", "mean"):
         raise ValueError(f"align must be 'same' or 'mean', got {how!r}")
+    cols = [*CANONICAL, *(c for c in OPTIONAL if c in table.columns)]
     parts = []
     for _, run in table.sort_values(["run", "step"], kind="stable").groupby("run", sort=False):
         val = run["perf"].notna().to_numpy()
@@ -318,10 +324,10 @@ def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
             # block id: each validation closes the block of steps since the previous one
             block = np.concatenate([[0], np.cumsum(val)[:-1]])
             ent = run.groupby(block)["entropy"].transform("mean").to_numpy()
-        pts = run.loc[val, CANONICAL].copy()
+        pts = run.loc[val, cols].copy()
         pts["entropy"] = ent[val]
         parts.append(pts)
-    points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CANONICAL)
+    points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     missing = points["entropy"].isna()
     return points.loc[~missing].reset_index(drop=True), int(missing.sum())
 

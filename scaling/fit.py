@@ -86,8 +86,8 @@ class RunFit:
 
     Attributes
     ----------
-    run, model, params, algorithm, seed
-        Identity of the run.
+    run, model, params, algorithm, seed, task
+        Identity of the run (``task`` is "" when the data have none).
     mode : {"free", "paper", "shared"}
         How c was obtained.
     ci_method : {"hac", "bootstrap"}
@@ -147,6 +147,7 @@ class RunFit:
     fixed_c: bool = False
     hac_lags: int = 0
     replicate_cov: np.ndarray | None = None
+    task: str = ""
 
     # ----- estimates -------------------------------------------------------------
     @property
@@ -182,6 +183,36 @@ class RunFit:
         """Performance predicted by the law at the given entropies."""
         P0, beta, c = self.theta
         return P0 - beta * law.g(np.asarray(entropy, dtype=float), c)
+
+    def predict_interval(self, entropy: np.ndarray | float) -> pd.DataFrame:
+        """Mean performance predicted at the given entropies, with its ``1 - alpha`` band.
+
+        The band is for the curve (the mean), not for a new noisy observation.  With
+        HAC intervals it is the delta method with the fit's covariance and critical
+        value; with bootstrap replicates, their percentiles.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``entropy, mean, lo, hi``.
+        """
+        S = np.atleast_1d(np.asarray(entropy, dtype=float))
+        mean = self.predict(S)
+        if not self.has_estimate:
+            nan = np.full_like(S, np.nan)
+            return pd.DataFrame({"entropy": S, "mean": nan, "lo": nan, "hi": nan})
+        if self.replicates is not None:
+            P0, beta, c = (self.replicates[:, i : i + 1] for i in range(3))
+            curves = P0 - beta * law.g(S[None, :], c)
+            lo, hi = np.nanquantile(curves, [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+        else:
+            _, beta, c = self.theta
+            J = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])
+            se = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", J, self.cov, J), 0.0))
+            df = max(self.n_points - (2 if self.fixed_c else 3), 1)
+            t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
+            lo, hi = mean - t * se, mean + t * se
+        return pd.DataFrame({"entropy": S, "mean": mean, "lo": lo, "hi": hi})
 
     def exchange_rate(self, entropy: np.ndarray | float) -> np.ndarray:
         """``dPerf/d(-S) = b c exp(c S) = beta exp(c S)``: performance gained per nat spent."""
@@ -259,6 +290,7 @@ class RunFit:
             "params": self.params,
             "algorithm": self.algorithm,
             "seed": self.seed,
+            "task": self.task,
             "mode": self.mode,
             "ci": self.ci_method,
             "n_points": self.n_points,

@@ -107,6 +107,7 @@ def _runs_of(points: pd.DataFrame) -> dict[str, RunPoints]:
             params=float(first["params"]) if pd.notna(first["params"]) else math.nan,
             algorithm=str(first["algorithm"]),
             seed=str(first["seed"]),
+            task=str(first.get("task", "")),
         )
         out[str(run)] = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)[0]
     return out

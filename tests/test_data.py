@@ -32,7 +32,7 @@ def _write(tmp_path, lines, name="runs.csv"):
 def test_a_clean_file_loads_into_the_canonical_table(tmp_path):
     path = _write(tmp_path, [HEADER, *_good_run("a"), *_good_run("b")])
     ds = load(path)
-    assert list(ds.points.columns) == ["run", "model", "params", "algorithm", "seed", "step", "entropy", "perf"]
+    assert list(ds.points.columns) == ["run", "model", "params", "algorithm", "seed", "step", "entropy", "perf", "task"]
     assert ds.points.groupby("run").size().to_dict() == {"a": 30, "b": 30}
     assert ds.issues.empty and ds.invalid == {} and ds.perf_range == (0.0, 1.0)
 
