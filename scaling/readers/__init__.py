@@ -34,27 +34,16 @@ import pandas as pd
 
 from scaling.exceptions import DataError
 from scaling.readers.jsonl import load_jsonl, read_jsonl
-from scaling.readers.meta import (
-    CANONICAL_COLUMNS,
-    ENTROPY_KEYS,
-    META_FIELDS,
-    MODEL_SIZES,
-    PERF_KEYS,
-    MetaLike,
-    PathLike,
-    RunData,
-    as_paths,
-    build_table,
-    guess_model,
-    guess_params,
-    load_meta,
-    parse_params,
-)
+from scaling.readers.keys import CANONICAL_COLUMNS, ENTROPY_KEYS, META_FIELDS, PERF_KEYS, MetaLike, PathLike
+from scaling.readers.meta import load_meta
+from scaling.readers.models import MODEL_SIZES, guess_model, guess_params, parse_params
+from scaling.readers.table import RunData, build_table
 from scaling.readers.tensorboard import (
     has_event_files,
     load_tensorboard,
     read_tensorboard,
 )
+from scaling.readers.textio import as_paths
 from scaling.readers.verl import has_step_lines, load_verl_log, read_verl_log
 from scaling.readers.wandb import load_wandb, looks_like_wandb, read_wandb
 
@@ -115,9 +104,7 @@ def detect_format(path: PathLike) -> str:
     if path.is_dir():
         if has_event_files(path):
             return "tensorboard"
-        raise DataError(
-            f"{path}: directory without TensorBoard event files (events.out.tfevents*)"
-        )
+        raise DataError(f"{path}: directory without TensorBoard event files (events.out.tfevents*)")
     if not path.is_file():
         raise DataError(f"{path}: no such file or directory")
     if path.name.startswith("events.out.tfevents"):
@@ -128,21 +115,12 @@ def detect_format(path: PathLike) -> str:
     if suffix in (".log", ".txt"):
         if has_step_lines(path):
             return "verl"
-        raise DataError(
-            f"{path}: no verl 'step:N - key:value' line found; "
-            "pass format= if it is another format"
-        )
+        raise DataError(f"{path}: no verl 'step:N - key:value' line found; pass format= if it is another format")
     if suffix == ".csv":
         if looks_like_wandb(path):
             return "wandb"
-        raise DataError(
-            f"{path}: CSV is not a W&B export "
-            "(needs a 'Step' column and '<run> - <metric>' columns)"
-        )
-    raise DataError(
-        f"{path}: cannot tell the format from the name; "
-        f"pass format= (one of {', '.join(FORMATS)})"
-    )
+        raise DataError(f"{path}: CSV is not a W&B export (needs a 'Step' column and '<run> - <metric>' columns)")
+    raise DataError(f"{path}: cannot tell the format from the name; pass format= (one of {', '.join(FORMATS)})")
 
 
 def read_source(
@@ -185,8 +163,6 @@ def read_source(
         raise ValueError(f"format: {format!r} is not one of auto, {', '.join(FORMATS)}")
     groups: dict[str, list[Path]] = {}
     for path in as_paths(path_or_paths):
-        groups.setdefault(
-            detect_format(path) if format == "auto" else format, []
-        ).append(path)
+        groups.setdefault(detect_format(path) if format == "auto" else format, []).append(path)
     runs = [run for name, paths in groups.items() for run in _LOADERS[name](paths)]
     return build_table(runs, entropy_key=entropy_key, perf_key=perf_key, meta=meta)

@@ -22,15 +22,9 @@ from typing import Any
 import pandas as pd
 
 from scaling.exceptions import DataError, DataWarning
-from scaling.readers.meta import (
-    MetaLike,
-    PathLike,
-    RunData,
-    as_paths,
-    build_table,
-    is_junk,
-    line_list,
-)
+from scaling.readers.keys import MetaLike, PathLike
+from scaling.readers.table import RunData, build_table
+from scaling.readers.textio import as_paths, is_junk, line_list
 
 #: Step keys, in order of preference.
 STEP_KEYS: tuple[str, ...] = ("step", "_step", "global_step", "trainer/global_step")
@@ -134,11 +128,7 @@ def _add_record(state: _FileState, flat: dict[str, Any], step: int, run: str) ->
         if number is None:
             continue
         old = values.get(key)
-        if (
-            old is not None
-            and old != number
-            and not (math.isnan(old) and math.isnan(number))
-        ):
+        if old is not None and old != number and not (math.isnan(old) and math.isnan(number)):
             state.overwritten += 1
         values[key] = number
 
@@ -151,9 +141,7 @@ def _parse_file(path: Path) -> _FileState:
             continue
         record, reason = _decode(chunk.rstrip(b"\r"))
         if record is None:
-            state.bad.append(
-                (number, reason + (" (cut last line)" if unterminated else ""))
-            )
+            state.bad.append((number, reason + (" (cut last line)" if unterminated else "")))
             continue
         flat = flatten(record)
         state.keys_seen.update(flat)
@@ -175,9 +163,7 @@ def _warn_problems(path: Path, state: _FileState) -> None:
     """Warn about the lines skipped and the values overwritten in one file."""
     runs = ", ".join(map(repr, state.runs))
     if state.bad:
-        details = "; ".join(
-            f"line {number}: {reason}" for number, reason in state.bad[:10]
-        )
+        details = "; ".join(f"line {number}: {reason}" for number, reason in state.bad[:10])
         warnings.warn(
             f"{path} (run(s) {runs}): skipped {len(state.bad)} line(s) "
             f"{line_list([number for number, _ in state.bad])} ({details})",
@@ -226,9 +212,7 @@ def load_jsonl_file(path: Path) -> list[RunData]:
             f"in {len(state.bad)} non-empty line(s); keys found: {found}"
         )
     _warn_problems(path, state)
-    return [
-        RunData(run, str(path), _run_frame(steps)) for run, steps in state.runs.items()
-    ]
+    return [RunData(run, str(path), _run_frame(steps)) for run, steps in state.runs.items()]
 
 
 def load_jsonl(paths: Sequence[Path]) -> list[RunData]:
@@ -261,15 +245,15 @@ def read_jsonl(
         ``.jsonl`` / ``.ndjson`` files.
     entropy_key, perf_key : str, optional
         Keys (flattened with ``/``) to use instead of the defaults
-        (:data:`~scaling.readers.meta.ENTROPY_KEYS`,
-        :data:`~scaling.readers.meta.PERF_KEYS`).
+        (:data:`~scaling.readers.keys.ENTROPY_KEYS`,
+        :data:`~scaling.readers.keys.PERF_KEYS`).
     meta : path or mapping, optional
         Run metadata, see :func:`~scaling.readers.meta.load_meta`.
 
     Returns
     -------
     pandas.DataFrame
-        The canonical table (:data:`~scaling.readers.meta.CANONICAL_COLUMNS`).
+        The canonical table (:data:`~scaling.readers.keys.CANONICAL_COLUMNS`).
 
     Raises
     ------

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from scaling.exceptions import DataError
-from scaling.readers.meta import MetaLike, PathLike, RunData, as_paths, build_table
+from scaling.readers.keys import MetaLike, PathLike
+from scaling.readers.table import RunData, build_table
+from scaling.readers.textio import as_paths
 
 #: Glob of TensorBoard event file names.
 EVENT_GLOB = "events.out.tfevents*"
@@ -31,8 +33,7 @@ def _event_accumulator() -> Any:
         from tensorboard.backend.event_processing import event_accumulator
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "reading TensorBoard event files needs the 'tensorboard' package: "
-            "pip install tensorboard"
+            "reading TensorBoard event files needs the 'tensorboard' package: pip install tensorboard"
         ) from exc
     return event_accumulator
 
@@ -58,9 +59,7 @@ def run_directories(root: Path) -> dict[str, Path]:
     """
     if root.is_file():
         return {root.resolve().parent.name: root}
-    directories = sorted(
-        {path.parent for path in root.rglob(EVENT_GLOB) if path.is_file()}
-    )
+    directories = sorted({path.parent for path in root.rglob(EVENT_GLOB) if path.is_file()})
     runs = {}
     for directory in directories:
         relative = directory.relative_to(root).as_posix()
@@ -83,15 +82,9 @@ def _tensor_scalars(accumulator: Any, tag: str) -> list[tuple[int, float]]:
 def _scalar_points(accumulator: Any) -> dict[str, list[tuple[int, float]]]:
     """Return every scalar tag of a loaded accumulator as (step, value) pairs."""
     tags = accumulator.Tags()
-    points = {
-        tag: [(int(e.step), float(e.value)) for e in accumulator.Scalars(tag)]
-        for tag in tags.get("scalars", [])
-    }
+    points = {tag: [(int(e.step), float(e.value)) for e in accumulator.Scalars(tag)] for tag in tags.get("scalars", [])}
     for tag in tags.get("tensors", []):
-        if (
-            tag not in points
-            and accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
-        ):
+        if tag not in points and accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
             points[tag] = _tensor_scalars(accumulator, tag)
     return points
 
@@ -117,9 +110,7 @@ def read_event_directory(path: Path) -> pd.DataFrame:
     for tag, points in _scalar_points(accumulator).items():
         if points:
             steps, values = zip(*points, strict=True)
-            data = pd.Series(
-                values, index=pd.Index(steps, dtype="int64"), dtype="float64"
-            )
+            data = pd.Series(values, index=pd.Index(steps, dtype="int64"), dtype="float64")
             series[tag] = data[~data.index.duplicated(keep="last")]
     if not series:
         return pd.DataFrame(index=pd.Index([], dtype="int64"), dtype="float64")
@@ -148,14 +139,8 @@ def load_tensorboard(paths: Sequence[Path]) -> list[RunData]:
     for root in paths:
         found = run_directories(root)
         if not found:
-            raise DataError(
-                f"{root}: no TensorBoard event file ({EVENT_GLOB}) "
-                "in this directory or below"
-            )
-        runs += [
-            RunData(name, str(directory), read_event_directory(directory))
-            for name, directory in found.items()
-        ]
+            raise DataError(f"{root}: no TensorBoard event file ({EVENT_GLOB}) in this directory or below")
+        runs += [RunData(name, str(directory), read_event_directory(directory)) for name, directory in found.items()]
     return runs
 
 
@@ -174,15 +159,15 @@ def read_tensorboard(
         run) or single event files.
     entropy_key, perf_key : str, optional
         Scalar tags to use instead of the defaults
-        (:data:`~scaling.readers.meta.ENTROPY_KEYS`,
-        :data:`~scaling.readers.meta.PERF_KEYS`).
+        (:data:`~scaling.readers.keys.ENTROPY_KEYS`,
+        :data:`~scaling.readers.keys.PERF_KEYS`).
     meta : path or mapping, optional
         Run metadata, see :func:`~scaling.readers.meta.load_meta`.
 
     Returns
     -------
     pandas.DataFrame
-        The canonical table (:data:`~scaling.readers.meta.CANONICAL_COLUMNS`).
+        The canonical table (:data:`~scaling.readers.keys.CANONICAL_COLUMNS`).
 
     Raises
     ------

@@ -33,31 +33,19 @@ from pathlib import Path
 import pandas as pd
 
 from scaling.exceptions import DataError, DataWarning
-from scaling.readers.meta import (
-    MetaLike,
-    PathLike,
-    RunData,
-    as_paths,
-    build_table,
-    guess_model,
-    line_list,
-    read_text,
-)
+from scaling.readers.keys import MetaLike, PathLike
+from scaling.readers.models import guess_model
+from scaling.readers.table import RunData, build_table
+from scaling.readers.textio import as_paths, line_list, read_text
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_PREFIX_RE = re.compile(
-    r"^\s*(?:\[[0-9;]*m)*\([^()]*\bpid=\d+[^()]*\)(?:\[[0-9;]*m)*\s*"
-)
+_PREFIX_RE = re.compile(r"^\s*(?:\[[0-9;]*m)*\([^()]*\bpid=\d+[^()]*\)(?:\[[0-9;]*m)*\s*")
 _STEP_RE = re.compile(r"^step:(\d+) - (.*)$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)"
-_VALUE_RE = re.compile(
-    rf"^(?:(?:np\.)?[A-Za-z_]\w*\(({_NUMBER})\)|({_NUMBER}))$", re.IGNORECASE
-)
+_VALUE_RE = re.compile(rf"^(?:(?:np\.)?[A-Za-z_]\w*\(({_NUMBER})\)|({_NUMBER}))$", re.IGNORECASE)
 _KEY_RE = re.compile(r"^[^\s:]+$")
 _INITIAL_MARK = "Initial validation metrics"
-_DICT_PAIR_RE = re.compile(
-    rf"'([^']+)'\s*:\s*(?:(?:np\.)?[A-Za-z_]\w*\()?({_NUMBER})", re.IGNORECASE
-)
+_DICT_PAIR_RE = re.compile(rf"'([^']+)'\s*:\s*(?:(?:np\.)?[A-Za-z_]\w*\()?({_NUMBER})", re.IGNORECASE)
 _LITERAL_RE = re.compile(r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'')
 _MODEL_PATH_RE = re.compile(r"actor_rollout_ref\.model\.path=[\"']?([^\s\"',]+)")
 _ESTIMATOR_RE = re.compile(r"(?:algorithm\.adv_estimator=|'adv_estimator':\s*')(\w+)")
@@ -134,11 +122,7 @@ def parse_value(text: str) -> _Value | None:
 
 def _canonical_key(key: str) -> str:
     """File old verl's ``test_score/...`` under ``val/test_score/...``."""
-    return (
-        VAL_PREFIX + key[len(OLD_VAL_PREFIX) :]
-        if key.startswith(OLD_VAL_PREFIX)
-        else key
-    )
+    return VAL_PREFIX + key[len(OLD_VAL_PREFIX) :] if key.startswith(OLD_VAL_PREFIX) else key
 
 
 def parse_pairs(text: str) -> tuple[dict[str, _Value], list[str]]:
@@ -165,9 +149,7 @@ def parse_pairs(text: str) -> tuple[dict[str, _Value], list[str]]:
 
 def _is_rounding(old: _Value, new: _Value) -> bool:
     """Tell whether ``new`` is ``old`` printed with fewer decimals."""
-    if new.decimals is None or (
-        old.decimals is not None and old.decimals <= new.decimals
-    ):
+    if new.decimals is None or (old.decimals is not None and old.decimals <= new.decimals):
         return False
     if not (math.isfinite(old.value) and math.isfinite(new.value)):
         return False
@@ -214,9 +196,7 @@ def _collect_block(lines: list[str], start: int) -> tuple[list[str], int]:
     block = [first[first.index(_INITIAL_MARK) :]]
     depth = block[0].count("{") - block[0].count("}")
     end = start
-    while (depth > 0 or "{" not in "".join(block)) and end + 1 < min(
-        len(lines), start + _MAX_BLOCK_LINES
-    ):
+    while (depth > 0 or "{" not in "".join(block)) and end + 1 < min(len(lines), start + _MAX_BLOCK_LINES):
         line = clean_line(lines[end + 1])
         if _STEP_RE.match(line):
             break
@@ -235,10 +215,7 @@ def _initial_metrics(lines: list[str], start: int) -> tuple[dict[str, _Value], i
         text = _literal_text([first[mark - 1 :], *block[1:]])
     else:
         text = "\n".join(block)
-    values = {
-        _canonical_key(key): _Value(float(number), None)
-        for key, number in _DICT_PAIR_RE.findall(text)
-    }
+    values = {_canonical_key(key): _Value(float(number), None) for key, number in _DICT_PAIR_RE.findall(text)}
     return values, end
 
 
@@ -256,19 +233,12 @@ def _drop_cut_pair(text: str) -> tuple[str, str | None]:
     decimals = {value.decimals for value in others.values()}
     new = next(iter(values.values()))
     usual = decimals.pop() if len(decimals) == 1 else None
-    if (
-        len(others) >= 3
-        and usual is not None
-        and new.decimals is not None
-        and new.decimals < usual
-    ):
+    if len(others) >= 3 and usual is not None and new.decimals is not None and new.decimals < usual:
         return head, last
     return text, None
 
 
-def _parse_step_line(
-    state: _LogState, match: re.Match[str], number: int, cut: bool
-) -> list[str]:
+def _parse_step_line(state: _LogState, match: re.Match[str], number: int, cut: bool) -> list[str]:
     """Parse one ``step:`` line into ``state``; return notes on a cut last pair."""
     step, text = int(match.group(1)), match.group(2)
     notes = []
@@ -324,9 +294,7 @@ def _model_info(header: Sequence[str]) -> dict[str, object]:
     estimators = _ESTIMATOR_RE.findall(text)
     if estimators:
         info["algorithm"] = ADV_ESTIMATORS.get(estimators[-1], estimators[-1])
-    counts = {
-        float(number) * _UNITS[unit] for number, unit in _REPORTED_RE.findall(text)
-    }
+    counts = {float(number) * _UNITS[unit] for number, unit in _REPORTED_RE.findall(text)}
     if len(counts) == 1:
         info["reported_params"] = counts.pop()
     return info
@@ -359,17 +327,14 @@ def _warn_problems(path: Path, run: str, state: _LogState, notes: list[str]) -> 
 
 def _frame(state: _LogState) -> pd.DataFrame:
     """Turn the parsed steps into a wide frame (index step, one column per key)."""
-    rows = {
-        step: {key: value.value for key, value in record.items()}
-        for step, record in state.steps.items()
-    }
+    rows = {step: {key: value.value for key, value in record.items()} for step, record in state.steps.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index", dtype="float64")
     frame.index = frame.index.astype("int64")
     return frame.sort_index()
 
 
 def load_verl_log(path: Path) -> RunData:
-    """Parse one verl console log into a :class:`~scaling.readers.meta.RunData`.
+    """Parse one verl console log into a :class:`~scaling.readers.table.RunData`.
 
     Parameters
     ----------
@@ -441,8 +406,8 @@ def read_verl_log(
         One log per run; each run is named after its file stem.
     entropy_key, perf_key : str, optional
         Keys to use instead of the defaults
-        (:data:`~scaling.readers.meta.ENTROPY_KEYS`,
-        :data:`~scaling.readers.meta.PERF_KEYS`); ``test_score/<data>`` and
+        (:data:`~scaling.readers.keys.ENTROPY_KEYS`,
+        :data:`~scaling.readers.keys.PERF_KEYS`); ``test_score/<data>`` and
         ``val/test_score/<data>`` name the same key.
     meta : path or mapping, optional
         Run metadata, see :func:`~scaling.readers.meta.load_meta`. Without it,
@@ -453,7 +418,7 @@ def read_verl_log(
     Returns
     -------
     pandas.DataFrame
-        The canonical table (:data:`~scaling.readers.meta.CANONICAL_COLUMNS`).
+        The canonical table (:data:`~scaling.readers.keys.CANONICAL_COLUMNS`).
 
     Raises
     ------

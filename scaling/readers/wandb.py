@@ -18,16 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from scaling.exceptions import DataError, DataWarning
-from scaling.readers.meta import (
-    MetaLike,
-    PathLike,
-    RunData,
-    as_paths,
-    build_table,
-    is_junk,
-    line_list,
-    read_text,
-)
+from scaling.readers.keys import MetaLike, PathLike
+from scaling.readers.table import RunData, build_table
+from scaling.readers.textio import as_paths, is_junk, line_list, read_text
 
 #: Step columns of a W&B export, in order of preference (``Step`` is W&B's own).
 STEP_COLUMNS: tuple[str, ...] = (
@@ -88,8 +81,7 @@ def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
         last = len(lines)
         cut = " (the last line is cut)" if unterminated and ragged[-1] == last else ""
         warnings.warn(
-            f"{path}: skipped line(s) {line_list(ragged)} with a field count "
-            f"other than the header's {width}{cut}",
+            f"{path}: skipped line(s) {line_list(ragged)} with a field count other than the header's {width}{cut}",
             DataWarning,
             stacklevel=2,
         )
@@ -103,18 +95,11 @@ def _read_frame(path: Path) -> pd.DataFrame:
     """
     text, numbers = _clean_lines(path, read_text(path))
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
-        )
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(
-            f"{path}: cannot parse CSV: {str(exc).strip()}".replace("\n", " ")
-        ) from None
+        raise DataError(f"{path}: cannot parse CSV: {str(exc).strip()}".replace("\n", " ")) from None
     if len(frame) != len(numbers):
-        raise DataError(
-            f"{path}: cannot parse CSV: "
-            f"{len(frame)} rows read from {len(numbers)} lines"
-        )
+        raise DataError(f"{path}: cannot parse CSV: {len(frame)} rows read from {len(numbers)} lines")
     frame.index = pd.Index(numbers, dtype="int64")
     return frame
 
@@ -125,8 +110,7 @@ def _step_column(path: Path, frame: pd.DataFrame) -> str:
         if column in frame.columns:
             return column
     raise DataError(
-        f"{path}: no step column ({', '.join(STEP_COLUMNS)}); "
-        f"columns found: {', '.join(map(str, frame.columns))}"
+        f"{path}: no step column ({', '.join(STEP_COLUMNS)}); columns found: {', '.join(map(str, frame.columns))}"
     )
 
 
@@ -151,8 +135,7 @@ def _steps(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
     if bad.any():
         lines = [int(index) for index in frame.index[bad.to_numpy()]]
         warnings.warn(
-            f"{path}: column {column!r}: skipped line(s) {line_list(lines)} "
-            "whose step is not an integer",
+            f"{path}: column {column!r}: skipped line(s) {line_list(lines)} whose step is not an integer",
             DataWarning,
             stacklevel=2,
         )
@@ -167,8 +150,7 @@ def _values(path: Path, frame: pd.DataFrame, column: str, run: str) -> pd.Series
     if bad.any():
         lines = [int(index) for index in frame.index[bad.to_numpy()]]
         warnings.warn(
-            f"{path}: run {run!r}: column {column!r}: non-numeric value(s) "
-            f"on line(s) {line_list(lines)} ignored",
+            f"{path}: run {run!r}: column {column!r}: non-numeric value(s) on line(s) {line_list(lines)} ignored",
             DataWarning,
             stacklevel=2,
         )
@@ -198,10 +180,7 @@ def read_wandb_file(path: Path) -> dict[tuple[str, str], pd.Series]:
     step_column = _step_column(path, frame)
     columns = metric_columns(frame.columns)
     if not columns:
-        raise DataError(
-            f"{path}: no '<run> - <metric>' column; "
-            f"columns found: {', '.join(map(str, frame.columns))}"
-        )
+        raise DataError(f"{path}: no '<run> - <metric>' column; columns found: {', '.join(map(str, frame.columns))}")
     steps = _steps(path, frame, step_column)
     frame = frame.loc[steps.index]
     series = {}
@@ -211,8 +190,7 @@ def read_wandb_file(path: Path) -> dict[tuple[str, str], pd.Series]:
         values = values.dropna()
         if values.index.has_duplicates:
             warnings.warn(
-                f"{path}: run {run!r}: column {column!r}: "
-                "steps logged twice; kept the last value",
+                f"{path}: run {run!r}: column {column!r}: steps logged twice; kept the last value",
                 DataWarning,
                 stacklevel=2,
             )
@@ -221,9 +199,7 @@ def read_wandb_file(path: Path) -> dict[tuple[str, str], pd.Series]:
     return series
 
 
-def _combine(
-    old: pd.Series, new: pd.Series, run: str, metric: str, path: Path
-) -> pd.Series:
+def _combine(old: pd.Series, new: pd.Series, run: str, metric: str, path: Path) -> pd.Series:
     """Combine one run's metric read from two files (first file wins on conflicts)."""
     common = old.index.intersection(new.index)
     differ = common[(old[common] != new[common]).to_numpy()]
@@ -260,11 +236,7 @@ def load_wandb(paths: Sequence[Path]) -> list[RunData]:
             sources.setdefault(run, [])
             if str(path) not in sources[run]:
                 sources[run].append(str(path))
-            metrics[metric] = (
-                _combine(metrics[metric], values, run, metric, path)
-                if metric in metrics
-                else values
-            )
+            metrics[metric] = _combine(metrics[metric], values, run, metric, path) if metric in metrics else values
     runs = []
     for run, metrics in series.items():
         frame = pd.DataFrame(metrics, dtype="float64").sort_index()
@@ -281,9 +253,7 @@ def looks_like_wandb(path: Path) -> bool:
     """
     with open(path, encoding="utf-8", errors="replace", newline="") as handle:
         header = next(csv.reader([handle.readline().removeprefix("\ufeff")]), [])
-    return any(column in header for column in STEP_COLUMNS) and bool(
-        metric_columns(header)
-    )
+    return any(column in header for column in STEP_COLUMNS) and bool(metric_columns(header))
 
 
 def read_wandb(
@@ -301,8 +271,8 @@ def read_wandb(
         across files by run name.
     entropy_key, perf_key : str, optional
         The metric part of the column names (after ``" - "``) to use instead
-        of the defaults (:data:`~scaling.readers.meta.ENTROPY_KEYS`,
-        :data:`~scaling.readers.meta.PERF_KEYS`).
+        of the defaults (:data:`~scaling.readers.keys.ENTROPY_KEYS`,
+        :data:`~scaling.readers.keys.PERF_KEYS`).
     meta : path or mapping, optional
         Run metadata, see :func:`~scaling.readers.meta.load_meta`. Without it,
         the model and its size are guessed from the run name when it names one
@@ -311,7 +281,7 @@ def read_wandb(
     Returns
     -------
     pandas.DataFrame
-        The canonical table (:data:`~scaling.readers.meta.CANONICAL_COLUMNS`).
+        The canonical table (:data:`~scaling.readers.keys.CANONICAL_COLUMNS`).
 
     Raises
     ------
