@@ -81,7 +81,7 @@ class FitResults:
                     "ceiling": _num(f.ceiling),
                     f"{level}% CI": f"[{_num(lo)}, {_num(hi)}]" if f.has_estimate else "",
                     "c": _num(f.c, 3),
-                    f"c {level}% CI": f"[{_num(clo, 3)}, {_num(chi, 3)}]" if f.has_estimate and not f.fixed_c else "fixed",
+                    f"c {level}% CI": "" if not f.has_estimate else "fixed" if f.fixed_c else f"[{_num(clo, 3)}, {_num(chi, 3)}]",
                     "R2": _num(f.r2, 3),
                     "status": f.status.value,
                 }

@@ -67,3 +67,34 @@ def test_help_of_every_command():
     for name in names:
         sub = runner.invoke(app, [name, "--help"])
         assert sub.exit_code == 0 and "Usage" in sub.output, name
+
+
+def test_fit_reads_verl_logs_directly(shared_dir, tmp_path):
+    logs = sorted((shared_dir / "realdata" / "verl-data" / "raw").glob("Qwen*.log"))
+    out = tmp_path / "fits.csv"
+    res = runner.invoke(app, ["fit", *map(str, logs), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 and (frame["n_points"] == 44).all()
+    assert (frame["model"] == "Qwen2.5-0.5B-Instruct").all() and (frame["params"] == 0.49e9).all()
+
+
+def test_ingest_then_fit_equals_fitting_the_logs(shared_dir, tmp_path):
+    exports = sorted((shared_dir / "realdata" / "Deep-GRPO" / "training_dynamics").glob("*.csv"))
+    tidy = tmp_path / "tidy.csv"
+    res = runner.invoke(app, ["ingest", *map(str, exports), "-o", str(tidy)])
+    assert res.exit_code == 0, res.output
+    assert "wrote" in res.output and "2 runs" in res.output
+    direct, via = tmp_path / "direct.csv", tmp_path / "via.csv"
+    assert runner.invoke(app, ["fit", *map(str, exports), "--out", str(direct)]).exit_code == 0
+    assert runner.invoke(app, ["fit", str(tidy), "--out", str(via)]).exit_code == 0
+    a, b = pd.read_csv(direct), pd.read_csv(via)
+    assert a["run"].tolist() == b["run"].tolist()
+    assert np.allclose(a["ceiling"], b["ceiling"], rtol=1e-12)
+
+
+def test_ingest_names_a_missing_key(tmp_path, shared_dir):
+    log = next((shared_dir / "realdata" / "verl-data" / "raw").glob("gemma*.log"))
+    res = runner.invoke(app, ["ingest", str(log), "--perf-key", "val/nothing", "-o", str(tmp_path / "t.csv")])
+    assert res.exit_code == 2
+    assert "val/nothing" in res.output
