@@ -24,7 +24,7 @@ import pandas as pd
 from scaling.exceptions import DataError, DataWarning
 from scaling.readers.keys import MetaLike, PathLike
 from scaling.readers.table import RunData, build_table
-from scaling.readers.textio import as_paths, is_junk, line_list
+from scaling.readers.textio import as_paths, is_junk, line_list, read_bytes
 
 #: Step keys, in order of preference.
 STEP_KEYS: tuple[str, ...] = ("step", "_step", "global_step", "trainer/global_step")
@@ -90,12 +90,7 @@ def _step(flat: Mapping[str, Any]) -> int | None:
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
     """Yield (line number, bytes, is last line without newline) of a file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise DataError(f"{path}: empty file")
+    data = read_bytes(path)
     chunks = data.split(b"\n")
     for number, chunk in enumerate(chunks, start=1):
         yield number, chunk, number == len(chunks) and not data.endswith(b"\n")

@@ -44,6 +44,23 @@ def as_paths(path_or_paths: PathLike | Sequence[PathLike]) -> list[Path]:
     return paths
 
 
+def read_bytes(path: Path) -> bytes:
+    """Read a whole file, refusing an unreadable or blank one.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read or holds only white space.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise DataError(f"{path}: empty file")
+    return data
+
+
 def read_text(path: Path) -> str:
     """Read a file as UTF-8 text, undecodable bytes replaced by U+FFFD.
 
@@ -52,13 +69,7 @@ def read_text(path: Path) -> str:
     DataError
         If the file is empty or cannot be read.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise DataError(f"{path}: empty file")
-    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    return read_bytes(path).decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
 _JUNK_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
