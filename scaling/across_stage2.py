@@ -1,0 +1,657 @@
+"""Stage 2 across model sizes: regress a per-model quantity on log10(params).
+
+The model for the stage-1 estimates ``y_i`` of the K models of a family is
+
+    y_i = h^-1(x_i' gamma) + u_i + e_i,      x_i = (1, L_i - Lbar[, (L_i - Lbar)^2]),  L = log10(params)
+
+with ``e`` the stage-1 estimation error (covariance ``V`` from stage 1, correlated
+across models through the shared ``c``), ``u_i`` the between-model deviation from
+the curve and ``h`` the link (identity, or logit so that ceilings stay in [0, 1]).
+Three estimators (``method``):
+
+* ``"wls"`` (default): generalised least squares with ``Var(y) = phi V`` and the scale
+  ``phi`` estimated (statsmodels ``GLS``; with a fixed ``c`` the stage-1 covariance is
+  diagonal and this is exactly ``WLS`` with weights ``1 / v_i``);
+* ``"random"``: meta-regression, ``Var(y) = V + tau^2 I``, ``tau^2`` by Paule-Mandel
+  (generalised Q equal to its degrees of freedom), with the Knapp-Hartung scale
+  (truncated at 1) and t intervals;
+* ``"ols"``: plain least squares, ignoring the stage-1 variances.
+
+For the logit link the fit is nonlinear generalised least squares on the natural
+scale (Gauss-Newton; each step is a statsmodels ``GLS`` of the working response),
+so stage-1 ceilings above 1 (which the law produces when it over-extrapolates) are
+used as they are.
+
+**The shared c.**  Stage-1 errors of all models share the error of ``c``.  Stage 1
+hands over the covariance of the estimates *given* ``c`` (``V``, the Schur
+complement) and each model's sensitivity ``d_i`` to the error of ``c`` (variance
+``var_c``).  The regression is weighted by ``V``; the curve's interval adds the
+``c`` part ``var_c (a_x' d)^2`` (``a_x`` the influence of the estimates on the
+prediction at ``x``).
+
+**A new model.**  statsmodels' ``get_prediction`` gives a new observation weight 1
+unless told otherwise, which is meaningless with inverse-variance weights.  Here the
+target is stated: a new model's ceiling as a user would measure it, pooling ``n``
+runs fitted at the family's ``c``.  Its deviation from the fitted curve has variance
+
+    se_own(x)^2 + var_new + var_c (d_new(x) - a_x' d)^2
+
+with ``var_new`` = ``phi v_run / n`` (wls), ``tau^2 + v_run / n`` (random) or
+``sigma^2`` (ols), ``v_run`` the geometric mean over the fitted models of
+``v_i n_runs_i`` (the stage-1 variance of one run), and ``d_new(x)`` the sensitivities
+``d_i`` extrapolated along the same form (the ``c`` error largely cancels: the new
+model and the curve are measured at the same ``c``).  The prediction interval uses
+``t`` with ``K - p`` degrees of freedom; with the logit link each side adds the
+curve's (asymmetric) half-width and the rest in quadrature, and the interval is cut
+to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize, special, stats
+
+Method = Literal["wls", "random", "ols"]
+Link = Literal["identity", "logit"]
+Form = Literal["linear", "quadratic"]
+METHODS = ("wls", "random", "ols")
+LINKS = ("identity", "logit")
+FORMS = ("linear", "quadratic")
+
+#: |logit| beyond which a logit fit is taken to diverge (ceilings at the metric's bound).
+_ETA_MAX = 25.0
+
+
+class Stage2Status(str, Enum):
+    """Whether a stage-2 regression has an estimate."""
+
+    OK = "ok"
+    """Fitted, with residual degrees of freedom for intervals."""
+    TOO_FEW_SIZES = "too few sizes"
+    """Fewer distinct sizes than coefficients + 1: no interval is possible (no estimate)."""
+    UNDEFINED = "undefined"
+    """The quantity is not defined for some model (a and b at c = 0) or has no variance."""
+    NO_FINITE_FIT = "no finite fit"
+    """The logit fit runs off to infinity (every ceiling at or beyond the metric's bound)."""
+
+    @property
+    def usable(self) -> bool:
+        return self is Stage2Status.OK
+
+
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """Return ``value`` if allowed, else raise a ValueError naming the argument."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _inv_link(eta: np.ndarray, link: str) -> np.ndarray:
+    return special.expit(eta) if link == "logit" else eta
+
+
+def _dmu(eta: np.ndarray, link: str) -> np.ndarray:
+    if link == "logit":
+        mu = special.expit(eta)
+        return mu * (1 - mu)
+    return np.ones_like(eta)
+
+
+@dataclass(frozen=True, eq=False)
+class Stage2Fit:
+    """A regression of one per-model quantity on log10(params), and its predictions.
+
+    Attributes
+    ----------
+    quantity : str
+        ``ceiling``, ``a`` or ``b``.
+    method, link, form : str
+        Estimator, link and mean form (see the module docstring).
+    level : float
+        Level of the intervals (0.9 gives 90%).
+    task : str
+        The model family.
+    models : tuple of str
+    params : array (K,)
+    y : array (K,)
+        Stage-1 estimates.
+    V : array (K, K)
+        Their stage-1 covariance given ``c`` (the weights).
+    dc : array (K,)
+        Sensitivity of each estimate to the error of ``c`` (zeros when ``c`` is fixed).
+    var_c : float
+        Variance of the shared ``c`` (0 when fixed).
+    n_runs : array (K,)
+        Runs pooled per model.
+    coef : array (p,)
+        ``at_centre`` (the value at the centre size ``10**x_center``), ``slope`` per decade of
+        params[, ``curvature``]; on the logit scale for the logit link.
+    cov : array (p, p)
+        Covariance of ``coef``, scale and the shared ``c``'s part included.
+    cov_own : array (p, p)
+        The same without the ``c`` part.
+    influence : array (p, K)
+        ``d coef / d y`` at the fit (the GLS hat map, linearised for the logit link).
+    dnew_coef : array (p,)
+        Least-squares fit of ``dc`` on the design (extrapolates ``d`` to new sizes).
+    scale : float
+        ``phi`` (wls, ols) or the Knapp-Hartung factor (random).
+    tau2 : float
+        Between-model variance (random effects; 0 otherwise).
+    df_resid : int
+        K - p: degrees of freedom of the t quantiles.
+    x_center : float
+        Mean log10(params) of the fitted models.
+    v_run : float
+        Stage-1 variance of one run's worth of data (geometric mean of ``v_i n_runs_i``).
+    status : Stage2Status
+    message : str
+    results : statsmodels results or None
+        The (last linearised) GLS fit.
+    replicates : array (B, p) or None
+        Two-stage bootstrap replicates of ``coef``.
+    c_shift : array (B,) or None
+        ``c`` of each bootstrap replicate minus the estimate.
+    """
+
+    quantity: str
+    method: str
+    link: str
+    form: str
+    level: float
+    task: str
+    models: tuple[str, ...]
+    params: np.ndarray
+    y: np.ndarray
+    V: np.ndarray
+    dc: np.ndarray
+    var_c: float
+    n_runs: np.ndarray
+    coef: np.ndarray
+    cov: np.ndarray
+    cov_own: np.ndarray
+    influence: np.ndarray
+    dnew_coef: np.ndarray
+    scale: float
+    tau2: float
+    df_resid: int
+    x_center: float
+    v_run: float
+    status: Stage2Status
+    message: str
+    results: object = None
+    replicates: np.ndarray | None = None
+    c_shift: np.ndarray | None = None
+
+    # ----- design ------------------------------------------------------------------
+    @property
+    def p(self) -> int:
+        return 3 if self.form == "quadratic" else 2
+
+    @property
+    def x(self) -> np.ndarray:
+        """log10(params) of the fitted models."""
+        return np.log10(self.params)
+
+    @property
+    def terms(self) -> list[str]:
+        return ["at_centre", "slope", "curvature"][: self.p]
+
+    def design(self, params) -> np.ndarray:
+        """Regressors ``(1, L - Lbar[, (L - Lbar)^2])`` at the given parameter counts."""
+        d = np.log10(np.asarray(params, dtype=float)) - self.x_center
+        cols = [np.ones_like(d), d] + ([d * d] if self.form == "quadratic" else [])
+        return np.column_stack(cols)
+
+    @property
+    def has_estimate(self) -> bool:
+        return self.status.usable
+
+    @property
+    def t_crit(self) -> float:
+        return float(stats.t.ppf(0.5 + self.level / 2, max(self.df_resid, 1)))
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted values at the models' sizes."""
+        return _inv_link(self.design(self.params) @ self.coef, self.link)
+
+    @property
+    def resid(self) -> np.ndarray:
+        return self.y - self.fitted
+
+    def var_new(self, n_runs: float | None = None) -> float:
+        """Variance of a new model's measured quantity around the curve (natural scale).
+
+        Parameters
+        ----------
+        n_runs : float, optional
+            Runs the new model will be fitted from; default the median of the fitted models.
+        """
+        n = float(np.median(self.n_runs)) if n_runs is None else float(n_runs)
+        if n <= 0:
+            raise ValueError(f"n_runs must be positive, got {n}")
+        if self.method == "wls":
+            return self.scale * self.v_run / n
+        if self.method == "random":
+            return self.tau2 + self.v_run / n
+        return self.scale
+
+    def between_var(self) -> np.ndarray:
+        """Variance of each model's deviation from the curve beyond its stage-1 error (natural scale)."""
+        v = np.diag(self.V)
+        if self.method == "wls":
+            return max(self.scale - 1.0, 0.0) * v
+        if self.method == "random":
+            return np.full_like(v, self.tau2)
+        return np.clip(self.scale - v, 0.0, None)
+
+    # ----- predictions -------------------------------------------------------------
+    def predict(
+        self,
+        params,
+        *,
+        n_runs: float | None = None,
+        interval: Literal["analytic", "bootstrap"] = "analytic",
+    ) -> pd.DataFrame:
+        """Predicted quantity at the given sizes, the curve's band and a new model's band.
+
+        Parameters
+        ----------
+        params : array_like
+            Parameter counts (> 0).
+        n_runs : float, optional
+            Runs a new model would be fitted from (see :meth:`var_new`).
+        interval : {"analytic", "bootstrap"}
+            ``analytic``: t intervals with delta-method standard errors.  ``bootstrap``: the
+            same t intervals with the standard errors of the two-stage bootstrap curves
+            (needs :attr:`replicates`; on the link scale).  Percentiles of a bootstrap over
+            a handful of models ignore that the scatter between them is estimated on
+            ``K - p`` degrees of freedom, and came out too narrow; the t quantile keeps it.
+
+        Returns
+        -------
+        DataFrame
+            ``params, log10_params, decades_beyond, pred, se_mean, mean_lo, mean_hi, se_new, lo, hi``:
+            ``mean_*`` bound the curve (the expected value at that size), ``lo, hi`` a new
+            model's measured value (the prediction interval: on each side the curve's
+            half-width and ``t sqrt(var_new)`` added in quadrature, which is
+            ``pred +- t sqrt(se_mean^2 + var_new)`` for the identity link; cut to [0, 1] for
+            the logit link).  ``se_new = sqrt(se_mean^2 + var_new)`` (delta method).  ``decades_beyond`` is how far
+            the size lies beyond the fitted range (negative: below the smallest size).
+        """
+        N = np.atleast_1d(np.asarray(params, dtype=float))
+        if not (np.isfinite(N).all() and (N > 0).all()):
+            raise ValueError(f"params must be positive finite numbers, got {N.tolist()}")
+        L = np.log10(N)
+        out = pd.DataFrame({"params": N, "log10_params": L, "decades_beyond": _beyond(L, self.x)})
+        cols = ["pred", "se_mean", "mean_lo", "mean_hi", "se_new", "lo", "hi"]
+        if not self.has_estimate:
+            return out.assign(**{c: np.nan for c in cols})
+        if interval not in ("analytic", "bootstrap"):
+            raise ValueError(f"interval must be 'analytic' or 'bootstrap', got {interval!r}")
+        if interval == "bootstrap" and self.replicates is None:
+            raise ValueError("interval='bootstrap' needs a fit with bootstrap replicates (n_boot > 0)")
+        b = self._bands(N, n_runs, bootstrap=interval == "bootstrap")
+        lo, hi = b["lo"], b["hi"]
+        if self.link == "logit":
+            lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+        return out.assign(pred=b["pred"], se_mean=b["se_mean"], mean_lo=b["mean_lo"], mean_hi=b["mean_hi"], se_new=b["se_new"], lo=lo, hi=hi)
+
+    def _bands(self, N: np.ndarray, n_runs: float | None, bootstrap: bool = False) -> dict:
+        """Curve band and (uncut) prediction band at sizes N, analytic or from the bootstrap replicates."""
+        X = self.design(N)
+        eta = X @ self.coef
+        mu, mp = _inv_link(eta, self.link), _dmu(eta, self.link)
+        t = self.t_crit
+        if bootstrap:
+            eta_b = self.replicates @ X.T  # (B, n), c refitted in every replicate
+            keep = np.isfinite(eta_b).all(axis=1)
+            se_eta = np.std(eta_b[keep], axis=0, ddof=1)
+            # a new model measured at the family's c: take out each replicate's shift of c
+            shift = (X @ self.dnew_coef)[None, :] * self.c_shift[:, None] / np.where(mp > 0, mp, np.inf)[None, :]
+            se_own = np.std((eta_b - shift)[keep], axis=0, ddof=1)
+            extra = np.full_like(eta, self.var_new(n_runs))
+        else:
+            se_own = np.sqrt(np.clip(np.einsum("ni,ij,nj->n", X, self.cov_own, X), 0.0, None))
+            ad = X @ (self.influence @ self.dc)  # change of eta per unit error of c, through the fitted models
+            se_eta = np.sqrt(se_own**2 + self.var_c * ad**2)
+            c_res = X @ self.dnew_coef - mp * ad  # the new model's c error minus the curve's
+            extra = self.var_new(n_runs) + self.var_c * c_res**2
+        own_lo, own_hi = _inv_link(eta - t * se_own, self.link), _inv_link(eta + t * se_own, self.link)
+        return {
+            "pred": mu,
+            "se_mean": mp * se_eta,
+            "mean_lo": _inv_link(eta - t * se_eta, self.link),
+            "mean_hi": _inv_link(eta + t * se_eta, self.link),
+            "se_new": np.sqrt((mp * se_own) ** 2 + extra),
+            "lo": mu - np.sqrt((mu - own_lo) ** 2 + t * t * extra),
+            "hi": mu + np.sqrt((own_hi - mu) ** 2 + t * t * extra),
+        }
+
+    def prob_at_least(self, params, target: float, *, n_runs: float | None = None) -> np.ndarray:
+        """Probability that a new model of each size measures ``>= target``.
+
+        The prediction distribution of :meth:`predict` (t with ``K - p`` df, scaled on each
+        side by that side of the prediction interval).
+        """
+        N = np.atleast_1d(np.asarray(params, dtype=float))
+        if not self.has_estimate:
+            return np.full(N.shape, np.nan)
+        b = self._bands(N, n_runs)
+        mu = b["pred"]
+        half = np.where(target >= mu, b["hi"] - mu, mu - b["lo"])  # the side facing the target
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (target - mu) / (half / self.t_crit)
+        p = stats.t.sf(z, max(self.df_resid, 1))
+        if self.link == "logit" and target >= 1:
+            p = np.zeros_like(p)
+        return p
+
+    # ----- tables ------------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """Coefficients with standard errors and ``level`` t intervals, indexed by term."""
+        se = np.sqrt(np.clip(np.diag(self.cov), 0, None)) if self.has_estimate else np.full(self.p, np.nan)
+        t = self.t_crit
+        frame = pd.DataFrame({"estimate": self.coef, "se": se, "lo": self.coef - t * se, "hi": self.coef + t * se}, index=self.terms)
+        frame.index.name = "term"
+        return frame
+
+    def info(self) -> dict:
+        """Settings and fit statistics in one dict."""
+        return dict(
+            task=self.task, quantity=self.quantity, method=self.method, link=self.link, form=self.form,
+            n_models=len(self.models), df_resid=self.df_resid, scale=self.scale, tau2=self.tau2,
+            centre_params=10**self.x_center, status=self.status.value, message=self.message,
+        )  # fmt: skip
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient with the fit's settings."""
+        s = self.summary().reset_index()
+        for k, v in self.info().items():
+            s[k] = v
+        return s
+
+
+def _beyond(L: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Decades beyond the fitted range: positive above the largest size, negative below the smallest."""
+    return np.where(L > x.max(), L - x.max(), np.where(L < x.min(), L - x.min(), 0.0))
+
+
+# --------------------------------------------------------------------------------
+# estimation
+# --------------------------------------------------------------------------------
+def _gls(y: np.ndarray, X: np.ndarray, Sigma: np.ndarray | None, link: str):
+    """(coef, statsmodels results, converged) of (nonlinear) GLS of ``y`` on ``h^-1(X gamma)``.
+
+    For the logit link the weighted least-squares problem is solved by Levenberg-Marquardt
+    from several starts (the objective is flat where the curve saturates), and the
+    returned statsmodels results are those of the GLS of the working response on the
+    Jacobian at the optimum (its covariance is the Gauss-Newton sandwich).
+    """
+    if link == "identity":
+        res = sm.GLS(y, X, sigma=Sigma).fit()
+        return np.asarray(res.params), res, True
+    K = y.size
+    Lt = np.linalg.cholesky(np.linalg.inv(Sigma)).T if Sigma is not None else np.eye(K)
+
+    def fun(b: np.ndarray) -> np.ndarray:
+        return Lt @ (y - special.expit(X @ b))
+
+    def jac(b: np.ndarray) -> np.ndarray:
+        mu = special.expit(X @ b)
+        return -Lt @ ((mu * (1 - mu))[:, None] * X)
+
+    z = special.logit(np.clip(y, 0.02, 0.98))
+    starts = [np.linalg.lstsq(X, z, rcond=None)[0]]
+    for slope in (-4.0, -1.0, 0.0, 1.0, 4.0):
+        s0 = np.zeros(X.shape[1])
+        s0[0], s0[1] = float(np.median(z)), slope
+        starts.append(s0)
+    best, best_cost = None, np.inf
+    for s0 in starts:
+        sol = optimize.least_squares(fun, s0, jac=jac, method="lm", xtol=1e-13, ftol=1e-15, gtol=1e-15, max_nfev=2000)
+        if np.isfinite(sol.cost) and sol.cost < best_cost * (1 - 1e-12):
+            best, best_cost = sol.x, sol.cost
+    b = np.asarray(best, dtype=float)
+    eta = X @ b
+    converged = bool(np.isfinite(eta).all() and np.max(np.abs(eta)) <= _ETA_MAX)
+    mu = special.expit(eta)
+    J = (mu * (1 - mu))[:, None] * X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a saturated curve makes J nearly rank-deficient; reported as a status
+        res = sm.GLS(y - mu + J @ b, J, sigma=Sigma).fit()
+    return b, res, converged
+
+
+def _quad_form(r: np.ndarray, Sigma: np.ndarray) -> float:
+    return float(r @ np.linalg.solve(Sigma, r))
+
+
+def paule_mandel(y: np.ndarray, X: np.ndarray, V: np.ndarray, link: str = "identity") -> float:
+    """Between-model variance ``tau^2`` of a meta-regression by Paule-Mandel.
+
+    ``tau^2 >= 0`` such that the generalised Q statistic
+    ``r' (V + tau^2 I)^-1 r`` of the GLS fit equals its degrees of freedom ``K - p``
+    (0 when Q at ``tau^2 = 0`` is already below them).  With ``X`` a column of ones
+    and a diagonal ``V`` this is the estimator of statsmodels'
+    ``combine_effects(method_re="pm")``.
+    """
+    K, p = X.shape
+    df = K - p
+    if df < 1:
+        return math.nan
+
+    def excess(t2: float) -> float:
+        S = V + t2 * np.eye(K)
+        b, _, _ = _gls(y, X, S, link)
+        return _quad_form(y - _inv_link(X @ b, link), S) - df
+
+    if excess(0.0) <= 0:
+        return 0.0
+    hi = max(float(np.var(y)), float(np.mean(np.diag(V))), 1e-12)
+    for _ in range(60):
+        if excess(hi) < 0:
+            break
+        hi *= 4
+    return float(optimize.brentq(excess, 0.0, hi, xtol=1e-14 * max(hi, 1e-12), rtol=1e-10))
+
+
+def fit_stage2(
+    params,
+    y,
+    V,
+    n_runs,
+    *,
+    dc=None,
+    var_c: float = 0.0,
+    quantity: str = "ceiling",
+    method: Method = "wls",
+    link: Link = "identity",
+    form: Form = "linear",
+    level: float = 0.9,
+    task: str = "",
+    models: tuple[str, ...] | None = None,
+    y_replicates: np.ndarray | None = None,
+    c_shift: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> Stage2Fit:
+    """Regress per-model estimates on log10(params).
+
+    Parameters
+    ----------
+    params : array_like (K,)
+        Parameter counts of the models.
+    y : array_like (K,)
+        Stage-1 estimates (ceilings, a or b).
+    V : array_like (K, K)
+        Their stage-1 covariance given the shared ``c`` (the weights).
+    n_runs : array_like (K,)
+        Runs pooled into each model (sets the variance expected for a new model).
+    dc : array_like (K,), optional
+        Sensitivity of each estimate to the error of ``c`` (default zeros: ``c`` fixed).
+    var_c : float
+        Variance of ``c`` (0 when fixed).
+    quantity : str
+        Label of ``y``.
+    method : {"wls", "random", "ols"}
+        Estimator (see the module docstring).
+    link : {"identity", "logit"}
+        ``logit`` keeps the curve inside (0, 1) for a bounded metric.
+    form : {"linear", "quadratic"}
+        Mean linear or quadratic in log10(params) (on the link scale).
+    level : float
+        Level of the intervals.
+    task, models
+        Labels recorded on the result.
+    y_replicates : array (B, K), optional
+        Stage-1 bootstrap replicates of ``y``; each replicate is refitted (after adding a
+        draw of the between-model deviations) to give :attr:`Stage2Fit.replicates`.
+    c_shift : array (B,), optional
+        Each replicate's ``c`` minus the estimate (with ``y_replicates`` when ``c`` was estimated).
+    rng : numpy Generator, optional
+        For the between-model draws of the bootstrap.
+
+    Returns
+    -------
+    Stage2Fit
+        With a status instead of an exception when there is no estimate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = fit_stage2([1e7, 1e8, 1e9, 1e10], [0.50, 0.56, 0.59, 0.66], np.diag([1e-4] * 4), [2, 2, 2, 2])
+    >>> round(float(f.coef[1]), 4), f.status.value
+    (0.051, 'ok')
+    >>> f.predict([1e11])[["pred", "lo", "hi"]].round(3).to_numpy().tolist()
+    [[0.705, 0.651, 0.759]]
+    """
+    check_choice("method", method, METHODS)
+    check_choice("link", link, LINKS)
+    check_choice("form", form, FORMS)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    N = np.asarray(params, dtype=float)
+    y = np.asarray(y, dtype=float)
+    V = np.atleast_2d(np.asarray(V, dtype=float))
+    nr = np.asarray(n_runs, dtype=float)
+    K = N.size
+    d = np.zeros(K) if dc is None else np.asarray(dc, dtype=float)
+    if y.shape != (K,) or V.shape != (K, K) or nr.shape != (K,) or d.shape != (K,):
+        raise ValueError(
+            f"params, y, V, n_runs, dc must have shapes (K,), (K,), (K, K), (K,), (K,); got {N.shape}, {y.shape}, {V.shape}, {nr.shape}, {d.shape}"
+        )
+    if not (np.isfinite(N).all() and (N > 0).all()):
+        raise ValueError(f"params must be positive, got {N.tolist()}")
+    if not (np.isfinite(var_c) and var_c >= 0):
+        raise ValueError(f"var_c must be a non-negative number, got {var_c}")
+    p = 3 if form == "quadratic" else 2
+    x = np.log10(N)
+    xc = float(x.mean()) if K else 0.0
+    V = (V + V.T) / 2
+    v = np.diag(V) if K else np.empty(0)
+    base = dict(
+        quantity=quantity, method=method, link=link, form=form, level=level, task=task,
+        models=tuple(models) if models is not None else tuple(f"m{i}" for i in range(K)),
+        params=N, y=y, V=V, dc=d, var_c=float(var_c), n_runs=nr, x_center=xc,
+    )  # fmt: skip
+    ok_v = K > 0 and bool((v > 0).all() and np.isfinite(v).all())
+    v_run = float(np.exp(np.mean(np.log(v * nr)))) if ok_v else math.nan
+
+    def no_estimate(status: Stage2Status, msg: str) -> Stage2Fit:
+        nan_p, nan_pp = np.full(p, np.nan), np.full((p, p), np.nan)
+        return Stage2Fit(**base, coef=nan_p, cov=nan_pp, cov_own=nan_pp, influence=np.full((p, K), np.nan), dnew_coef=nan_p,
+                         scale=math.nan, tau2=math.nan, df_resid=K - p, v_run=v_run, status=status, message=msg)  # fmt: skip
+
+    n_sizes = np.unique(x).size
+    if n_sizes < p + 1:
+        return no_estimate(
+            Stage2Status.TOO_FEW_SIZES,
+            f"{n_sizes} distinct size(s); a {form} curve with an interval needs at least {p + 1}",
+        )
+    if not (np.isfinite(y).all() and np.isfinite(V).all() and np.isfinite(d).all()):
+        return no_estimate(Stage2Status.UNDEFINED, f"{quantity} is not finite for every model (a and b are undefined at c = 0)")
+    if method != "ols" and not ok_v:
+        return no_estimate(Stage2Status.UNDEFINED, f"stage-1 variance of {quantity} is not positive for every model; use method='ols'")
+    X = np.column_stack([np.ones(K), x - xc] + ([(x - xc) ** 2] if form == "quadratic" else []))
+    tau2 = 0.0
+    if method == "ols":
+        Sigma = None
+    elif method == "wls":
+        Sigma = V
+    else:
+        tau2 = paule_mandel(y, X, V, link)
+        Sigma = V + tau2 * np.eye(K)
+    coef, res, converged = _gls(y, X, Sigma, link)
+    if not converged:
+        return no_estimate(
+            Stage2Status.NO_FINITE_FIT,
+            f"the logit fit diverges (|logit| > {_ETA_MAX:g}): the {quantity} values {np.round(y, 4).tolist()} "
+            "sit at or beyond the metric's bound; use link='identity'",
+        )
+    df = K - p
+    unscaled = np.asarray(res.normalized_cov_params)
+    if method == "random":
+        scale = max(1.0, _quad_form(y - _inv_link(X @ coef, link), Sigma) / df)  # Knapp-Hartung, truncated at 1
+    else:
+        scale = float(res.scale)
+    W = np.linalg.inv(Sigma) if Sigma is not None else np.eye(K)
+    J = _dmu(X @ coef, link)[:, None] * X
+    H = unscaled @ J.T @ W  # d coef / d y
+    cov_own = scale * unscaled
+    hd = H @ d
+    cov = cov_own + var_c * np.outer(hd, hd)
+    dnew = np.linalg.lstsq(X, d, rcond=None)[0]
+    fit = Stage2Fit(**base, coef=coef, cov=cov, cov_own=cov_own, influence=H, dnew_coef=dnew, scale=scale, tau2=tau2,
+                    df_resid=df, v_run=v_run, status=Stage2Status.OK, message=_message(method, scale, tau2, df),
+                    results=res)  # fmt: skip
+    if y_replicates is not None:
+        Yrep = np.asarray(y_replicates, dtype=float)
+        shift = np.zeros(Yrep.shape[0]) if c_shift is None else np.asarray(c_shift, dtype=float)
+        fit = _with_replicates(fit, X, Sigma, Yrep, shift, rng or np.random.default_rng(0))
+    return fit
+
+
+def _message(method: str, scale: float, tau2: float, df: int) -> str:
+    if method == "wls":
+        return f"GLS with stage-1 covariance; residual scale phi = {scale:.3g} on {df} df (phi >> 1: models scatter beyond their stage-1 error)"
+    if method == "random":
+        return f"meta-regression; between-model sd tau = {math.sqrt(tau2):.3g} (Paule-Mandel), Knapp-Hartung scale {scale:.3g}, {df} df"
+    return f"OLS; residual sd {math.sqrt(scale):.3g} on {df} df"
+
+
+def _with_replicates(
+    fit: Stage2Fit, X: np.ndarray, Sigma: np.ndarray | None, Yrep: np.ndarray, c_shift: np.ndarray, rng: np.random.Generator
+) -> Stage2Fit:
+    """Refit stage 2 for each stage-1 replicate plus a draw of the between-model deviations."""
+    from dataclasses import replace
+
+    B, K = Yrep.shape
+    u = rng.standard_normal((B, K)) * np.sqrt(fit.between_var())[None, :]
+    Y = Yrep + u
+    W = np.linalg.inv(Sigma) if Sigma is not None else np.eye(K)
+    if fit.link == "identity":
+        A = np.linalg.solve(X.T @ W @ X, X.T @ W)  # (p, K)
+        reps = Y @ A.T
+    else:
+        reps = np.tile(fit.coef, (B, 1))
+        for _ in range(30):  # Gauss-Newton from the point estimate, all replicates at once
+            eta = reps @ X.T
+            mu = special.expit(eta)
+            J = (mu * (1 - mu))[:, :, None] * X[None, :, :]  # (B, K, p)
+            JW = np.einsum("bki,kl->bil", J, W)
+            with np.errstate(all="ignore"):
+                step = np.einsum("bij,bj->bi", np.linalg.pinv(np.einsum("bil,blj->bij", JW, J)), np.einsum("bil,bl->bi", JW, Y - mu))
+            reps = reps + step
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(reps).all(axis=1) | (np.abs(reps @ X.T) > _ETA_MAX).any(axis=1)
+        reps[bad] = np.nan
+    return replace(fit, replicates=reps, c_shift=c_shift)
