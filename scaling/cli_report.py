@@ -1,0 +1,79 @@
+"""The ``scaling report`` command: fit every run and write one HTML page with figures and tables."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from scaling.cli import CI, Mode, app, data_command
+from scaling.data import Dataset
+from scaling.exceptions import DataWarning, StatisticalWarning
+from scaling.fit import FitOptions
+from scaling.results import fit_dataset
+
+
+@app.command("report")
+@data_command
+def report(
+    ds: Dataset,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for index.html, figures/ (PNG, SVG) and tables/ (CSV).")
+    ] = Path("report"),
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="free: c fitted per run; paper: c = 1 (Cui et al. 2025); shared: one c across runs (see --share-by)."
+        ),
+    ] = Mode.free,
+    share_by: Annotated[
+        Optional[str],
+        typer.Option(
+            "--share-by", help="With --mode shared: column(s) whose values form the groups sharing c, e.g. 'model'."
+        ),
+    ] = None,
+    ci: Annotated[
+        CI, typer.Option(help="Intervals: hac (Newey-West sandwich, fast) or bootstrap (moving-block, refits c).")
+    ] = CI.hac,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.", min=0.5, max=0.999)] = 0.95,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    r2_min: Annotated[float, typer.Option("--r2-min", help="R² below which a run is marked 'poor fit'.")] = 0.6,
+    per_run: Annotated[
+        bool, typer.Option("--per-run/--no-per-run", help="Add a collapsible figure for every run (the slowest part).")
+    ] = True,
+    title: Annotated[Optional[str], typer.Option(help="Title of the page.")] = None,
+    perf_label: Annotated[
+        Optional[str],
+        typer.Option(
+            "--perf-label", help="Name of the metric on axes, e.g. 'pass@1'. Default: accuracy for a metric in [0, 1]."
+        ),
+    ] = None,
+) -> None:
+    """Write an HTML report: data summary, warnings, per-run fits with statuses in words, and figures.
+
+    Opens in any browser (figures embedded); figures are also written as PNG and SVG, tables as CSV.
+    Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
+    """
+    from scaling.report import write_report
+
+    options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticalWarning)
+        warnings.simplefilter("always", DataWarning)
+        results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
+    seen = [str(w.message) for w in caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
+    for msg in seen:
+        typer.echo(f"warning: {msg}", err=True)
+    rep = write_report(ds, results, out, title=title, perf_label=perf_label, per_run=per_run, warnings_seen=seen)
+    counts = results.status_counts()
+    typer.echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    typer.echo(f"sections: {', '.join(rep.sections)}")
+    for name, why in rep.skipped.items():
+        typer.echo(f"not run: {name}: {why}")
+    typer.echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")
+    typer.echo(
+        f"wrote {rep.path} ({len(rep.figures) // 2} figures, also as PNG and SVG in {out / 'figures'}; {len(rep.tables)} tables as CSV in {out / 'tables'})"
+    )
