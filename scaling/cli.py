@@ -311,7 +311,7 @@ def _main(
 
 
 # Commands defined in other modules register themselves on `app` when imported.
-for _module in ("cli_across", "cli_report"):
+for _module in ("cli_across", "cli_forecast", "cli_report"):
     importlib.import_module(f"scaling.{_module}")
 
 
