@@ -23,6 +23,7 @@ from .across import ALTERNATIVES, form_label
 from .across_stage1 import fit_stage1, measure_at_c, pools_by_task, screen_runs
 from .across_stage2 import FORMS, LINKS, METHODS, check_choice, fit_stage2
 from .exceptions import StatisticalWarning
+from .progress import track
 
 COLUMNS = [
     "task", "scheme", "n_out", "held_out", "params", "n_fit", "fit_max_params", "decades_beyond", "form",
@@ -185,7 +186,7 @@ def backtest_models(
             cut = sizes[-k]
             plans.append(("leave-largest-out", k, [i for i, m in enumerate(models) if m[1] >= cut]))
     rows: list[dict] = []
-    for scheme, k, out_idx in plans:
+    for scheme, k, out_idx in track(plans, f"size backtest {task}".rstrip()):
         rows += _one_split(task, models, out_idx, scheme, k, c, method, forms, level)
     empty_runs = pd.DataFrame(columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
     return SizeBacktest(pd.DataFrame(rows, columns=COLUMNS), level, empty_runs)

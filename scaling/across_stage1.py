@@ -448,7 +448,7 @@ def bootstrap_stage1(st: Stage1, n_boot: int, rng: np.random.Generator) -> Stage
         Y_m.append(np.concatenate(Ys, axis=1))
     rep = np.empty((n_boot, 2 * K + 1))
     if fit_c:
-        sol = law.varpro_shared(S_m, Y_m, st.bounds, refine="parabola")
+        sol = law.varpro_shared(S_m, Y_m, st.bounds, refine="newton")
         rep[:, -1] = np.asarray(sol.c)
         for k in range(K):
             rep[:, 2 * k], rep[:, 2 * k + 1] = np.asarray(sol.P0[k]), np.asarray(sol.beta[k])

@@ -44,6 +44,21 @@ def report(
     per_run: Annotated[
         bool, typer.Option("--per-run/--no-per-run", help="Add a collapsible figure for every run (the slowest part).")
     ] = True,
+    forecast: Annotated[
+        bool, typer.Option("--forecast/--no-forecast", help="Early prediction: forecast each usable run from its first 15% of points.")
+    ] = True,
+    compare: Annotated[
+        bool, typer.Option("--compare/--no-compare", help="Algorithm comparison per model (one curve vs one per algorithm).")
+    ] = True,
+    across: Annotated[
+        bool, typer.Option("--across/--no-across", help="Ceilings across model sizes: stage 2, extrapolation, leave-largest-out backtest.")
+    ] = True,
+    compare_boot: Annotated[
+        int, typer.Option("--compare-boot", help="Bootstrap replicates of the comparison's p-value (as in 'scaling compare').", min=99)
+    ] = 999,
+    forecast_boot: Annotated[
+        int, typer.Option("--forecast-boot", help="Draws behind the forecasts' prediction intervals (as in 'scaling forecast').", min=50)
+    ] = 400,
     title: Annotated[Optional[str], typer.Option(help="Title of the page.")] = None,
     perf_label: Annotated[
         Optional[str],
@@ -52,12 +67,23 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Write an HTML report: data summary, warnings, per-run fits with statuses in words, and figures.
+    """Write an HTML report: warnings first, data summary, per-run fits with statuses in words, figures,
+    early prediction, algorithm comparison and results across model sizes (when the data allow them).
 
     Opens in any browser (figures embedded); figures are also written as PNG and SVG, tables as CSV.
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
-    from scaling.report import write_report
+    from scaling.report import full_sections, write_report
+
+    extras: dict = {}
+    if forecast:
+        from scaling.forecast import ForecastOptions
+
+        extras["forecast_options"] = ForecastOptions(alpha=1 - level, n_boot=forecast_boot, seed=seed)
+    if compare:
+        from scaling.compare import CompareOptions
+
+        extras["compare_options"] = CompareOptions(n_boot=compare_boot, seed=seed, r2_min=r2_min)
 
     options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
     with warnings.catch_warnings(record=True) as caught:
@@ -67,7 +93,10 @@ def report(
     seen = [str(w.message) for w in caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
     for msg in seen:
         typer.echo(f"warning: {msg}", err=True)
-    rep = write_report(ds, results, out, title=title, perf_label=perf_label, per_run=per_run, warnings_seen=seen)
+    sections = full_sections(forecast=forecast, compare=compare, across=across)
+    rep = write_report(
+        ds, results, out, sections=sections, title=title, perf_label=perf_label, per_run=per_run, extras=extras, warnings_seen=seen
+    )
     counts = results.status_counts()
     typer.echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     typer.echo(f"sections: {', '.join(rep.sections)}")

@@ -49,6 +49,7 @@ from . import intervals, law
 from .data import Dataset
 from .fit import FitOptions, RunPoints, fit_run
 from .forecast import ar1_sandwich, run_points
+from .progress import track
 
 Test = Literal["bootstrap", "ar1"]
 
@@ -373,7 +374,7 @@ def _common_c(panel: _Panel, y: np.ndarray | None = None) -> np.ndarray:
     S_list, y_list = panel.by_level(y)
     bounds = law.c_bounds(panel.S)
     batch = y is not None and y.ndim > 1
-    sol = law.varpro_shared(S_list, y_list, bounds, refine="parabola" if batch else "brent")
+    sol = law.varpro_shared(S_list, y_list, bounds, refine="newton" if batch else "brent")
     return np.asarray(sol.c, dtype=float)
 
 
@@ -706,7 +707,8 @@ def compare_algorithms(
     cols = _group_columns(pts, group)
     runs = run_points(pts)
     out = []
-    for key, grp in pts.groupby(cols, sort=False):
+    groups = list(pts.groupby(cols, sort=False))
+    for key, grp in track(groups, f"comparing {by}s per model"):
         key = key if isinstance(key, tuple) else (key,)
         label = "/".join(str(k) for k in key)
         names = list(dict.fromkeys(grp["run"]))

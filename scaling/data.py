@@ -27,6 +27,8 @@ CANONICAL = ["run", "model", "params", "algorithm", "seed", "step", "entropy", "
 #: optional columns carried along when present (``task`` separates model families in stage 2).
 OPTIONAL = ["task"]
 PerfScale = Literal["auto", "fraction", "percent", "none"]
+#: entropy or |perf| at least this large is rejected: squares and exponentials overflow double precision.
+HUGE = 1e100
 Align = Literal["same", "mean"]
 
 
@@ -228,6 +230,8 @@ def canonical(
         ("entropy", np.isinf(out["entropy"]), "entropy is infinite"),
         ("entropy", out["entropy"] < 0, "entropy is negative (entropy in nats is >= 0)"),
         ("perf", np.isinf(out["perf"]), "perf is infinite"),
+        ("entropy", np.isfinite(out["entropy"]) & (out["entropy"] >= HUGE), f"entropy is {HUGE:g} or more (not a per-token entropy)"),
+        ("perf", np.isfinite(out["perf"]) & (out["perf"].abs() >= HUGE), f"perf is {HUGE:g} or more in size (overflows the fit)"),
         ("params", out["params"] <= 0, "parameter count must be > 0"),
         ("params", np.isinf(out["params"]), "parameter count is infinite"),
     ]

@@ -8,6 +8,7 @@ result carries a :class:`FitStatus` saying why it should not be trusted.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -266,7 +267,8 @@ class RunFit:
             return float(np.std(vals, ddof=1)), float(lo), float(hi)
         # studentized (bootstrap-t) interval: each replicate divided by its own HAC standard error
         g_b = _gradient(name, self.replicates)
-        se_b = np.sqrt(np.einsum("bi,bij,bj->b", g_b, self.replicate_cov, g_b))
+        with np.errstate(invalid="ignore"):  # rounding can leave a tiny negative variance: NaN, dropped below
+            se_b = np.sqrt(np.einsum("bi,bij,bj->b", g_b, self.replicate_cov, g_b))
         with np.errstate(divide="ignore", invalid="ignore"):
             t_b = (vals - est) / se_b
         t_b = t_b[np.isfinite(t_b)]
@@ -443,6 +445,9 @@ def _precheck(r: RunPoints) -> tuple[FitStatus, str] | None:
     n = r.entropy.size
     if n < MIN_POINTS:
         return FitStatus.TOO_FEW_POINTS, f"{n} usable points; at least {MIN_POINTS} are needed"
+    size = max(float(np.abs(r.entropy).max()), float(np.abs(r.perf).max()))
+    if not size < 1e100:
+        return FitStatus.INVALID_DATA, f"values as large as {size:.3g} overflow double precision; rescale entropy or perf below 1e100"
     if np.ptp(r.entropy) <= 1e-12 * max(1.0, float(np.abs(r.entropy).max())):
         return FitStatus.TOO_FEW_POINTS, f"entropy is constant ({r.entropy[0]:.4g} nats) over the run: the law is not identified"
     return None
@@ -582,6 +587,18 @@ def fit_run(
     return _fit_prepared(r, label, c, opts)
 
 
+def _quiet(func):
+    """Run ``func`` with numpy's floating-point warnings off: overflow on extreme input ends in a status."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
 def _fit_prepared(r: RunPoints, label: str, c_fixed: float | None, opts: FitOptions, cov_override=None) -> RunFit:
     S, y = r.entropy, r.perf
     n = S.size
@@ -612,7 +629,7 @@ def _fit_prepared(r: RunPoints, label: str, c_fixed: float | None, opts: FitOpti
             bP0, bbeta, _ = law.solve_linear(S, Y, c_hat)
             replicates = np.column_stack([bP0, bbeta, np.full(opts.n_boot, c_hat)])
         else:
-            bs = law.varpro(S, Y, bounds, refine="parabola")
+            bs = law.varpro(S, Y, bounds, refine="newton")
             replicates = np.column_stack([bs.P0, bs.beta, bs.c])
         boot_resid = Y - (replicates[:, :1] - replicates[:, 1:2] * law.g(S[None, :], replicates[:, 2:3]))
         replicate_cov = intervals.hac_cov_batch(S, replicates, boot_resid, lags, fit_c=not fixed)

@@ -40,6 +40,7 @@ from scipy import signal
 from . import intervals, law
 from .data import Dataset
 from .fit import FitOptions, FitStatus, RunFit, RunPoints, fit_run, prepare_run
+from .progress import track
 
 Family = Literal["auto", "exp_floor", "exp", "power"]
 #: entropy-trajectory families, in the order used to break ties in held-out error.
@@ -941,10 +942,12 @@ def forecast_dataset(
     horizon: float | None = None,
     options: ForecastOptions | None = None,
     runs: Sequence[str] | None = None,
+    progress: bool = True,
 ) -> Forecasts:
     """:func:`forecast_run` for every run of a data set (or the named ``runs``).
 
-    Runs set aside while loading get the status ``invalid data``.
+    Runs set aside while loading get the status ``invalid data``.  With ``progress``, a
+    bar is drawn on standard error when it is a terminal (:func:`scaling.progress.track`).
     """
     opts = options or ForecastOptions()
     all_runs = run_points(data.points)
@@ -953,7 +956,7 @@ def forecast_dataset(
     if unknown:
         raise ValueError(f"runs names unknown run(s) {unknown}")
     out = []
-    for name in names:
+    for name in track(names, f"forecasts ({fraction:.0%} prefix)", enabled=None if progress else False):
         if name in data.invalid:
             out.append(_invalid(name, data.invalid[name], fraction, opts))
             continue
@@ -1109,13 +1112,13 @@ def backtest_forecast(
     if unknown:
         raise ValueError(f"runs names unknown run(s) {unknown}")
     full = {}
-    for name in names:
+    for name in track(names, "whole-run fits"):
         r = all_runs[name]
         full[name] = fit_run(r.entropy, r.perf, r.step, mode=opts.mode, options=FitOptions(perf_range=data.perf_range, r2_min=opts.r2_min))
     usable_runs = {n for n, f in full.items() if f.status.usable}
     frames, fam_rows, by_frac = [], [], {}
-    for frac in fractions:
-        fc = forecast_dataset(data, frac, options=opts, runs=names)
+    for frac in track(list(fractions), "backtest fractions"):
+        fc = forecast_dataset(data, frac, options=opts, runs=names, progress=False)
         by_frac[float(frac)] = fc
         frame = fc.to_frame()
         frame["ceiling_full"] = [full[r].ceiling for r in frame["run"]]

@@ -1145,13 +1145,20 @@ def plot_vs_params(
                 gid="prediction-band",
             )
             if {"ci_lo", "ci_hi"} <= set(ln.columns):
+                # hatched with dashed edges, not a second fill: the two bands stay readable whichever
+                # contains the other (for a and b the band of the mean, which carries the shared c's
+                # error, is wider than a new model's band, measured at the same c)
+                from matplotlib.colors import to_rgba
+
                 ax.fill_between(
                     ln["params"],
                     ln["ci_lo"],
                     ln["ci_hi"],
-                    color=color,
-                    alpha=0.25,
-                    lw=0,
+                    facecolor="none",
+                    edgecolor=to_rgba(color, 0.45),
+                    hatch="////",
+                    lw=0.9,
+                    ls="--",
                     label=f"{lvl} band of the mean{suffix}",
                     gid="mean-band",
                 )

@@ -10,7 +10,15 @@ data do not allow raises :class:`SkipSection` with the reason; its section is th
 and the page lists it under "Analyses not run".  Warnings of every section (and the
 runs set aside or not usable) are collected and shown first.
 
-Adding a section (for example forecasts, algorithm comparison, cross-size results)::
+:data:`DEFAULT_SECTIONS` are the stage-1 sections (data, fits and their figures, one
+block per run).  :data:`ANALYSIS_SECTIONS` add early prediction, the algorithm
+comparison and the results across model sizes (built in :mod:`scaling.report_sections`,
+imported only when a report needs them); :func:`full_sections` orders both for the
+page that ``scaling report`` writes::
+
+    write_report(ds, fits, "report", sections=full_sections(compare=False))
+
+Adding a section::
 
     def forecast_section(ctx: ReportContext) -> Section:
         runs = [f for f in ctx.fits if f.status.usable]
@@ -555,6 +563,53 @@ DEFAULT_SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("exchange rate", exchange_section),
     ("figures per run", runs_section),
 )
+
+
+def _deferred(name: str, doc: str) -> SectionBuilder:
+    """A builder that imports :mod:`scaling.report_sections` (and its analyses) only when called."""
+
+    def build(ctx: ReportContext) -> Section:
+        from . import report_sections
+
+        return getattr(report_sections, name)(ctx)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{doc} (see :func:`scaling.report_sections.{name}`)."
+    return build
+
+
+forecast_section = _deferred("forecast_section", "Early prediction from the first 15% of each usable run")
+compare_section = _deferred("compare_section", "Algorithm comparison per model, with the algorithm overlay")
+across_section = _deferred("across_section", "Ceilings across model sizes: stage 2, extrapolation, backtest")
+
+#: the analyses beyond stage 1, by the name used in :attr:`Report.skipped`.
+ANALYSIS_SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
+    ("early prediction", forecast_section),
+    ("algorithm comparison", compare_section),
+    ("across model sizes", across_section),
+)
+
+
+def full_sections(*, forecast: bool = True, compare: bool = True, across: bool = True) -> list[tuple[str, SectionBuilder]]:
+    """The sections of the full report (the one ``scaling report`` writes), in page order.
+
+    :data:`DEFAULT_SECTIONS` with the analyses of :data:`ANALYSIS_SECTIONS` placed before
+    the figures per run: data, fits, figures of the fits, then early prediction, algorithm
+    comparison and cross-size results, then one block per run.
+
+    Parameters
+    ----------
+    forecast, compare, across : bool
+        Include the early prediction, algorithm comparison and cross-size sections.
+
+    Returns
+    -------
+    list of (name, builder)
+    """
+    keep = {"early prediction": forecast, "algorithm comparison": compare, "across model sizes": across}
+    extra = [s for s in ANALYSIS_SECTIONS if keep[s[0]]]
+    head = [s for s in DEFAULT_SECTIONS if s[1] is not runs_section]
+    return [*head, *extra, ("figures per run", runs_section)]
 
 
 def _status_warnings(ctx: ReportContext) -> list[str]:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from .batch import BATCH_MIN_RUNS, fit_runs
 from .data import Dataset
 from .fit import FitOptions, FitStatus, RunFit, RunPoints, _fit_prepared, _no_estimate, _precheck, prepare_run
+from .progress import track
 from .shared import fit_shared
 
 #: columns of the per-run table written by ``scaling fit`` (others follow them).
@@ -153,8 +155,11 @@ def fit_dataset(
             members = [str(m) for m in members]
             for run, fit in zip(members, fit_shared([runs[m] for m in members], opts)):
                 fits[run] = fit
+    elif len(runs) >= BATCH_MIN_RUNS:  # many runs: the vectorised engine, same numbers as the loop below
+        fits.update(zip(runs, fit_runs(list(runs.values()), mode, opts, search="full").to_fits()))
     else:
-        for run, r in runs.items():
+        boot = opts.ci == "bootstrap"  # a bar only where a run takes a while
+        for run, r in track(runs.items(), "bootstrap fits", total=len(runs), enabled=None if boot else False):
             bad = _precheck(r)
             fits[run] = _no_estimate(r, mode, opts, *bad) if bad else _fit_prepared(r, mode, 1.0 if mode == "paper" else None, opts)
     for run, why in data.invalid.items():

@@ -126,7 +126,7 @@ def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> li
             J = intervals.jacobian(S, b, c_hat, fit_c=fit_c)
             Ys.append(intervals.residual_block_bootstrap(f, e, J, L, opts.n_boot, rng))
         if fit_c:
-            bs = law.varpro_shared(S_list, Ys, bounds, refine="parabola")
+            bs = law.varpro_shared(S_list, Ys, bounds, refine="newton")
             cs = np.asarray(bs.c)
             reps = [(np.asarray(a), np.asarray(b)) for a, b in zip(bs.P0, bs.beta)]
         else:
