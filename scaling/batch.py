@@ -72,6 +72,7 @@ from .fit import (
     prepare_run,
     worst,
 )
+from .progress import track
 
 #: :func:`scaling.results.fit_dataset` uses the batch engine from this many runs on.
 BATCH_MIN_RUNS = 8
@@ -1050,7 +1051,9 @@ def fit_runs(
         for a in range(0, members.size, size):
             tasks.append((members[a : a + size], S[a : a + size], Y[a : a + size], ST[a : a + size]))
     if n_jobs == 1 or len(tasks) <= 1:
-        results = [_fit_chunk(S, y, st, mode, opts, search) for _, S, y, st in tasks]
+        # a bar for bootstrap fits only: point fits of a whole sweep take well under a second
+        chunks = track(tasks, "bootstrap fits", total=len(tasks), enabled=None if boot else False)
+        results = [_fit_chunk(S, y, st, mode, opts, search) for _, S, y, st in chunks]
     else:
         import joblib
 
