@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from . import intervals, law
-from .fit import FitOptions, RunPoints, fit_run, prepare_run
+from .fit import FitOptions, RunPoints, fit_run, run_points
 
 #: quantities of a model that stage 2 can regress on log(params).
 QUANTITIES = ("ceiling", "a", "b", "beta")
@@ -251,12 +251,10 @@ def screen_runs(
     keep_alg = None if algorithms is None else {str(a) for a in algorithms}
     usable: dict[str, RunPoints] = {}
     rows = []
-    for run, grp in points.groupby("run", sort=False):
-        first = grp.iloc[0]
-        params = float(first["params"]) if pd.notna(first["params"]) else math.nan
-        ident = dict(run=str(run), model=str(first["model"]), params=params, algorithm=str(first["algorithm"]), seed=str(first["seed"]))
-        row = dict(task=str(first["task"]), **ident)
-        rp, _ = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)
+    for run, rp in run_points(points).items():
+        ident = {k: rp.ident[k] for k in ("run", "model", "params", "algorithm", "seed")}
+        params = ident["params"]
+        row = dict(task=rp.ident["task"], **ident)
         if keep_alg is not None and ident["algorithm"] not in keep_alg:
             rows.append(dict(row, status="not selected", used=False, reason=f"algorithm {ident['algorithm']!r} not in {sorted(keep_alg)}"))
             continue
@@ -301,11 +299,7 @@ def pool_points(points: pd.DataFrame) -> dict[str, list[tuple[str, float, list[R
     :func:`screen_runs` and :func:`pools_by_task`).  Returns ``task -> [(model, params, runs)]``.
     """
     pts, _, _ = _points_of(points)
-    usable = {}
-    for run, grp in pts.groupby("run", sort=False):
-        first = grp.iloc[0]
-        ident = dict(run=str(run), model=str(first["model"]), params=float(first["params"]), algorithm=str(first["algorithm"]), seed=str(first["seed"]))
-        usable[str(run)] = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)[0]
+    usable = run_points(pts)
     runs = pts.groupby("run", sort=False).first().reset_index()[["task", "run", "model", "params"]].assign(used=True)
     runs["task"] = runs["task"].astype(str)
     return pools_by_task(usable, runs)

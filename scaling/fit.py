@@ -453,6 +453,26 @@ def _precheck(r: RunPoints) -> tuple[FitStatus, str] | None:
     return None
 
 
+def run_points(points: pd.DataFrame) -> dict[str, RunPoints]:
+    """The runs of a :attr:`scaling.data.Dataset.points` table as ``run -> RunPoints`` (sorted by step).
+
+    The identity carries ``run, model, params, algorithm, seed, task``.
+    """
+    out = {}
+    for run, grp in points.groupby("run", sort=False):
+        first = grp.iloc[0]
+        ident = {
+            "run": str(run),
+            "model": str(first["model"]),
+            "params": float(first["params"]) if pd.notna(first["params"]) else math.nan,
+            "algorithm": str(first["algorithm"]),
+            "seed": str(first["seed"]),
+            "task": str(first["task"]) if "task" in grp.columns and pd.notna(first["task"]) else "",
+        }
+        out[str(run)] = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)[0]
+    return out
+
+
 def entropy_trend(step: np.ndarray, entropy: np.ndarray) -> float:
     """Kendall's tau between step and entropy (-1: always falling)."""
     if entropy.size < 3:

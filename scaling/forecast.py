@@ -39,7 +39,7 @@ from scipy import signal
 
 from . import intervals, law
 from .data import Dataset
-from .fit import FitOptions, FitStatus, RunFit, RunPoints, fit_run, prepare_run
+from .fit import FitOptions, FitStatus, RunFit, RunPoints, fit_run, run_points
 from .progress import track
 
 Family = Literal["auto", "exp_floor", "exp", "power"]
@@ -53,26 +53,6 @@ MIN_PREFIX = 6
 _GRID = 80
 #: smallest entropy used when taking logs (nats).
 _TINY = 1e-6
-
-
-def run_points(points: pd.DataFrame) -> dict[str, RunPoints]:
-    """The runs of a :attr:`scaling.data.Dataset.points` table as ``run -> RunPoints`` (sorted by step).
-
-    The identity carries ``run, model, params, algorithm, seed, task``.
-    """
-    out = {}
-    for run, grp in points.groupby("run", sort=False):
-        first = grp.iloc[0]
-        ident = {
-            "run": str(run),
-            "model": str(first["model"]),
-            "params": float(first["params"]) if pd.notna(first["params"]) else math.nan,
-            "algorithm": str(first["algorithm"]),
-            "seed": str(first["seed"]),
-            "task": str(first["task"]) if "task" in grp.columns and pd.notna(first["task"]) else "",
-        }
-        out[str(run)] = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)[0]
-    return out
 
 
 # --------------------------------------------------------------------------------

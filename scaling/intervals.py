@@ -20,7 +20,6 @@ from scipy import signal, stats
 
 from . import law
 
-
 #: How the prewhitening VAR(1) matrix is kept stable: "singular" caps its singular values at
 #: 0.97 (Andrews & Monahan 1992).  The compiled kernels of :mod:`scaling.batch` follow this rule.
 VAR1_SHRINK = "singular"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .batch import BATCH_MIN_RUNS, fit_runs
 from .data import Dataset
-from .fit import FitOptions, FitStatus, RunFit, RunPoints, _fit_prepared, _no_estimate, _precheck, prepare_run
+from .fit import FitOptions, FitStatus, RunFit, RunPoints, _fit_prepared, _no_estimate, _precheck, run_points
 from .progress import track
 from .shared import fit_shared
 
@@ -99,22 +99,6 @@ def _num(x: float, digits: int = 4) -> str:
     return "" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _runs_of(points: pd.DataFrame) -> dict[str, RunPoints]:
-    out = {}
-    for run, grp in points.groupby("run", sort=False):
-        first = grp.iloc[0]
-        ident = dict(
-            run=str(run),
-            model=str(first["model"]),
-            params=float(first["params"]) if pd.notna(first["params"]) else math.nan,
-            algorithm=str(first["algorithm"]),
-            seed=str(first["seed"]),
-            task=str(first.get("task", "")),
-        )
-        out[str(run)] = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)[0]
-    return out
-
-
 def fit_dataset(
     data: Dataset,
     mode: str = "free",
@@ -143,7 +127,7 @@ def fit_dataset(
     if mode not in ("free", "paper", "shared"):
         raise ValueError(f"mode must be free, paper or shared, got {mode!r}")
     opts = replace(options or FitOptions(), perf_range=data.perf_range)
-    runs = _runs_of(data.points)
+    runs = run_points(data.points)
     fits: dict[str, RunFit] = {}
     if mode == "shared":
         keys = list(share_by) if share_by else []

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import intervals, law
-from .fit import FitOptions, FitStatus, RunFit, _fit_prepared, _no_estimate, _precheck, _replace, RunPoints, _status
+from .fit import FitOptions, FitStatus, RunFit, RunPoints, _fit_prepared, _no_estimate, _precheck, _replace, _status
 
 
 def fit_shared(

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import simulate_run
+
 from scaling import batch, law
 from scaling.data import ColumnMap, load
-from scaling.fit import FitOptions, FitStatus, _fit_prepared, _no_estimate, _precheck, fit_run, prepare_run
-from scaling.results import FitResults, _runs_of, fit_dataset
+from scaling.fit import FitOptions, FitStatus, _fit_prepared, _no_estimate, _precheck, fit_run, prepare_run, run_points
+from scaling.results import FitResults, fit_dataset
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "runs.csv"
 NUMERIC = [f"{q}{s}" for q in ("ceiling", "a", "b", "c", "beta") for s in ("", "_lo", "_hi")] + [
@@ -110,7 +110,7 @@ def test_fit_dataset_uses_the_engine_and_matches_the_loop():
     res = fit_dataset(ds)  # 45 runs >= BATCH_MIN_RUNS: the engine
     opts = replace(FitOptions(), perf_range=ds.perf_range)
     loop = {}
-    for run, r in _runs_of(ds.points).items():
+    for run, r in run_points(ds.points).items():
         bad = _precheck(r)
         loop[run] = _no_estimate(r, "free", opts, *bad) if bad else _fit_prepared(r, "free", None, opts)
     ref = [loop[f.run] for f in res.fits]
@@ -168,7 +168,7 @@ def test_runs_from_frame_matches_the_per_run_grouping():
         ds = load(DATA, ColumnMap.parse(run="task,model,algorithm,seed", perf="val_acc"))
     shuffled = ds.points.sample(frac=1.0, random_state=0)
     fast = {r.ident["run"]: r for r in batch.runs_from_frame(shuffled)}
-    slow = _runs_of(ds.points)
+    slow = run_points(ds.points)
     assert set(fast) == set(slow)
     for run, r in slow.items():
         assert np.array_equal(fast[run].entropy, r.entropy) and np.array_equal(fast[run].step, r.step)
