@@ -34,6 +34,7 @@ from scaling import law  # noqa: E402
 from scaling.compare import CompareOptions, compare_algorithms, compare_model  # noqa: E402
 from scaling.data import ColumnMap, load  # noqa: E402
 from scaling.fit import prepare_run  # noqa: E402
+from scaling.simulate import ar1_noise  # noqa: E402
 
 TOY = ROOT.parent / "shared" / "toyrl" / "runs.csv"
 RESULTS = ROOT / "analyses" / "results" / "algorithm_compare.md"
@@ -96,22 +97,13 @@ def real_runs(n_boot: int):
 # --------------------------------------------------------------------------------
 # part 2
 # --------------------------------------------------------------------------------
-def _ar1(rng, n, sd, rho):
-    e = np.empty(n)
-    e[0] = rng.normal(0, sd)
-    innov = rng.normal(0, sd * np.sqrt(1 - rho**2), n)
-    for i in range(1, n):
-        e[i] = rho * e[i - 1] + innov[i]
-    return e
-
-
 def simulate_model(rng, shift=0.0, n=100, rho=0.5, sd=0.01, seeds=1):
     runs, levels = [], []
     for a, speed in SPEEDS.items():
         for s in range(seeds):
             step = np.arange(n) * 2.0
             H = 0.03 + 0.45 * np.exp(-step / (speed * n / 50))
-            y = 0.97 + (shift if a == "rloo" else 0.0) - 0.7 * law.g(H, 1.0) + _ar1(rng, n, sd, rho)
+            y = 0.97 + (shift if a == "rloo" else 0.0) - 0.7 * law.g(H, 1.0) + ar1_noise(rng, n, sd, rho)
             runs.append(prepare_run(H, y, step, dict(run=f"{a}/{s}", model="m", params=1e6, algorithm=a, seed=str(s)))[0])
             levels.append(a)
     return runs, levels

@@ -35,6 +35,7 @@ from scaling import law  # noqa: E402
 from scaling.data import ColumnMap, load  # noqa: E402
 from scaling.fit import prepare_run  # noqa: E402
 from scaling.forecast import BACKTEST_FRACTIONS, ForecastOptions, backtest_forecast, forecast_run, run_points  # noqa: E402
+from scaling.simulate import ar1_noise  # noqa: E402
 
 TOY = ROOT.parent / "shared" / "toyrl" / "runs.csv"
 RESULTS = ROOT / "analyses" / "results" / "early_prediction.md"
@@ -144,23 +145,14 @@ def real_runs(n_boot: int) -> tuple[str, dict]:
 # --------------------------------------------------------------------------------
 # part 2
 # --------------------------------------------------------------------------------
-def _ar1(rng, n, sd, rho):
-    e = np.empty(n)
-    e[0] = rng.normal(0, sd)
-    innov = rng.normal(0, sd * np.sqrt(1 - rho**2), n)
-    for i in range(1, n):
-        e[i] = rho * e[i - 1] + innov[i]
-    return e
-
-
 def simulate(rng, trajectory: str, rho: float, n: int = 100):
     step = np.arange(n) * 2.0
     if trajectory == "power":
         H = 0.5 * (1 + step / 20) ** -1.0
     else:
         H = 0.03 + 0.5 * np.exp(-step / (2 * n / 3))
-    H = H * np.exp(_ar1(rng, n, 0.03, 0.5))
-    y = 0.97 - 0.6 * law.g(H, 1.0) + _ar1(rng, n, 0.01, rho)
+    H = H * np.exp(ar1_noise(rng, n, 0.03, 0.5))
+    y = 0.97 - 0.6 * law.g(H, 1.0) + ar1_noise(rng, n, 0.01, rho)
     return prepare_run(H, y, step, dict(run="sim", model="m", params=1e6, algorithm="a", seed="0"))[0]
 
 

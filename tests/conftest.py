@@ -11,6 +11,7 @@ import pytest
 matplotlib.use("Agg")
 
 from scaling import law  # noqa: E402
+from scaling.simulate import ar1_noise  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -32,12 +33,7 @@ def simulate_run(
     """
     step = np.arange(n, dtype=float)
     S = s_end + (s_start - s_end) * np.exp(-step / (n / 3))
-    e = np.empty(n)
-    e[0] = rng.normal(0, sd)
-    innov = rng.normal(0, sd * np.sqrt(1 - rho**2), n)
-    for i in range(1, n):
-        e[i] = rho * e[i - 1] + innov[i]
-    return step, S, P0 - beta * law.g(S, c) + e
+    return step, S, P0 - beta * law.g(S, c) + ar1_noise(rng, n, sd, rho)
 
 
 @pytest.fixture

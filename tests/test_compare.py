@@ -23,19 +23,11 @@ from scaling.compare import (
 )
 from scaling.data import ColumnMap, load
 from scaling.fit import prepare_run
+from scaling.simulate import ar1_noise
 
 runner = CliRunner()
 #: entropy decay time (in units of n/50 steps) per algorithm: grpo spends entropy fastest.
 SPEEDS = {"grpo": 25, "grpo_ent": 28, "rloo": 45, "reinforce": 50}
-
-
-def _ar1(rng, n, sd, rho):
-    e = np.empty(n)
-    e[0] = rng.normal(0, sd)
-    innov = rng.normal(0, sd * np.sqrt(1 - rho**2), n)
-    for i in range(1, n):
-        e[i] = rho * e[i - 1] + innov[i]
-    return e
 
 
 def simulate_model(rng, shift=0.0, n=100, rho=0.5, sd=0.01, seeds=1, algorithms=tuple(SPEEDS), model="m"):
@@ -46,7 +38,7 @@ def simulate_model(rng, shift=0.0, n=100, rho=0.5, sd=0.01, seeds=1, algorithms=
         for s in range(seeds):
             step = np.arange(n) * 2.0
             H = 0.03 + 0.45 * np.exp(-step / (SPEEDS[a] * n / 50))
-            y = 0.97 + (shift if a == "rloo" else 0.0) - 0.7 * law.g(H, 1.0) + _ar1(rng, n, sd, rho)
+            y = 0.97 + (shift if a == "rloo" else 0.0) - 0.7 * law.g(H, 1.0) + ar1_noise(rng, n, sd, rho)
             ident = dict(run=f"{model}/{a}/{s}", model=model, params=1e6, algorithm=a, seed=str(s))
             runs.append(prepare_run(H, y, step, ident)[0])
             levels.append(a)

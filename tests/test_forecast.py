@@ -25,25 +25,17 @@ from scaling.forecast import (
     heldout_errors,
     predict_family,
 )
+from scaling.simulate import ar1_noise
 
 runner = CliRunner()
-
-
-def _ar1(rng, n, sd, rho):
-    e = np.empty(n)
-    e[0] = rng.normal(0, sd)
-    innov = rng.normal(0, sd * np.sqrt(1 - rho**2), n)
-    for i in range(1, n):
-        e[i] = rho * e[i - 1] + innov[i]
-    return e
 
 
 def simulate(rng, n=100, c=1.0, sd=0.01, rho=0.5, sd_h=0.03, P0=0.97, beta=0.6, run="r"):
     """A run whose entropy follows a power decay (with AR(1) multiplicative noise) and whose
     performance follows the law plus AR(1) noise."""
     step = np.arange(n) * 2.0
-    H = 0.5 * (1 + step / 20) ** (-1.0) * np.exp(_ar1(rng, n, sd_h, 0.5))
-    y = P0 - beta * law.g(H, c) + _ar1(rng, n, sd, rho)
+    H = 0.5 * (1 + step / 20) ** (-1.0) * np.exp(ar1_noise(rng, n, sd_h, 0.5))
+    y = P0 - beta * law.g(H, c) + ar1_noise(rng, n, sd, rho)
     return prepare_run(H, y, step, dict(run=run, model="m", params=1e6, algorithm="a", seed="0"))[0]
 
 
