@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_fit.py            # 1,000 and 10,000 runs of 200 points, B = 200
     python benchmarks/bench_fit.py --quick    # 200 and 1,000 runs, B = 50 (about a minute)
+    python benchmarks/bench_fit.py --point-only --sizes 10000   # point fits only
 
 Everything runs in this one process (joblib workers aside, with ``--jobs``).  For each sweep
 size it fits the runs (point fits, then 200 bootstrap replicates per run) with
@@ -18,7 +19,7 @@ size it fits the runs (point fits, then 200 bootstrap replicates per run) with
 Slow baselines are timed on a random subset of runs and their time for the whole sweep is
 extrapolated linearly (the table says how many runs were timed).  The engine always fits every
 run.  Peak memory is the largest resident set (this process plus joblib workers) during the
-step, above what it was before, sampled every 2 ms.  "worse RSS" counts fits whose residual sum
+step, above what it was before (the kernel's high-water mark, reset before each step).  "worse RSS" counts fits whose residual sum
 of squares exceeds ours by more than 1e-7 relative; "better RSS" the reverse (a fit outside our
 search bounds |c| range(S) <= 20 could do that).  Finally the engine is compared run by run
 with the per-run path: point estimates, covariances, interval ends, statuses and messages.
@@ -89,34 +90,60 @@ def simulate_sweep(n_runs: int, n: int = N_POINTS, seed: int = 0) -> pd.DataFram
 # measurement
 # ----------------------------------------------------------------------------------------
 class PeakMemory:
-    """Largest resident set (this process and its children) during a ``with`` block, in MB above the start."""
+    """Largest resident set (this process and its children) during a ``with`` block, in MB above the start.
 
-    def __init__(self, every: float = 0.002):
+    On Linux the kernel's own high-water mark is used: writing 5 to ``/proc/<pid>/clear_refs``
+    resets ``VmHWM`` at the start and it is read at the end, for this process and each child
+    (joblib workers; their peaks are added, an upper bound).  Nothing runs during the block,
+    so the timings are undisturbed.  Elsewhere a thread samples the resident set every 10 ms.
+    """
+
+    def __init__(self, every: float = 0.01):
         self.every = every
         self.peak = 0.0
+        self._thread = None
 
     @staticmethod
-    def _rss() -> float:
+    def _pids() -> list[int]:
         try:
             import psutil
 
-            me = psutil.Process()
-            total = me.memory_info().rss
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            return total / 2**20
-        except ImportError:  # Linux fallback: this process only
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            return [os.getpid()] + [c.pid for c in psutil.Process().children(recursive=True)]
+        except ImportError:
+            return [os.getpid()]
+
+    @staticmethod
+    def _status(pid: int, key: str) -> float:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+        raise OSError(key)
+
+    def _reset_peaks(self) -> bool:
+        try:
+            for pid in self._pids():
+                with open(f"/proc/{pid}/clear_refs", "w") as fh:
+                    fh.write("5")
+            return True
+        except OSError:
+            return False
+
+    def _rss(self) -> float:
+        total = 0.0
+        for pid in self._pids():
+            try:
+                total += self._status(pid, "VmRSS:")
+            except OSError:
+                pass
+        return total
 
     def __enter__(self):
         self.base = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        if not self._reset_peaks():
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
         return self
 
     def _watch(self):
@@ -125,9 +152,18 @@ class PeakMemory:
             time.sleep(self.every)
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss() - self.base)
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self._rss() - self.base)
+            return
+        high = 0.0
+        for pid in self._pids():
+            try:
+                high += self._status(pid, "VmHWM:")
+            except OSError:
+                pass
+        self.peak = max(0.0, high - self.base)
 
 
 @dataclass
@@ -313,7 +349,10 @@ def run_size(size: int, args, rng: np.random.Generator, rows: list, checks: list
     frame = simulate_sweep(size, seed=size)
     print(f"\n== {size} runs x {N_POINTS} points ==", flush=True)
     have_lmfit = _has("lmfit")
-    for kind, opts in (("point", FitOptions()), (f"boot B={args.boot}", FitOptions(ci="bootstrap", n_boot=args.boot))):
+    kinds = [("point", FitOptions())]
+    if not args.point_only:
+        kinds.append((f"boot B={args.boot}", FitOptions(ci="bootstrap", n_boot=args.boot)))
+    for kind, opts in kinds:
         boot = opts.ci == "bootstrap"
         # 1. the engine, from the tidy table (a big bootstrap only with --jobs processes, to keep to 5 minutes)
         if not boot:
@@ -488,6 +527,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 runs, B = 50, smaller baseline subsets")
     parser.add_argument("--sizes", type=int, nargs="+", help="sweep sizes (default 1000 10000)")
     parser.add_argument("--boot", type=int, help="bootstrap replicates per run (default 200)")
+    parser.add_argument("--point-only", action="store_true", help="point fits only (no bootstrap rows)")
     parser.add_argument("--jobs", type=int, default=2, help="joblib processes for the engine's second row (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -103,13 +103,16 @@ def _derivs(S, y, ybar, c, EX, G, G1, G2, smax):
     ``EX`` holds ``expm1(c S)`` (ignored where ``|c| max|S| < 1e-3``, which uses the series).
     """
     n = S.size
+    gsum = 0.0
     if abs(c) * smax < 1e-3:
         for t in range(n):
             s = S[t]
             x = c * s
-            G[t] = s * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x / 24.0)))
+            g = s * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x / 24.0)))
+            G[t] = g
             G1[t] = s * s * (0.5 + x * (1.0 / 3.0 + x * (0.125 + x / 30.0)))
             G2[t] = s * s * s * (1.0 / 3.0 + x * (0.25 + x * (0.1 + x / 36.0)))
+            gsum += g
     else:
         inv_c = 1.0 / c
         for t in range(n):
@@ -122,9 +125,7 @@ def _derivs(S, y, ybar, c, EX, G, G1, G2, smax):
             G[t] = g
             G1[t] = g1
             G2[t] = g2
-    gsum = 0.0
-    for t in range(n):
-        gsum += G[t]
+            gsum += g
     gbar = gsum / n
     sxx = 0.0
     sxy = 0.0
@@ -155,11 +156,12 @@ def _derivs(S, y, ybar, c, EX, G, G1, G2, smax):
 
 
 @_jit
-def newton_round(S, y, EX, rows, c, lo, hi, tol, last_step):
+def newton_round(S, y, ybar, amax, EX, rows, c, lo, hi, tol, last_step):
     """One step of :func:`scaling.law.newton_refine` for the rows ``rows``; returns the rows still active.
 
     ``EX[j]`` holds ``expm1(c[rows[j]] * S[rows[j]])``, computed by numpy (vectorised), as are
-    ``c``, ``lo``, ``hi`` (the brackets, updated in place), ``tol`` and ``last_step``.
+    ``c``, ``lo``, ``hi`` (the brackets, updated in place), ``tol``, ``last_step``, and each
+    row's mean perf ``ybar`` and largest ``|S|`` ``amax``.
     """
     m = rows.size
     n = S.shape[1]
@@ -169,16 +171,8 @@ def newton_round(S, y, EX, rows, c, lo, hi, tol, last_step):
     keep = np.zeros(m, dtype=np.bool_)
     for j in range(m):
         i = rows[j]
-        Si = S[i]
-        yi = y[i]
-        amax = 0.0
-        ysum = 0.0
-        for t in range(n):
-            if abs(Si[t]) > amax:
-                amax = abs(Si[t])
-            ysum += yi[t]
         x = c[i]
-        d1, d2 = _derivs(Si, yi, ysum / n, x, EX[j], G, G1, G2, amax)
+        d1, d2 = _derivs(S[i], y[i], ybar[i], x, EX[j], G, G1, G2, amax[i])
         good = math.isfinite(d1)
         l_ = lo[i]
         h_ = hi[i]
@@ -230,6 +224,8 @@ def search_runs(S, y, E, ratio, EX_one):
     G = np.empty(n)
     cc = np.empty(M)
     pp = np.empty(M)
+    cs = np.empty(M)
+    pf = np.empty(M)
     for i in range(R):
         Si = S[i]
         yi = y[i]
@@ -293,9 +289,16 @@ def search_runs(S, y, E, ratio, EX_one):
         one = 1.0 if (lo <= 1.0 and 1.0 <= hi) else np.nan
         cc[K + 1] = one
         pp[K + 1] = _rss_at(Si, yc, syy, one, EX_one[i], G)
-        order = np.argsort(cc, kind="mergesort")
-        cs = cc[order]
-        pf = pp[order]
+        for j in range(M):  # stable insertion sort by rate, NaN last (numpy's order), no allocation
+            x = cc[j]
+            v = pp[j]
+            k = j - 1
+            while k >= 0 and (x < cs[k] or (cs[k] != cs[k] and x == x)):
+                cs[k + 1] = cs[k]
+                pf[k + 1] = pf[k]
+                k -= 1
+            cs[k + 1] = x
+            pf[k + 1] = v
         top = -np.inf
         bottom = np.inf
         for j in range(M):
@@ -336,6 +339,17 @@ def search_runs(S, y, E, ratio, EX_one):
     return start_out, left_out, right_out, need_full
 
 
+@_jit
+def _scaled_rows(S, c, rows, out):
+    """``out[j] = c[rows[j]] * S[rows[j]]``."""
+    n = S.shape[1]
+    for j in range(rows.size):
+        i = rows[j]
+        ci = c[i]
+        for t in range(n):
+            out[j, t] = ci * S[i, t]
+
+
 def coarse_rates(S: np.ndarray):
     """Search bounds and the first coarse rate and spacing of each row, as :func:`search_runs` uses them."""
     smax, smin = S.max(axis=1), S.min(axis=1)
@@ -366,12 +380,16 @@ def search(S: np.ndarray, y: np.ndarray):
         tol = np.maximum(1e-12 * (hi_b - lo_b), _EPS8 * np.abs(c))
         last = np.maximum(1e-7 * (hi_b - lo_b), tol)
         rows = np.flatnonzero(~need_full & (hi_b > lo_b))
+    buf = np.empty_like(S)
+    ybar, amax = y.mean(axis=1), np.abs(S).max(axis=1)
     for _ in range(60):
         if rows.size == 0:
             break
+        EX = buf[: rows.size]
+        _scaled_rows(S, c, rows, EX)  # c S of the active rows, without a fancy-indexed copy of S
         with np.errstate(over="ignore", invalid="ignore"):
-            EX = np.expm1(c[rows, None] * S[rows])
-        rows = newton_round(S, y, EX, rows, c, lo_b, hi_b, tol, last)
+            np.expm1(EX, out=EX)
+        rows = newton_round(S, y, ybar, amax, EX, rows, c, lo_b, hi_b, tol, last)
     step = (hi - lo) / (GRID_SIZE - 1)
     at_bound = (c <= lo + 1e-3 * step) | (c >= hi - 1e-3 * step)
     return c, at_bound, lo, hi, need_full
@@ -410,9 +428,20 @@ def _solve_at(S, y, c, EX, G):
 
 
 @_jit
-def _inv_small(M, p, out):
-    """Gauss-Jordan inverse of the leading p x p block of M (partial pivoting); False if singular."""
-    a = np.zeros((3, 6))
+def _zeroed(m):
+    """``m`` (a 3 x 3 scratch matrix) set to zero."""
+    for i in range(3):
+        for j in range(3):
+            m[i, j] = 0.0
+    return m
+
+
+@_jit
+def _inv_small(M, p, out, a):
+    """Gauss-Jordan inverse of the leading p x p block of M (partial pivoting); False if singular.
+
+    ``a`` is a (3, 6) scratch array.
+    """
     for i in range(p):
         for j in range(p):
             a[i, j] = M[i, j]
@@ -445,9 +474,9 @@ def _inv_small(M, p, out):
 
 
 @_jit
-def _inv_checked(M, p, out):
+def _inv_checked(M, p, out, a):
     """Inverse passing ``intervals._pinv_psd``'s check ``max |M M^-1 - I| < 1e-10``; False otherwise."""
-    if not _inv_small(M, p, out):
+    if not _inv_small(M, p, out, a):
         return False
     for i in range(p):
         for j in range(p):
@@ -520,15 +549,15 @@ def _spectral_radius(A, p):
 
 
 @_jit
-def _cap_singular(A, p, limit):
+def _cap_singular(A, p, limit, wk, f):
     """Cap the singular values of the leading p x p block of A at ``limit``, in place.
 
     ``u min(s, limit) v' = A V diag(min(s, limit) / s) V'`` with ``V, s^2`` the eigenvectors and
     eigenvalues of ``A'A``, found by cyclic Jacobi rotations (what ``intervals._shrink_singular``
     computes with an SVD, to rounding).
     """
-    M = np.zeros((3, 3))
-    V = np.zeros((3, 3))
+    M = _zeroed(wk[0])
+    V = _zeroed(wk[1])
     for i in range(p):
         V[i, i] = 1.0
         for j in range(p):
@@ -536,6 +565,11 @@ def _cap_singular(A, p, limit):
             for k in range(p):
                 acc += A[k, i] * A[k, j]
             M[i, j] = acc
+    frob2 = 0.0
+    for i in range(p):
+        frob2 += M[i, i]
+    if frob2 <= limit * limit:  # the largest singular value is at most the Frobenius norm: nothing to cap
+        return
     for _ in range(30):
         off = 0.0
         diag = 0.0
@@ -568,7 +602,7 @@ def _cap_singular(A, p, limit):
                     vkj = V[k, j]
                     V[k, i] = cs * vki - sn * vkj
                     V[k, j] = sn * vki + cs * vkj
-    f = np.ones(3)
+    f[:] = 1.0
     capped = False
     for k in range(p):
         sv = math.sqrt(max(M[k, k], 0.0))
@@ -578,14 +612,14 @@ def _cap_singular(A, p, limit):
     if not capped:
         return
     # A <- A V diag(f) V'
-    P = np.zeros((3, 3))
+    P = _zeroed(wk[2])
     for i in range(p):
         for j in range(p):
             acc = 0.0
             for k in range(p):
                 acc += V[i, k] * f[k] * V[j, k]
             P[i, j] = acc
-    B = np.zeros((3, 3))
+    B = _zeroed(wk[3])
     for i in range(p):
         for j in range(p):
             acc = 0.0
@@ -598,7 +632,7 @@ def _cap_singular(A, p, limit):
 
 
 @_jit
-def _hac(S, G, Ec, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov):
+def _hac(S, G, EXc, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov, wk, aug, f):
     """:func:`scaling.intervals.hac_cov_batch` for one row, into ``cov``; returns a status.
 
     0: computed; 1: non-finite Jacobian or residuals (cov is NaN); 2: leave it to numpy
@@ -606,69 +640,103 @@ def _hac(S, G, Ec, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov):
     """
     n = S.size
     small_d = abs(c) < 1e-6
+    # the Jacobian (row 2 zero when c is fixed, so that every sum below can run over 3 rows)
+    # and J'J, in one pass
+    s01 = 0.0
+    s02 = 0.0
+    s11 = 0.0
+    s12 = 0.0
+    s22 = 0.0
+    chk = 0.0
     for t in range(n):
         s = S[t]
         g = G[t]  # the basis at c, as _solve_at left it
         if small_d:
             g1 = 0.5 * s * s + c * s * s * s / 3.0
         else:
-            g1 = (s * Ec[t] - g) / c
+            g1 = (s * (EXc[t] + 1.0) - g) / c
+        j1 = -g
+        j2 = -beta * g1 if p == 3 else 0.0
         Jt[0, t] = 1.0
-        Jt[1, t] = -g
-        Jt[2, t] = -beta * g1
-    for t in range(n):
-        if not math.isfinite(resid[t]):
-            return 1
-        for a in range(p):
-            if not math.isfinite(Jt[a, t]):
+        Jt[1, t] = j1
+        Jt[2, t] = j2
+        chk += resid[t] + j1 + j2
+        s01 += j1
+        s02 += j2
+        s11 += j1 * j1
+        s12 += j1 * j2
+        s22 += j2 * j2
+    if not math.isfinite(chk):  # some value is not finite (or the check sum overflowed: look)
+        for t in range(n):
+            if not math.isfinite(resid[t]):
                 return 1
-    JJ = np.zeros((3, 3))
-    for a in range(p):
-        for b in range(a, p):
-            s = 0.0
-            for t in range(n):
-                s += Jt[a, t] * Jt[b, t]
-            JJ[a, b] = s
-            JJ[b, a] = s
-    bread = np.zeros((3, 3))
-    if not _inv_checked(JJ, p, bread):
+            for a in range(p):
+                if not math.isfinite(Jt[a, t]):
+                    return 1
+    JJ = _zeroed(wk[0])
+    JJ[0, 0] = float(n)
+    JJ[0, 1] = JJ[1, 0] = s01
+    JJ[1, 1] = s11
+    if p == 3:
+        JJ[0, 2] = JJ[2, 0] = s02
+        JJ[1, 2] = JJ[2, 1] = s12
+        JJ[2, 2] = s22
+    bread = _zeroed(wk[1])
+    if not _inv_checked(JJ, p, bread, aug):
         return 2
-    # leverage-adjusted scores; loops over t innermost, so that they vectorise
-    h = W[0]  # scratch (W is filled later)
+    # leverage-adjusted scores v_t = J_t r_t / (1 - h_t), h_t = J_t' bread J_t, in one pass
+    b00, b01, b02 = bread[0, 0], bread[0, 1], bread[0, 2]
+    b10, b11, b12 = bread[1, 0], bread[1, 1], bread[1, 2]
+    b20, b21, b22 = bread[2, 0], bread[2, 1], bread[2, 2]
     for t in range(n):
-        h[t] = 0.0
-    for a in range(p):
-        for t in range(n):
-            V[a, t] = 0.0
-        for b in range(p):
-            w_ab = bread[a, b]
-            for t in range(n):
-                V[a, t] += w_ab * Jt[b, t]
-        for t in range(n):
-            h[t] += V[a, t] * Jt[a, t]
-    for t in range(n):
-        den = 1.0 - h[t]
+        j1 = Jt[1, t]
+        j2 = Jt[2, t]
+        h = (b00 + b01 * j1 + b02 * j2) + j1 * (b10 + b11 * j1 + b12 * j2) + j2 * (b20 + b21 * j1 + b22 * j2)
+        den = 1.0 - h
         if den < 0.05:
             den = 0.05
-        h[t] = resid[t] / den
-    for a in range(p):
-        for t in range(n):
-            V[a, t] = Jt[a, t] * h[t]
-    XX = np.zeros((3, 3))
-    XY = np.zeros((3, 3))
-    for a in range(p):
-        for b in range(p):
-            sxx = 0.0
-            sxy = 0.0
-            for t in range(n - 1):
-                sxx += V[a, t] * V[b, t]
-                sxy += V[a, t] * V[b, t + 1]
-            XX[a, b] = sxx
-            XY[a, b] = sxy
-    P = np.zeros((3, 3))
-    if not _inv_checked(XX, p, P):
+        r = resid[t] / den
+        V[0, t] = r
+        V[1, t] = j1 * r
+        V[2, t] = j2 * r
+    # the VAR(1) regression of v_(t+1) on v_t: X'X and X'Y in one pass
+    x00 = x01 = x02 = x11 = x12 = x22 = 0.0
+    y00 = y01 = y02 = y10 = y11 = y12 = y20 = y21 = y22 = 0.0
+    for t in range(n - 1):
+        v0 = V[0, t]
+        v1 = V[1, t]
+        v2 = V[2, t]
+        u0 = V[0, t + 1]
+        u1 = V[1, t + 1]
+        u2 = V[2, t + 1]
+        x00 += v0 * v0
+        x01 += v0 * v1
+        x02 += v0 * v2
+        x11 += v1 * v1
+        x12 += v1 * v2
+        x22 += v2 * v2
+        y00 += v0 * u0
+        y01 += v0 * u1
+        y02 += v0 * u2
+        y10 += v1 * u0
+        y11 += v1 * u1
+        y12 += v1 * u2
+        y20 += v2 * u0
+        y21 += v2 * u1
+        y22 += v2 * u2
+    XX = _zeroed(wk[2])
+    XY = _zeroed(wk[3])
+    XX[0, 0], XX[0, 1], XX[1, 0], XX[1, 1] = x00, x01, x01, x11
+    XY[0, 0], XY[0, 1], XY[1, 0], XY[1, 1] = y00, y01, y10, y11
+    if p == 3:
+        XX[0, 2] = XX[2, 0] = x02
+        XX[1, 2] = XX[2, 1] = x12
+        XX[2, 2] = x22
+        XY[0, 2], XY[1, 2], XY[2, 0], XY[2, 1], XY[2, 2] = y02, y12, y20, y21, y22
+    P = _zeroed(wk[4])
+    if not _inv_checked(XX, p, P, aug):
         return 2
-    A = np.zeros((3, 3))
+    A = _zeroed(wk[5])
     for i in range(p):
         for j in range(p):
             s = 0.0
@@ -676,58 +744,81 @@ def _hac(S, G, Ec, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov):
                 s += P[j, k] * XY[k, i]
             A[i, j] = s
     if shrink == SHRINK_SINGULAR:  # singular values above 0.97 set to 0.97 (u min(s, 0.97) v')
-        _cap_singular(A, p, 0.97)
+        _cap_singular(A, p, 0.97, wk[10:14], f)
     elif shrink == SHRINK_RADIUS:  # A scaled down when its spectral radius exceeds 0.97: left to numpy
         if not (_spectral_radius(A, p) <= 0.97 * (1 - 1e-6)):
             return 2
     else:
         return 2
     T = n - 1
-    for a in range(p):  # prewhitened scores w_t = v_(t+1) - A v_t, loops over t innermost
-        wa = W[a]
-        va1 = V[a]
-        for t in range(T):
-            wa[t] = va1[t + 1]
-        for b in range(p):
-            coef = A[a, b]
-            vb = V[b]
-            for t in range(T):
-                wa[t] -= coef * vb[t]
-    meat = np.zeros((3, 3))
-    for a in range(p):
-        wa = W[a]
-        for b in range(p):
-            wb = W[b]
-            acc = 0.0
-            for t in range(T):
-                acc += wa[t] * wb[t]
-            meat[a, b] += acc
-            for j in range(1, maxlags + 1):
-                if j >= T:
-                    break
-                wt = 1.0 - j / (maxlags + 1.0)
-                x = wa[j:T]
-                z = wb[0 : T - j]
-                acc = 0.0
-                for k in range(T - j):
-                    acc += x[k] * z[k]
-                meat[a, b] += wt * acc
-                meat[b, a] += wt * acc
-    IA = np.zeros((3, 3))
+    a00, a01, a02 = A[0, 0], A[0, 1], A[0, 2]
+    a10, a11, a12 = A[1, 0], A[1, 1], A[1, 2]
+    a20, a21, a22 = A[2, 0], A[2, 1], A[2, 2]
+    for t in range(T):  # prewhitened scores w_t = v_(t+1) - A v_t
+        v0 = V[0, t]
+        v1 = V[1, t]
+        v2 = V[2, t]
+        W[0, t] = V[0, t + 1] - (a00 * v0 + a01 * v1 + a02 * v2)
+        W[1, t] = V[1, t + 1] - (a10 * v0 + a11 * v1 + a12 * v2)
+        W[2, t] = V[2, t + 1] - (a20 * v0 + a21 * v1 + a22 * v2)
+    # Bartlett-weighted autocovariances of w: one pass per lag, all nine products at once
+    meat = _zeroed(wk[6])
+    for j in range(0, maxlags + 1):
+        if j >= T:
+            break
+        g00 = g01 = g02 = g10 = g11 = g12 = g20 = g21 = g22 = 0.0
+        for k in range(T - j):
+            x0 = W[0, k + j]
+            x1 = W[1, k + j]
+            x2 = W[2, k + j]
+            z0 = W[0, k]
+            z1 = W[1, k]
+            z2 = W[2, k]
+            g00 += x0 * z0
+            g01 += x0 * z1
+            g02 += x0 * z2
+            g10 += x1 * z0
+            g11 += x1 * z1
+            g12 += x1 * z2
+            g20 += x2 * z0
+            g21 += x2 * z1
+            g22 += x2 * z2
+        wt = 1.0 if j == 0 else 1.0 - j / (maxlags + 1.0)
+        if j == 0:  # Gamma_0 is symmetric: counted once
+            meat[0, 0] += g00
+            meat[0, 1] += g01
+            meat[0, 2] += g02
+            meat[1, 0] += g10
+            meat[1, 1] += g11
+            meat[1, 2] += g12
+            meat[2, 0] += g20
+            meat[2, 1] += g21
+            meat[2, 2] += g22
+        else:  # Gamma_j + Gamma_j'
+            meat[0, 0] += wt * (g00 + g00)
+            meat[0, 1] += wt * (g01 + g10)
+            meat[0, 2] += wt * (g02 + g20)
+            meat[1, 0] += wt * (g10 + g01)
+            meat[1, 1] += wt * (g11 + g11)
+            meat[1, 2] += wt * (g12 + g21)
+            meat[2, 0] += wt * (g20 + g02)
+            meat[2, 1] += wt * (g21 + g12)
+            meat[2, 2] += wt * (g22 + g22)
+    IA = _zeroed(wk[7])
     for i in range(p):
         for j in range(p):
             IA[i, j] = (1.0 if i == j else 0.0) - A[i, j]
-    Rm = np.zeros((3, 3))
-    if not _inv_small(IA, p, Rm):
+    Rm = _zeroed(wk[8])
+    if not _inv_small(IA, p, Rm, aug):
         return 2
-    tmp = np.zeros((3, 3))
+    tmp = _zeroed(wk[9])
     for i in range(p):
         for j in range(p):
             s = 0.0
             for k in range(p):
                 s += Rm[i, k] * meat[k, j]
             tmp[i, j] = s
-    M2 = np.zeros((3, 3))
+    M2 = _zeroed(wk[14])
     scale = n / (n - 1.0)
     for i in range(p):
         for j in range(p):
@@ -753,15 +844,48 @@ def _hac(S, G, Ec, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov):
     return 0
 
 
+#: points per block in the block bound of :func:`_trend`
+TREND_BLOCK = 8
+
+
 @_jit
-def _trend(step, S, order_buf):
-    """-1 where Kendall's tau is certainly below -0.2 (Spearman's rho < -0.8, no ties), else NaN."""
+def _trend(step, S, bmin, bmax):
+    """-1 where Kendall's tau between step and S is certainly below -0.2, else NaN (scipy decides).
+
+    Steps must be sorted.  Two sufficient conditions, cheapest first:
+
+    1. a block bound: cut the run into blocks of :data:`TREND_BLOCK` points; when every point of
+       block a exceeds every point of a later block b, all their pairs are discordant.  With D
+       such pairs among N0 = n(n-1)/2 and no tied steps, tau-b <= 1 - 2D/N0 (ties in S only
+       lower it), so D > 0.6 N0 gives tau < -0.2;
+    2. Daniels' inequality (no ties): Spearman's rho < -0.8 gives tau < -0.2.
+    """
     n = S.size
     if n < 3:
         return np.nan
     for t in range(n - 1):
         if step[t + 1] == step[t]:
             return np.nan
+    nb = (n + TREND_BLOCK - 1) // TREND_BLOCK
+    for k in range(nb):
+        lo = S[k * TREND_BLOCK]
+        hi = lo
+        for t in range(k * TREND_BLOCK + 1, min(n, (k + 1) * TREND_BLOCK)):
+            v = S[t]
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+        bmin[k] = lo
+        bmax[k] = hi
+    pairs = 0.0
+    for a in range(nb - 1):
+        size_a = min(n, (a + 1) * TREND_BLOCK) - a * TREND_BLOCK
+        for b in range(a + 1, nb):
+            if bmin[a] > bmax[b]:
+                pairs += size_a * (min(n, (b + 1) * TREND_BLOCK) - b * TREND_BLOCK)
+    if pairs > 0.6 * (n * (n - 1.0) / 2.0):
+        return -1.0
     order = np.argsort(S, kind="mergesort")
     for t in range(n - 1):
         if S[order[t + 1]] == S[order[t]]:
@@ -775,14 +899,14 @@ def _trend(step, S, order_buf):
 
 
 @_jit
-def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, E_c, EX_one, EX_free):
+def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, EX_free):
     """Everything ``batch._fit_block`` computes after the search, for rows with an estimate.
 
     ``shrink`` is how the VAR(1) matrix of the prewhitening is kept stable, as
     ``intervals.hac_cov_batch`` does it: :data:`SHRINK_SINGULAR` (singular values capped at
     0.97), :data:`SHRINK_RADIUS` (rows whose spectral radius exceeds 0.97 are left to numpy),
     or -1 (every covariance left to numpy).  The exponentials come from numpy (vectorised):
-    ``EX_c = expm1(c S)``, ``E_c = exp(c S)``, ``EX_one = expm1(S)`` and ``EX_free =
+    ``EX_c = expm1(c S)``, ``EX_one = expm1(S)`` and ``EX_free =
     expm1(free_c S)`` (used only when ``fixed``).
 
     Returns theta (R, 3), cov (R, 3, 3), rss, tss, rss_linear, rss_paper, rss_free, tau
@@ -806,7 +930,11 @@ def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, E_c, EX_
     V = np.empty((3, n))
     W = np.empty((3, n))  # row 0 doubles as scratch for the leverage
     cv = np.empty((3, 3))
-    obuf = np.empty(n, dtype=np.int64)
+    wk = np.empty((15, 3, 3))  # 3 x 3 scratch matrices of the HAC sandwich (no allocation per run)
+    aug = np.empty((3, 6))
+    fcap = np.empty(3)
+    bmin = np.empty(n // TREND_BLOCK + 1)
+    bmax = np.empty(n // TREND_BLOCK + 1)
     for i in range(R):
         Si = S[i]
         yi = y[i]
@@ -827,7 +955,7 @@ def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, E_c, EX_
             s += (yi[t] - ybar) ** 2
         tss[i] = s
         if do_hac:
-            st = _hac(Si, G, E_c[i], ci, beta, resid, p, maxlags, shrink, Jt, V, W, cv)
+            st = _hac(Si, G, EX_c[i], ci, beta, resid, p, maxlags, shrink, Jt, V, W, cv, wk, aug, fcap)
             hac_state[i] = st
             if st == 0:
                 for a in range(3):
@@ -836,7 +964,7 @@ def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, E_c, EX_
         rss_lin[i] = _solve_at(Si, yi, 0.0, EX_one[i], G)[2]
         rss_pap[i] = r if fixed else _solve_at(Si, yi, 1.0, EX_one[i], G)[2]
         rss_free[i] = _solve_at(Si, yi, free_c[i], EX_free[i], G)[2] if fixed else r
-        tau[i] = _trend(step[i], Si, obuf)
+        tau[i] = _trend(step[i], Si, bmin, bmax)
     return theta, cov, rss, tss, rss_lin, rss_pap, rss_free, tau, hac_state
 
 
@@ -857,13 +985,11 @@ def solve_rows(S, y, c, EX_c):
 def point_fit(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_one=None):
     """:func:`fit_at` with its exponentials computed by numpy."""
     with np.errstate(over="ignore", invalid="ignore"):
-        X = c[:, None] * S
-        EX_c = np.expm1(X)
-        E_c = np.exp(X)
+        EX_c = np.expm1(c[:, None] * S)
         if EX_one is None:
             EX_one = np.expm1(S)
         EX_free = np.expm1(free_c[:, None] * S) if fixed else EX_c
-    return fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, E_c, EX_one, EX_free)
+    return fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, EX_free)
 
 
 def warm_up() -> float:

@@ -41,7 +41,6 @@ number of workers, so parallel results are identical to serial ones.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -67,12 +66,11 @@ from .fit import (
     RunFit,
     RunPoints,
     _gradient,
-    _ident,
     _quantity,
-    prepare_run,
     worst,
 )
 from .progress import track
+from .runtable import RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
 
 #: :func:`scaling.results.fit_dataset` uses the batch engine from this many runs on.
 BATCH_MIN_RUNS = 8
@@ -84,6 +82,8 @@ POINT_CHUNK = 2048
 #: points per block inside a chunk: arrays of this size stay in the CPU cache, which makes the
 #: elementwise kernels several times faster than on one large array.
 BLOCK_ELEMS = 32768
+#: points per block for the compiled kernels (the numpy exponentials passed between them stay in cache).
+COMPILED_BLOCK_ELEMS = 65536
 #: bootstrap responses (replicates x points) per chunk of runs.
 BOOT_CHUNK_ELEMS = 8_000_000
 _LOG_BIG = 350.0  # beyond c*S - log|c| > this, the per-run grid overflows (NaN or no fit there)
@@ -385,16 +385,40 @@ def _entropy_falls(step: np.ndarray, S: np.ndarray) -> np.ndarray:
 # =====================================================================================
 # one chunk of runs of equal length
 # =====================================================================================
-def _fit_chunk(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str) -> dict:
-    """Fit runs of one length (rows of S, y, step): everything ``fit._fit_prepared`` computes.
+#: why a row of a chunk was not fitted (``fit._precheck``'s rules)
+PRE_FIT, PRE_HUGE, PRE_CONSTANT = 0, 1, 2
 
-    A pure function of its arguments (a unit of work for joblib/Dask).  Rows are processed
-    in blocks of about :data:`BLOCK_ELEMS` points, which keeps the temporaries in cache.
+
+def _fit_chunk(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str) -> dict:
+    """Check and fit runs of one length (rows of S, y, step): everything ``fit._fit_prepared`` computes.
+
+    A pure function of its arguments (a unit of work for joblib/Dask).  Rows with values of
+    1e100 or more, or constant entropy, are not fitted: ``pre`` says why for every row
+    (:data:`PRE_HUGE`, :data:`PRE_CONSTANT` or :data:`PRE_FIT`) and ``pre_value`` holds the
+    largest magnitude of each row; the other arrays hold the rows ``fitted`` only.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        smax, smin = S.max(axis=1), S.min(axis=1)
+        s_abs = np.maximum(np.abs(smax), np.abs(smin))
+        size_ = np.maximum(s_abs, np.maximum(np.abs(y.max(axis=1)), np.abs(y.min(axis=1))))
+        huge = ~(size_ < 1e100)
+        const = ~huge & (smax - smin <= 1e-12 * np.maximum(1.0, s_abs))
+    pre = np.where(huge, PRE_HUGE, np.where(const, PRE_CONSTANT, PRE_FIT))
+    checks = dict(pre=pre, pre_value=size_)
+    if not (huge.any() or const.any()):
+        return dict(_fit_rows(S, y, step, mode, opts, search), fitted=np.arange(S.shape[0]), **checks)
+    fitted = np.flatnonzero(pre == PRE_FIT)
+    if fitted.size == 0:
+        return checks
+    return dict(_fit_rows(S[fitted], y[fitted], step[fitted], mode, opts, search), fitted=fitted, **checks)
+
+
+def _fit_rows(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str) -> dict:
+    """Fit checked runs of one length, in blocks of about :data:`BLOCK_ELEMS` points (temporaries stay in cache)."""
     R, n = S.shape
     size = max(4, BLOCK_ELEMS // n) if opts.ci != "bootstrap" else max(1, BLOCK_ELEMS // n // 8)
     if USE_NUMBA and opts.ci != "bootstrap" and (search == "coarse" or mode == "paper"):
-        size = max(1, R)  # the compiled kernels make one pass per run: no cache blocking needed
+        size = max(4, COMPILED_BLOCK_ELEMS // n)  # the exponentials between the kernels stay in cache
     with law.single_threaded_blas(), np.errstate(all="ignore"):  # overflow etc. end in statuses, not warnings
         parts = [_fit_block(S[a : a + size], y[a : a + size], step[a : a + size], mode, opts, search) for a in range(0, R, size)]
     if len(parts) == 1:
@@ -606,8 +630,8 @@ class BatchFit:
 
     Attributes
     ----------
-    runs : tuple of RunPoints
-        The runs fitted (points and identity).
+    runs : RunTable
+        The runs fitted (points and identity; a sequence of RunPoints).
     mode, options, search
         How they were fitted (``search``: "coarse" or "full" grid search).
     theta : array (R, 3)
@@ -627,7 +651,7 @@ class BatchFit:
         Each run's profile RSS(c) on its grid (``search="full"``).
     """
 
-    runs: tuple[RunPoints, ...]
+    runs: RunTable
     mode: str
     options: FitOptions
     search: str
@@ -656,7 +680,7 @@ class BatchFit:
 
     @property
     def run_ids(self) -> list[str]:
-        return [r.ident["run"] for r in self.runs]
+        return self.runs.run_ids
 
     @property
     def has_estimate(self) -> np.ndarray:
@@ -682,7 +706,7 @@ class BatchFit:
         """One row per run with the columns of :meth:`scaling.results.FitResults.to_frame`."""
         from .results import CORE_COLUMNS
 
-        idents = pd.DataFrame([r.ident for r in self.runs])
+        idents = self.runs.idents
         frame = pd.DataFrame(
             {
                 "run": idents["run"],
@@ -777,11 +801,11 @@ def _profiles_for(res: BatchFit, idx) -> tuple[dict, dict]:
     grids, profs = {}, {}
     want = [i for i in idx if res.has_estimate[i]]
     by_n: dict[int, list[int]] = {}
+    lengths = res.runs.lengths
     for i in want:
-        by_n.setdefault(res.runs[i].entropy.size, []).append(i)
+        by_n.setdefault(int(lengths[i]), []).append(i)
     for members in by_n.values():
-        S = np.stack([res.runs[i].entropy for i in members])
-        y = np.stack([res.runs[i].perf for i in members])
+        S, y, _ = res.runs.block(np.array(members))
         yc = y - y.mean(axis=1, keepdims=True)
         grid = _grids(res.bounds[members, 0], res.bounds[members, 1])[0]
         prof = _profile(S, yc, np.einsum("rn,rn->r", yc, yc), grid)
@@ -806,7 +830,10 @@ def _intervals(res: BatchFit, name: str):
         fixed = res.mode != "free"
         df = np.maximum(res.n_points - (2 if fixed else 3), 1)
         keys = np.column_stack([res.hac_lags, res.n_points, df]).astype(int)[ok]
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        if keys.size and (keys == keys[0]).all():  # one length and lag (a sweep): no sort of the rows
+            uniq, inv = keys[:1], np.zeros(len(keys), dtype=int)
+        else:
+            uniq, inv = np.unique(keys, axis=0, return_inverse=True)
         crit = np.array([intervals.fixed_b_critical(res.options.alpha, int(L), int(n), int(d)) for L, n, d in uniq])
         t = nan.copy()
         t[ok] = crit[np.ravel(inv)]
@@ -883,13 +910,9 @@ def _statuses(c_int_lo, c_int_hi, tau, r2, at_bound, theta, lo, hi, fixed: bool,
     else:
         out_range = np.zeros_like(at_bound)
     clean = decreasing & good_r2 & ~bound & ~weak & ~out_range
-    status, flags, msgs = [], [], []
-    for i in range(len(tau)):
-        if clean[i]:
-            status.append(FitStatus.OK)
-            flags.append(())
-            msgs.append("converged inside the bounds")
-            continue
+    R = len(tau)
+    status, flags, msgs = [FitStatus.OK] * R, [()] * R, ["converged inside the bounds"] * R
+    for i in np.flatnonzero(~clean):
         fl, notes = [], []
         if not decreasing[i]:
             fl.append(FitStatus.NOT_DECREASING)
@@ -909,9 +932,9 @@ def _statuses(c_int_lo, c_int_hi, tau, r2, at_bound, theta, lo, hi, fixed: bool,
             lo_m, hi_m = opts.perf_range
             fl.append(FitStatus.CEILING_OUT_OF_RANGE)
             notes.append(f"ceiling {theta[i, 0]:.4g} outside the metric's range [{lo_m:g}, {hi_m:g}]")
-        status.append(worst(fl))
-        flags.append(tuple(fl))
-        msgs.append("; ".join(notes) if notes else "converged inside the bounds")
+        status[i] = worst(fl)
+        flags[i] = tuple(fl)
+        msgs[i] = "; ".join(notes) if notes else "converged inside the bounds"
     return status, flags, msgs
 
 
@@ -933,9 +956,22 @@ def _bic_vec(rss: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
 # =====================================================================================
 # the public entry points
 # =====================================================================================
-def _stack(arrays: list) -> np.ndarray:
-    """``np.stack`` of equal-length 1-D arrays, by one ``np.concatenate`` (several times faster for many short arrays)."""
-    return np.concatenate(arrays).reshape(len(arrays), arrays[0].size)
+_POOL: list = []  # [ThreadPoolExecutor] kept for the session once threads were asked for
+
+
+def _thread_pool(workers: int):
+    """A pool of ``workers`` threads for the compiled point fits, started once and reused.
+
+    Starting threads costs about a millisecond, as much as fitting a hundred runs; joblib's
+    threading backend starts a pool on every call.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _POOL or _POOL[0]._max_workers != workers:
+        if _POOL:
+            _POOL.pop().shutdown(wait=False)
+        _POOL.append(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scaling-fit"))
+    return _POOL[0]
 
 
 def joblib_cpu_count() -> int:
@@ -959,9 +995,10 @@ def fit_runs(
 
     Parameters
     ----------
-    runs : sequence of RunPoints
-        Prepared runs (:func:`scaling.fit.prepare_run`, or :func:`runs_from_arrays` /
-        :func:`runs_from_frame`).
+    runs : RunTable or sequence of RunPoints
+        Prepared runs: a :class:`~scaling.runtable.RunTable` (:func:`runs_from_frame`,
+        :func:`runs_from_arrays`; the fast way in) or RunPoints from
+        :func:`scaling.fit.prepare_run` (copied into a table first).
     mode : {"free", "paper"}
         c fitted per run, or fixed at 1.
     options : FitOptions, optional
@@ -994,9 +1031,9 @@ def fit_runs(
     if n_jobs == 0:
         raise ValueError("n_jobs must be a positive number of workers or negative (all cores), not 0")
     opts = options or FitOptions()
-    runs = tuple(runs)
+    runs = RunTable.from_runs(runs)
     R = len(runs)
-    n_pts = np.array([r.entropy.size for r in runs], dtype=int)
+    n_pts = runs.lengths.astype(int)
     theta = np.full((R, 3), np.nan)
     cov = np.full((R, 3, 3), np.nan)
     arrays = {k: np.full(R, np.nan) for k in ("rss", "tss", "rss_linear", "rss_paper", "rss_free", "tau", "lo", "hi")}
@@ -1023,44 +1060,38 @@ def fit_runs(
             for i in members:
                 pre[i] = (FitStatus.TOO_FEW_POINTS, f"{n} usable points; at least {MIN_POINTS} are needed")
             continue
-        S = _stack([runs[i].entropy for i in members])
-        Y = _stack([runs[i].perf for i in members])
-        ST = _stack([runs[i].step for i in members])
-        size_ = np.maximum(np.abs(S).max(axis=1), np.abs(Y).max(axis=1))
-        huge = ~(size_ < 1e100)
-        for i, v in zip(members[huge], size_[huge]):
-            pre[i] = (
-                FitStatus.INVALID_DATA,
-                f"values as large as {v:.3g} overflow double precision; rescale entropy or perf below 1e100",
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            spread = S.max(axis=1) - S.min(axis=1)
-        const = ~huge & (spread <= 1e-12 * np.maximum(1.0, np.abs(S).max(axis=1)))
-        for i in members[const]:
-            pre[i] = (
-                FitStatus.TOO_FEW_POINTS,
-                f"entropy is constant ({runs[i].entropy[0]:.4g} nats) over the run: the law is not identified",
-            )
-        good = ~const & ~huge
-        members, S, Y, ST = members[good], S[good], Y[good], ST[good]
-        if members.size == 0:
-            continue
+        S, Y, ST = runs.block(members)
         size = chunk_size or (POINT_CHUNK if not boot else max(1, min(POINT_CHUNK, BOOT_CHUNK_ELEMS // (B * int(n)))))
-        if compiled and n_jobs != 1 and chunk_size is None:  # at least one chunk per thread
-            size = min(size, -(-members.size // workers))
+        if compiled and n_jobs != 1 and chunk_size is None:  # cache-sized chunks, shared out to the threads
+            size = max(4, COMPILED_BLOCK_ELEMS // int(n))
         for a in range(0, members.size, size):
             tasks.append((members[a : a + size], S[a : a + size], Y[a : a + size], ST[a : a + size]))
     if n_jobs == 1 or len(tasks) <= 1:
         # a bar for bootstrap fits only: point fits of a whole sweep take well under a second
         chunks = track(tasks, "bootstrap fits", total=len(tasks), enabled=None if boot else False)
         results = [_fit_chunk(S, y, st, mode, opts, search) for _, S, y, st in chunks]
+    elif compiled and prefer == "threads":
+        results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], mode, opts, search), tasks))
     else:
         import joblib
 
         results = joblib.Parallel(n_jobs=n_jobs, prefer=prefer)(
             joblib.delayed(_fit_chunk)(S, y, st, mode, opts, search) for _, S, y, st in tasks
         )
-    for (idx, *_), out in zip(tasks, results):
+    for (members, S, *_), out in zip(tasks, results):
+        for j in np.flatnonzero(out["pre"] == PRE_HUGE):
+            pre[members[j]] = (
+                FitStatus.INVALID_DATA,
+                f"values as large as {out['pre_value'][j]:.3g} overflow double precision; rescale entropy or perf below 1e100",
+            )
+        for j in np.flatnonzero(out["pre"] == PRE_CONSTANT):
+            pre[members[j]] = (
+                FitStatus.TOO_FEW_POINTS,
+                f"entropy is constant ({S[j, 0]:.4g} nats) over the run: the law is not identified",
+            )
+        if "theta" not in out:  # nothing in this chunk could be fitted
+            continue
+        idx = members[out["fitted"]]
         theta[idx] = out["theta"]
         cov[idx] = out["cov"]
         at_bound[idx] = out["at_bound"]
@@ -1134,16 +1165,15 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
     """
     if search not in ("coarse", "full"):
         raise ValueError(f"search must be 'coarse' or 'full', got {search!r}")
-    runs = list(runs)
+    runs = RunTable.from_runs(runs)
     R = len(runs)
     out = np.full((R, 4), np.nan)
     bound = np.zeros(R, dtype=bool)
-    n_pts = np.array([r.entropy.size for r in runs], dtype=int)
+    n_pts = runs.lengths.astype(int)
     with law.single_threaded_blas(), np.errstate(all="ignore"):
         for n in np.unique(n_pts[n_pts >= MIN_POINTS]):
             members = np.flatnonzero(n_pts == n)
-            S = np.stack([runs[i].entropy for i in members])
-            y = np.stack([runs[i].perf for i in members])
+            S, y, _ = runs.block(members)
             size_ = np.maximum(np.abs(S).max(axis=1), np.abs(y).max(axis=1))
             spread = S.max(axis=1) - S.min(axis=1)
             good = (size_ < 1e100) & (spread > 1e-12 * np.maximum(1.0, np.abs(S).max(axis=1)))
@@ -1164,89 +1194,6 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
                 out[members[a : a + step]] = np.column_stack([P0, beta, c, rss])
                 bound[members[a : a + step]] = at_bound
     frame = pd.DataFrame(out, columns=["P0", "beta", "c", "rss"])
-    frame.insert(0, "run", [r.ident["run"] for r in runs])
+    frame.insert(0, "run", runs.run_ids)
     frame["at_bound"] = bound
     return frame
-
-
-def runs_from_arrays(
-    entropy: np.ndarray | Sequence[np.ndarray],
-    perf: np.ndarray | Sequence[np.ndarray],
-    step: np.ndarray | Sequence[np.ndarray] | None = None,
-    run_ids: Sequence[str] | None = None,
-) -> list[RunPoints]:
-    """Runs from a 2-D array per field (one row per run) or lists of 1-D arrays.
-
-    Non-finite points are dropped and points sorted by step, as :func:`scaling.fit.prepare_run` does.
-    """
-    ent = list(entropy)
-    prf = list(perf)
-    if len(ent) != len(prf):
-        raise ValueError(f"entropy and perf must hold the same number of runs, got {len(ent)} and {len(prf)}")
-    steps = [None] * len(ent) if step is None else list(step)
-    if len(steps) != len(ent):
-        raise ValueError(f"step must hold one array per run, got {len(steps)} for {len(ent)} runs")
-    ids = [f"run{i}" for i in range(len(ent))] if run_ids is None else [str(r) for r in run_ids]
-    if len(ids) != len(ent):
-        raise ValueError(f"run_ids must name every run, got {len(ids)} for {len(ent)} runs")
-    return [prepare_run(e, p, s, _ident(i, i, math.nan, "", ""))[0] for e, p, s, i in zip(ent, prf, steps, ids)]
-
-
-def runs_from_frame(points: pd.DataFrame) -> list[RunPoints]:
-    """Runs from a tidy table of validation points (``Dataset.points``), in order of appearance.
-
-    The grouping is vectorised (one sort of the whole table), so a sweep of thousands of runs
-    is split in milliseconds.
-    """
-    need = {"run", "step", "entropy", "perf"}
-    missing = need - set(points.columns)
-    if missing:
-        raise ValueError(f"points needs columns {sorted(need)}; missing {sorted(missing)}")
-    codes, uniques = pd.factorize(points["run"], sort=False)
-    step = points["step"].to_numpy(dtype=float)
-    ent = points["entropy"].to_numpy(dtype=float)
-    prf = points["perf"].to_numpy(dtype=float)
-    keep = np.isfinite(step) & np.isfinite(ent) & np.isfinite(prf)
-    same_run = codes[1:] == codes[:-1]
-    if keep.all() and np.all(codes[1:] >= codes[:-1]) and np.all(step[1:][same_run] >= step[:-1][same_run]):
-        # already grouped by run and sorted by step (the usual layout): no sort; each run's
-        # points are slices of one private copy of the columns
-        order = None
-        step, ent, prf = step.copy(), ent.copy(), prf.copy()
-        bounds = np.searchsorted(codes, np.arange(len(uniques) + 1))
-    else:
-        order = np.lexsort((step, codes))
-        order = order[keep[order]]
-        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    n_runs = len(uniques)
-    labelled = np.flatnonzero(codes >= 0)
-    first_pos = np.zeros(n_runs, dtype=np.int64)
-    first_pos[codes[labelled][::-1]] = labelled[::-1]  # the first row of each run
-    firsts = points.iloc[first_pos]
-
-    def column(name, default, convert):
-        if name not in firsts.columns:
-            return [default] * n_runs
-        return [convert(v) for v in firsts[name].tolist()]
-
-    def as_float(v):
-        return float(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else math.nan
-
-    model = column("model", None, str)
-    params = column("params", math.nan, as_float)
-    algorithm = column("algorithm", "", str)
-    seed = column("seed", "", str)
-    task = column("task", "", str)
-    out = []
-    for j, run in enumerate(uniques):
-        sl = slice(bounds[j], bounds[j + 1]) if order is None else order[bounds[j] : bounds[j + 1]]
-        ident = dict(
-            run=str(run),
-            model=model[j] if model[j] is not None else str(run),
-            params=params[j],
-            algorithm=algorithm[j],
-            seed=seed[j],
-            task=task[j],
-        )
-        out.append(RunPoints(ent[sl], prf[sl], step[sl], ident))
-    return out

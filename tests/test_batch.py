@@ -223,7 +223,7 @@ def test_empty_and_all_bad_inputs_return_statuses():
     assert [s.value for s in res.status] == ["too few points"] * 3
     assert res.to_frame()["ceiling"].isna().all()
     frame = pd.DataFrame({"run": [], "step": [], "entropy": [], "perf": []})
-    assert batch.runs_from_frame(frame) == []
+    assert len(batch.runs_from_frame(frame)) == 0
 
 
 # ----- the compiled kernels (numba) -----------------------------------------------------
@@ -308,3 +308,38 @@ def test_shrink_rule_of_the_hac_is_recognised():
     # the compiled HAC follows intervals.hac_cov_batch's way of stabilising the VAR(1) matrix;
     # an unrecognised rule would silently send every covariance back to numpy
     assert batch._shrink_rule() in (0, 1)
+
+
+@needs_numba
+def test_compiled_entropy_trend_claims_a_fall_only_when_kendall_tau_is_below_the_threshold():
+    # the kernel answers -1 ("certainly tau < -0.2") from a block bound or Spearman's rho, and
+    # leaves the rest (NaN) to scipy; a false -1 would hide a "not decreasing" status
+    from scipy import stats
+
+    from scaling import _kernels
+
+    rng = np.random.default_rng(7)
+    claimed, strong, strong_claimed = 0, 0, 0
+    for trial in range(400):
+        n = int(rng.integers(3, 120))
+        trend = rng.uniform(-1.0, 0.3)
+        S = np.exp(trend * np.linspace(0, 3, n)) + rng.uniform(0.0, 0.4) * rng.standard_normal(n)
+        tied = trial % 5 == 0
+        if tied:
+            S = np.round(S, 1)  # ties in entropy
+        step = np.arange(n, dtype=float)
+        if trial % 17 == 0:
+            step[n // 2] = step[n // 2 - 1]  # a tied step: always left to scipy
+            tied = True
+        buf = np.empty(n // _kernels.TREND_BLOCK + 1)
+        got = _kernels._trend(step, S, buf, buf.copy())
+        tau = stats.kendalltau(step, S).statistic
+        if got == -1.0:
+            claimed += 1
+            assert tau < -0.2, (trial, tau)
+        else:
+            assert np.isnan(got)
+        if not tied and tau < -0.7:
+            strong += 1
+            strong_claimed += got == -1.0
+    assert claimed > 50 and strong_claimed >= 0.9 * strong  # the shortcut settles clearly falling runs
