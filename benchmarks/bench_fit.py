@@ -16,10 +16,13 @@ size it fits the runs (point fits, then 200 bootstrap replicates per run) with
 3. lmfit (``lmfit.Model``) the same way, if it is installed;
 4. our per-run path (:func:`scaling.fit.fit_run` in a loop), the reference the engine must match.
 
-Slow baselines are timed on a random subset of runs and their time for the whole sweep is
-extrapolated linearly (the table says how many runs were timed).  The engine always fits every
-run.  Peak memory is the largest resident set (this process plus joblib workers) during the
-step, above what it was before (the kernel's high-water mark, reset before each step).  "worse RSS" counts fits whose residual sum
+Slow baselines are timed once, on a random subset of runs, and their time for the whole sweep
+is extrapolated linearly (the table says how many runs were timed).  The engine always fits
+every run, from the tidy table (splitting it into runs is part of its time); its point-fit rows
+show the median of ``--repeats`` timings (3), as they last a fraction of a second.  Thread
+pools and joblib's worker processes are started before any timing.  Peak memory is the largest
+resident set (this process plus joblib workers) during the step, above what it was before (the
+kernel's high-water mark, reset before each step).  "worse RSS" counts fits whose residual sum
 of squares exceeds ours by more than 1e-7 relative; "better RSS" the reverse (a fit outside our
 search bounds |c| range(S) <= 20 could do that).  Finally the engine is compared run by run
 with the per-run path: point estimates, covariances, interval ends, statuses and messages.
@@ -164,6 +167,23 @@ class PeakMemory:
             except OSError:
                 pass
         self.peak = max(0.0, high - self.base)
+
+
+def timed(fn, repeats: int = 1):
+    """Median wall time of ``repeats`` calls of ``fn``, the largest peak memory, and the last result.
+
+    The engine's point fits take a fraction of a second, so a short slowdown of the machine
+    would weigh on one timing; the median of a few is steadier.  The baselines run for
+    seconds and are timed once.
+    """
+    times, peaks = [], []
+    for _ in range(repeats):
+        with PeakMemory() as mem:
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t0)
+        peaks.append(mem.peak)
+    return float(np.median(times)), max(peaks), out
 
 
 @dataclass
@@ -356,32 +376,26 @@ def run_size(size: int, args, rng: np.random.Generator, rows: list, checks: list
         boot = opts.ci == "bootstrap"
         # 1. the engine, from the tidy table (a big bootstrap only with --jobs processes, to keep to 5 minutes)
         if not boot:
-            with PeakMemory() as mem:
-                t0 = time.perf_counter()
-                est = batch.varpro_runs(batch.runs_from_frame(frame))
-                dt = time.perf_counter() - t0
-            rows.append(Row(size, kind, "engine: estimates only", size, dt, mem.peak, fits=size))
+            dt, peak, est = timed(lambda: batch.varpro_runs(batch.runs_from_frame(frame)), args.repeats)
+            rows.append(Row(size, kind, "engine: estimates only", size, dt, peak, fits=size))
             print(f"  engine, estimates only: {dt:.2f} s", flush=True)
         if not boot and batch.HAVE_NUMBA:  # the numpy path, for comparison with the compiled kernels
             batch.USE_NUMBA = False
             try:
-                with PeakMemory() as mem:
-                    t0 = time.perf_counter()
-                    res_np = batch.fit_runs(batch.runs_from_frame(frame))
-                    dt = time.perf_counter() - t0
+                dt, peak, res_np = timed(lambda: batch.fit_runs(batch.runs_from_frame(frame)), args.repeats)
             finally:
                 batch.USE_NUMBA = True
-            rows.append(Row(size, kind, "engine, numpy path (1 process)", size, dt, mem.peak, fits=size))
+            rows.append(Row(size, kind, "engine, numpy path (1 process)", size, dt, peak, fits=size))
             print(f"  engine, numpy path: {dt:.2f} s", flush=True)
         for jobs in sorted({1, args.jobs}) if (not boot or size <= args.boot_single) else [args.jobs]:
-            with PeakMemory() as mem:
-                t0 = time.perf_counter()
+            def engine(jobs=jobs, opts=opts):
                 runs = batch.runs_from_frame(frame)
-                res = batch.fit_runs(runs, options=opts, n_jobs=jobs)
-                dt = time.perf_counter() - t0
+                return runs, batch.fit_runs(runs, options=opts, n_jobs=jobs)
+
+            dt, peak, (runs, res) = timed(engine, 1 if boot else args.repeats)
             workers = "thread" if (batch.HAVE_NUMBA and not boot) else "process"
             label = f"engine ({jobs} {workers}{'es' if workers == 'process' else 's'})" if jobs > 1 else "engine (1 process)"
-            rows.append(Row(size, kind, label, size, dt, mem.peak, fits=size))
+            rows.append(Row(size, kind, label, size, dt, peak, fits=size))
             print(f"  engine n_jobs={jobs}: {dt:.2f} s", flush=True)
         if not boot:
             same = np.allclose(est[["P0", "beta", "c"]].to_numpy(), res.theta, rtol=0, atol=1e-12, equal_nan=True)
@@ -527,6 +541,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 runs, B = 50, smaller baseline subsets")
     parser.add_argument("--sizes", type=int, nargs="+", help="sweep sizes (default 1000 10000)")
     parser.add_argument("--boot", type=int, help="bootstrap replicates per run (default 200)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings of each engine point-fit row; the median is shown (default 3)")
     parser.add_argument("--point-only", action="store_true", help="point fits only (no bootstrap rows)")
     parser.add_argument("--jobs", type=int, default=2, help="joblib processes for the engine's second row (default 2)")
     parser.add_argument("--seed", type=int, default=0)
@@ -555,7 +570,8 @@ def main(argv=None) -> None:
         print("numba is not installed: the engine runs its numpy path", flush=True)
     if args.jobs > 1:  # start the worker pool once, outside the timings
         warm = batch.runs_from_frame(simulate_sweep(4 * args.jobs, seed=1))
-        batch.fit_runs(warm, n_jobs=args.jobs, chunk_size=4)
+        batch.fit_runs(warm, n_jobs=args.jobs, chunk_size=4)  # the thread pool of the compiled point fits
+        batch.fit_runs(warm, options=FitOptions(ci="bootstrap", n_boot=50), n_jobs=args.jobs, chunk_size=4)  # joblib's processes
     for size in args.sizes:
         run_size(size, args, rng, rows, checks)
     print_table(rows, checks)

@@ -361,7 +361,7 @@ def coarse_rates(S: np.ndarray):
     return lo, hi, c0, c1 - c0, 0.5 * (smax + smin)
 
 
-def search(S: np.ndarray, y: np.ndarray):
+def search(S: np.ndarray, y: np.ndarray, EX_one: np.ndarray | None = None):
     """Coarse search and Newton refinement of c for rows of equal length (exponentials by numpy).
 
     Returns c (NaN where ``need_full``), at_bound, lo, hi, need_full.
@@ -372,7 +372,8 @@ def search(S: np.ndarray, y: np.ndarray):
         Sm = S - mid[:, None]
         E = np.exp(c0[:, None] * Sm)
         ratio = np.exp(dc[:, None] * Sm)
-        EX_one = np.expm1(S)
+        if EX_one is None:
+            EX_one = np.expm1(S)
     start, left, right, need_full = search_runs(S, y, E, ratio, EX_one)
     c = start.copy()
     lo_b, hi_b = left.copy(), right.copy()

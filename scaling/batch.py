@@ -486,10 +486,11 @@ def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: 
     return out
 
 
-def _search_compiled(S: np.ndarray, y: np.ndarray):
+def _search_compiled(S: np.ndarray, y: np.ndarray, EX_one: np.ndarray | None = None):
     """``_search(S, y, lo, hi, "coarse")`` by the compiled kernel; the numpy path decides the
-    rows whose coarse profile is flat or multimodal.  Returns c, at_bound, lo, hi."""
-    c, at_bound, lo, hi, need = _kernels.search(S, y)
+    rows whose coarse profile is flat or multimodal.  Returns c, at_bound, lo, hi.
+    ``EX_one = expm1(S)`` may be passed when the caller needs it too."""
+    c, at_bound, lo, hi, need = _kernels.search(S, y, EX_one)
     if need.any():
         idx = np.flatnonzero(need)
         c[idx], at_bound[idx], _ = _search(S[idx], y[idx], lo[idx], hi[idx], "coarse")
@@ -516,7 +517,9 @@ def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: st
     S, y, step = (np.ascontiguousarray(a, dtype=float) for a in (S, y, step))
     fixed = mode == "paper"
     k = 2 if fixed else 3
-    free_c, free_bound, lo, hi = _search_compiled(S, y)
+    with np.errstate(over="ignore"):
+        EX_one = np.expm1(S)
+    free_c, free_bound, lo, hi = _search_compiled(S, y, EX_one)
     if fixed:
         c_hat, at_bound = np.ones(R), np.zeros(R, dtype=bool)
     else:
@@ -524,7 +527,7 @@ def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: st
     lags = opts.maxlags or intervals.newey_west_lags(n)
     do_hac = n > k + 1
     theta, cov, rss, tss, rss_linear, rss_paper, rss_free, tau, state = _kernels.point_fit(
-        S, y, step, c_hat, fixed, free_c, int(lags), do_hac, _shrink_rule()
+        S, y, step, c_hat, fixed, free_c, int(lags), do_hac, _shrink_rule(), EX_one
     )
     if do_hac:
         redo = np.flatnonzero(state == 2)
@@ -1062,8 +1065,9 @@ def fit_runs(
             continue
         S, Y, ST = runs.block(members)
         size = chunk_size or (POINT_CHUNK if not boot else max(1, min(POINT_CHUNK, BOOT_CHUNK_ELEMS // (B * int(n)))))
-        if compiled and n_jobs != 1 and chunk_size is None:  # cache-sized chunks, shared out to the threads
-            size = max(4, COMPILED_BLOCK_ELEMS // int(n))
+        if compiled and n_jobs != 1 and chunk_size is None:  # equal cache-sized chunks, a multiple of the threads
+            per_round = workers * max(4, COMPILED_BLOCK_ELEMS // int(n))
+            size = -(-members.size // (workers * -(-members.size // per_round)))
         for a in range(0, members.size, size):
             tasks.append((members[a : a + size], S[a : a + size], Y[a : a + size], ST[a : a + size]))
     if n_jobs == 1 or len(tasks) <= 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,16 +35,22 @@ class RunTable(Sequence):
         Every run's finite points, run after run, each run sorted by step.
     offsets : array of int (R + 1,)
         Run ``i`` holds the points ``offsets[i]:offsets[i + 1]``.
-    idents : DataFrame
-        One row per run: ``run, model, params, algorithm, seed, task``.
+    columns : dict of lists
+        The identity of every run: ``run, model, params, algorithm, seed, task``, one list each
+        (:attr:`idents` is the same as a DataFrame).
     """
 
     entropy: np.ndarray
     perf: np.ndarray
     step: np.ndarray
     offsets: np.ndarray
-    idents: pd.DataFrame
+    columns: dict
     _dicts: tuple | None = None  # the identities as given, when built from RunPoints
+
+    @cached_property
+    def idents(self) -> pd.DataFrame:
+        """One row per run: ``run, model, params, algorithm, seed, task``."""
+        return pd.DataFrame(self.columns, columns=list(IDENT_KEYS))
 
     def __len__(self) -> int:
         return self.offsets.size - 1
@@ -55,13 +62,13 @@ class RunTable(Sequence):
 
     @property
     def run_ids(self) -> list[str]:
-        return self.idents["run"].tolist()
+        return list(self.columns["run"])
 
     def ident(self, i: int) -> dict:
         """Identity of run ``i`` as a dict (the ``ident`` of its RunPoints)."""
         if self._dicts is not None:
             return self._dicts[i]
-        return {k: v for k, v in zip(self.idents.columns, self.idents.iloc[i].tolist())}
+        return {k: self.columns[k][i] for k in IDENT_KEYS}
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -106,11 +113,8 @@ class RunTable(Sequence):
             return np.concatenate(parts) if parts else np.empty(0)
 
         dicts = tuple(r.ident for r in runs)
-        idents = pd.DataFrame(
-            {k: [d.get(k, "" if k != "params" else math.nan) for d in dicts] for k in IDENT_KEYS},
-            columns=list(IDENT_KEYS),
-        )
-        return cls(flat("entropy"), flat("perf"), flat("step"), offsets, idents, dicts)
+        columns = {k: [d.get(k, "" if k != "params" else math.nan) for d in dicts] for k in IDENT_KEYS}
+        return cls(flat("entropy"), flat("perf"), flat("step"), offsets, columns, dicts)
 
 
 def runs_from_frame(points: pd.DataFrame) -> RunTable:
@@ -137,7 +141,7 @@ def runs_from_frame(points: pd.DataFrame) -> RunTable:
         n_runs = starts.size
         offsets = np.append(starts, step.size).astype(np.int64)
         first_pos = starts
-        uniques = points["run"].iloc[starts].to_numpy()
+        uniques = points["run"].take(starts)
     else:
         codes, uniques = pd.factorize(points["run"], sort=False)
         n_runs = len(uniques)
@@ -149,30 +153,27 @@ def runs_from_frame(points: pd.DataFrame) -> RunTable:
         labelled = np.flatnonzero(codes >= 0)
         first_pos = np.zeros(n_runs, dtype=np.int64)
         first_pos[codes[labelled][::-1]] = labelled[::-1]  # the first row of each run
-    firsts = points.iloc[first_pos]
-    run = pd.Index(uniques).astype(str)
+    run = [str(v) for v in uniques.tolist()]
+
+    def first(name: str) -> list:  # the column's value on each run's first row
+        return points[name].take(first_pos).tolist()
 
     def text(name: str, default: list) -> list:
-        if name not in firsts.columns:
-            return default
-        return [str(v) for v in firsts[name].tolist()]
+        return [str(v) for v in first(name)] if name in points.columns else default
 
-    if "params" in firsts.columns:
-        params = pd.to_numeric(firsts["params"].reset_index(drop=True), errors="raise").astype(float).tolist()
+    if "params" in points.columns:
+        params = pd.to_numeric(points["params"].take(first_pos), errors="raise").astype(float).tolist()
     else:
         params = [math.nan] * n_runs
-    idents = pd.DataFrame(
-        {
-            "run": run.tolist(),
-            "model": text("model", run.tolist()),
-            "params": params,
-            "algorithm": text("algorithm", [""] * n_runs),
-            "seed": text("seed", [""] * n_runs),
-            "task": text("task", [""] * n_runs),
-        },
-        columns=list(IDENT_KEYS),
-    )
-    return RunTable(ent, prf, step, offsets, idents)
+    columns = {
+        "run": run,
+        "model": text("model", run),
+        "params": params,
+        "algorithm": text("algorithm", [""] * n_runs),
+        "seed": text("seed", [""] * n_runs),
+        "task": text("task", [""] * n_runs),
+    }
+    return RunTable(ent, prf, step, offsets, columns)
 
 
 def runs_from_arrays(
