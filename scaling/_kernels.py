@@ -11,7 +11,12 @@ computed by the numpy code instead:
 * a coarse profile that is flat or has more than one minimum (the full 401-point grid);
 * a HAC covariance whose bread or VAR(1) Gram matrix fails the inverse check of
   ``intervals._pinv_psd`` (or, when the VAR(1) matrix is stabilised by its spectral radius,
-  one whose radius exceeds 0.97).
+  one whose radius exceeds 0.97);
+* an entropy trend that neither shortcut of :func:`_trend` settles (scipy's Kendall tau).
+
+The loops over a run's points are written so that they vectorise (fused sums, no early exits
+inside them), and scratch space is allocated once per call, not per run: at 200 points per run
+the allocations and repeated passes had cost as much as the arithmetic.
 
 Compiled functions are cached on disk (``cache=True``) when the package directory is writable;
 numba falls back to its user cache directory or to compiling in memory otherwise.

@@ -510,7 +510,7 @@ def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: st
     """:func:`_fit_block` for point fits with the compiled kernels (:mod:`scaling._kernels`).
 
     Rows the kernels leave aside (full-grid searches, HAC covariances whose inverse checks fail
-    or whose VAR(1) matrix needs shrinking, Kendall's tau where Spearman's rho does not settle
+    or whose VAR(1) matrix needs shrinking, Kendall's tau where the kernel's shortcuts do not settle
     it) are computed by the numpy code, so every number follows the same rules.
     """
     R, n = S.shape
@@ -1015,12 +1015,15 @@ def fit_runs(
         Parallel workers (joblib); 1 runs in this process, -1 uses every core.  Under
         ``joblib.parallel_config(backend="dask")`` the chunks go to a Dask cluster.
     chunk_size : int, optional
-        Runs per unit of work for joblib (default 2048 for point fits; for the bootstrap, as
-        many as keep 8 million replicate points in memory, e.g. 200 runs of 200 points at B = 200).
+        Runs per unit of work (default 2048 for point fits, or equal chunks of about
+        :data:`COMPILED_BLOCK_ELEMS` points per thread for compiled point fits in parallel;
+        for the bootstrap, as many as keep 8 million replicate points in memory, e.g. 200 runs
+        of 200 points at B = 200).
     prefer : {"processes", "threads"}, optional
-        joblib's hint for its default backend.  Default: threads when the compiled kernels
-        do the work (point fits with the coarse search and numba installed; they release the
-        GIL), processes otherwise.
+        Default: threads when the compiled kernels do the work (point fits with the coarse
+        search and numba installed; they release the GIL), on a pool of this process kept
+        for the session; processes through joblib otherwise.  ``"processes"`` sends compiled
+        point fits to joblib too (and so to Dask under ``parallel_config(backend="dask")``).
 
     Returns
     -------
