@@ -959,7 +959,7 @@ def _bic_vec(rss: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
 # =====================================================================================
 # the public entry points
 # =====================================================================================
-_POOL: list = []  # [ThreadPoolExecutor] kept for the session once threads were asked for
+_POOLS: dict = {}  # workers -> ThreadPoolExecutor, kept for the session once threads were asked for
 
 
 def _thread_pool(workers: int):
@@ -970,11 +970,9 @@ def _thread_pool(workers: int):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    if not _POOL or _POOL[0]._max_workers != workers:
-        if _POOL:
-            _POOL.pop().shutdown(wait=False)
-        _POOL.append(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scaling-fit"))
-    return _POOL[0]
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"scaling-fit-{workers}")
+    return _POOLS[workers]
 
 
 def joblib_cpu_count() -> int:

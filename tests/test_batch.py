@@ -294,13 +294,17 @@ def test_compiled_search_hands_multimodal_profiles_to_the_full_grid(seed):
 
 
 @needs_numba
-def test_compiled_threads_give_identical_numbers(rng):
+@pytest.mark.parametrize("kw", [dict(chunk_size=5), dict(), dict(prefer="processes")], ids=["chunks of 5", "default chunks", "joblib processes"])
+def test_compiled_threads_give_identical_numbers(rng, kw):
+    # the sweep mixes lengths with runs the chunks must set aside (constant entropy, 1e120 values)
     _, runs = sweep(rng, k=24)
     serial = batch.fit_runs(runs)
-    threads = batch.fit_runs(runs, n_jobs=2, chunk_size=5)
-    assert np.array_equal(serial.theta, threads.theta, equal_nan=True)
-    assert np.array_equal(serial.cov, threads.cov, equal_nan=True)
-    assert serial.message == threads.message
+    parallel = batch.fit_runs(runs, n_jobs=2, **kw)
+    assert np.array_equal(serial.theta, parallel.theta, equal_nan=True)
+    assert np.array_equal(serial.cov, parallel.cov, equal_nan=True)
+    assert serial.status == parallel.status and serial.message == parallel.message
+    assert "overflow double precision" in serial.message[-2] and "entropy is constant" in serial.message[-4]
+    assert batch._thread_pool(2) is batch._thread_pool(2)  # one pool for the session
 
 
 @needs_numba
