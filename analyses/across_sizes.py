@@ -1,9 +1,9 @@
 """Ceilings across model sizes: the toyrl add4 worked example and the simulation checks.
 
 Part 1 (real data, ../shared/toyrl, task add4): stage 1 at a shared c pooling each
-model's usable runs, stage 2 of the ceiling on log10(params) with the identity and the
-logit link, predictions for 3e9 and 7e10 parameters (analytic and two-stage bootstrap
-intervals), the size backtests and a plan.  Part 2 (simulated families, a and b exactly
+model's usable runs, stage 2 of the ceiling on log10(params) with the identity link (the
+logit link refuses: two ceilings lie above 1), predictions for 3e9 and 7e10 parameters
+(analytic and two-stage bootstrap intervals), the size backtests and a plan.  Part 2 (simulated families, a and b exactly
 log-linear in params, AR(1) noise within runs, 6 sizes, 2 runs of 100 points each):
 how often the 90% intervals for the held-out largest size cover, for each stage-2
 estimator, with and without between-model scatter, analytic and bootstrap.
@@ -65,7 +65,6 @@ def toyrl(n_boot: int) -> tuple[str, dict]:
     boot, _ = _quiet(fit_across, ds, tasks=["add4"], link="identity", n_boot=n_boot, seed=1)
     r_id, r_lg, r_bt = ident["add4"], logit["add4"], boot["add4"]
     p_id, w_pred = _quiet(r_id.predict, TARGETS)
-    p_lg, _ = _quiet(r_lg.predict, TARGETS)
     p_bt, _ = _quiet(r_bt.predict, TARGETS, interval="bootstrap")
     bt, _ = _quiet(backtest_sizes, ds, tasks=["add4"])
     pl, _ = _quiet(plan, r_id, 0.99, 0.8)
@@ -76,13 +75,13 @@ def toyrl(n_boot: int) -> tuple[str, dict]:
     lines.append(f"\nStage 1: shared c = {st.c:.3f} (se {st.c_se:.3f}), one (P0, beta) per model pooling its usable runs; 90% intervals.\n")
     pts = r_id.points()[["model", "params", "n_runs", "n_points", "ceiling", "ceiling_lo", "ceiling_hi", "a", "b", "r2", "run_sd"]]
     lines.append(_md(pts))
-    for name, r in (("identity", r_id), ("logit", r_lg)):
-        lines.append(f"\nStage 2, ceiling, {name} link (wls): {r.ceiling.message}\n")
-        lines.append(_md(r.ceiling.summary().reset_index()))
+    lines.append(f"\nStage 2, ceiling, identity link (wls): {r_id.ceiling.message}\n")
+    lines.append(_md(r_id.ceiling.summary().reset_index()))
+    lines.append(f"\nStage 2, ceiling, logit link (wls): {r_lg.ceiling.status.value}: {r_lg.ceiling.message}\n")
     cols = ["params", "decades_beyond", "ceiling_pred", "ceiling_lo", "ceiling_hi", "ceiling_mean_lo", "ceiling_mean_hi", "a_pred", "b_pred", "alt_spread"]
     lines.append("\nPredictions (90%; `ceiling_lo/hi` a new model's measured ceiling, `ceiling_mean_lo/hi` the curve):\n")
-    both = pd.concat([p_id[cols].assign(link="identity", interval="analytic"), p_bt[cols].assign(link="identity", interval=f"bootstrap ({n_boot})"),
-                      p_lg[cols].assign(link="logit", interval="analytic")], ignore_index=True)  # fmt: skip
+    both = pd.concat([p_id[cols].assign(link="identity", interval="analytic"), p_bt[cols].assign(link="identity", interval=f"bootstrap ({n_boot})")],
+                     ignore_index=True)  # fmt: skip
     lines.append(_md(both))
     lines.append("\nWarnings:\n")
     lines += [f"- {w}" for w in dict.fromkeys(w_ident + w_pred)]
@@ -90,7 +89,7 @@ def toyrl(n_boot: int) -> tuple[str, dict]:
     lines.append(_md(bt.rows[["scheme", "n_out", "held_out", "decades_beyond", "form", "measured", "pred", "lo", "hi", "error", "covered", "status"]]))
     lines.append("\n" + _md(bt.summary()))
     lines.append(f"\nPlan, target ceiling 0.99 with probability 0.8: {pl.status}; {pl.message}.\n")
-    return "\n".join(lines), {"ident": r_id, "logit": r_lg, "pred": p_id, "pred_logit": p_lg}
+    return "\n".join(lines), {"ident": r_id, "pred": p_id}
 
 
 def figure(parts: dict) -> None:
@@ -101,8 +100,9 @@ def figure(parts: dict) -> None:
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    for ax, key, pkey, title in ((axes[0], "ident", "pred", "identity link"), (axes[1], "logit", "pred_logit", "logit link")):
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    axes = [ax]
+    for ax, key, pkey, title in ((ax, "ident", "pred", "identity link"),):
         r = parts[key]
         pts = r.points()
         curve = r.curve(lo=5e4, hi=2e11)

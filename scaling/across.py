@@ -337,7 +337,8 @@ def fit_across(
         Stage-2 estimator: GLS/WLS with the stage-1 covariance (scale estimated), a
         random-effects meta-regression, or plain OLS.
     link : {"identity", "logit"}
-        For the ceiling; ``logit`` keeps predicted ceilings inside [0, 1].
+        For the ceiling; ``logit`` keeps predicted ceilings inside [0, 1], and refuses (a
+        status, no estimate) when a stage-1 ceiling is at or above 1 or at or below 0.
     form : {"linear", "quadratic"}
         Mean form in log10(params) (on the link scale).
     level : float

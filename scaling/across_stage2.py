@@ -18,9 +18,10 @@ Three estimators (``method``):
 * ``"ols"``: plain least squares, ignoring the stage-1 variances.
 
 For the logit link the fit is nonlinear generalised least squares on the natural
-scale (Gauss-Newton; each step is a statsmodels ``GLS`` of the working response),
-so stage-1 ceilings above 1 (which the law produces when it over-extrapolates) are
-used as they are.
+scale (Gauss-Newton; each step is a statsmodels ``GLS`` of the working response).
+Every stage-1 ceiling must lie inside (0, 1): one above 1 (which the law produces when
+it over-extrapolates a saturated task) cannot lie on a logistic curve, and the fit would
+bend into a step; the fit then has the status ``OUTSIDE_LINK`` instead.
 
 **The shared c.**  Stage-1 errors of all models share the error of ``c``.  Stage 1
 hands over the covariance of the estimates *given* ``c`` (``V``, the Schur
@@ -80,7 +81,9 @@ class Stage2Status(str, Enum):
     UNDEFINED = "undefined"
     """The quantity is not defined for some model (a and b at c = 0) or has no variance."""
     NO_FINITE_FIT = "no finite fit"
-    """The logit fit runs off to infinity (every ceiling at or beyond the metric's bound)."""
+    """The logit fit runs off to infinity (the ceilings sit against the metric's bound)."""
+    OUTSIDE_LINK = "outside the link's range"
+    """The logit link was asked for, but some stage-1 value is not inside (0, 1)."""
 
     @property
     def usable(self) -> bool:
@@ -505,7 +508,8 @@ def fit_stage2(
     method : {"wls", "random", "ols"}
         Estimator (see the module docstring).
     link : {"identity", "logit"}
-        ``logit`` keeps the curve inside (0, 1) for a bounded metric.
+        ``logit`` keeps the curve inside (0, 1) for a bounded metric; every value of ``y``
+        must then lie inside (0, 1), or the fit has the status ``OUTSIDE_LINK``.
     form : {"linear", "quadratic"}
         Mean linear or quadratic in log10(params) (on the link scale).
     level : float
@@ -579,6 +583,14 @@ def fit_stage2(
         )
     if not (np.isfinite(y).all() and np.isfinite(V).all() and np.isfinite(d).all()):
         return no_estimate(Stage2Status.UNDEFINED, f"{quantity} is not finite for every model (a and b are undefined at c = 0)")
+    if link == "logit" and not ((y > 0) & (y < 1)).all():
+        names = base["models"]
+        out = [f"{names[i]} {y[i]:.4f}" for i in np.flatnonzero(~((y > 0) & (y < 1)))]
+        return no_estimate(
+            Stage2Status.OUTSIDE_LINK,
+            f"the logit link needs every stage-1 {quantity} inside (0, 1); {len(out)} of {K} are not "
+            f"({', '.join(out)}): a logistic curve cannot pass through them; use link='identity'",
+        )
     if method != "ols" and not ok_v:
         return no_estimate(Stage2Status.UNDEFINED, f"stage-1 variance of {quantity} is not positive for every model; use method='ols'")
     X = np.column_stack([np.ones(K), x - xc] + ([(x - xc) ** 2] if form == "quadratic" else []))

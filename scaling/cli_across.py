@@ -48,7 +48,7 @@ class Interval(str, Enum):
     bootstrap = "bootstrap"
 
 
-LinkOpt = Annotated[Link, typer.Option(help="Link of the ceiling's regression: logit keeps predicted ceilings inside [0, 1].")]
+LinkOpt = Annotated[Link, typer.Option(help="Link of the ceiling's regression: logit keeps predicted ceilings inside [0, 1] (and refuses when a model's ceiling is at or above 1).")]
 MethodOpt = Annotated[
     Method,
     typer.Option(help="Stage 2: wls = GLS weighted by the stage-1 covariance (scale estimated); random = meta-regression with a between-model variance; ols = unweighted."),

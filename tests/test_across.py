@@ -89,6 +89,10 @@ def test_too_few_sizes_and_undefined_quantities_are_statuses():
     assert q.has_estimate and q.df_resid == 1
     nan = fit_stage2([1e7, 1e8, 1e9], [0.5, np.nan, 0.7], np.diag([1e-4] * 3), [2] * 3, quantity="a")
     assert nan.status is Stage2Status.UNDEFINED
+    at_one = fit_stage2([1e7, 1e8, 1e9, 1e10], [0.90, 0.97, 1.0, 1.004], np.diag([1e-5] * 4), [2] * 4, link="logit", models=list("abcd"))
+    assert at_one.status is Stage2Status.OUTSIDE_LINK and "2 of 4 are not (c 1.0000, d 1.0040)" in at_one.message
+    assert at_one.predict([1e11])[["pred", "lo", "hi"]].isna().all(axis=None)
+    assert fit_stage2([1e7, 1e8, 1e9, 1e10], [0.90, 0.97, 0.98, 0.99], np.diag([1e-5] * 4), [2] * 4, link="logit").has_estimate
     with pytest.raises(ValueError, match="method"):
         fit_stage2([1e7, 1e8, 1e9], [0.5, 0.6, 0.7], np.diag([1e-4] * 3), [2] * 3, method="gls")
     with pytest.raises(ValueError, match="link"):
@@ -263,7 +267,7 @@ def toy(shared_dir):
 def test_toyrl_add4_library(toy):
     ds = load(toy, ColumnMap.parse(run="task,model,algorithm,seed", perf="val_acc"))
     with pytest.warns(StatisticalWarning, match="task 'add4': 9 of 28 run"):
-        res = fit_across(ds, tasks=["add4"], link="logit")
+        res = fit_across(ds, tasks=["add4"])
     r = res["add4"]
     ex = r.excluded()
     assert "add4/xxl/grpo/0" in set(ex["run"]) and set(ex.loc[ex["model"] == "s", "status"]) == {"poor fit"}
@@ -271,21 +275,30 @@ def test_toyrl_add4_library(toy):
     assert r.ceiling.has_estimate
     grid = np.logspace(4, 12, 60)
     pr = _quiet(r.predict, grid)
-    assert pr["ceiling_pred"].le(1).all() and pr[["ceiling_lo", "ceiling_hi"]].le(1).all(axis=None)
+    assert (pr["ceiling_lo"] < pr["ceiling_pred"]).all() and (pr["ceiling_pred"] < pr["ceiling_hi"]).all()
+    # m and l extrapolate past 100% accuracy: the logit link refuses instead of bending a logistic
+    # curve into a step through them
+    logit = _quiet(fit_across, ds, tasks=["add4"], link="logit")["add4"]
+    assert not logit.ceiling.has_estimate and logit.ceiling.status is Stage2Status.OUTSIDE_LINK
+    assert "2 of 4 are not (m 1.0103, l 1.0087)" in logit.ceiling.message
+    assert logit.fits["a"].has_estimate  # a and b stay on the identity link
     curve = r.curve()
     assert {"params", "pred", "mean_lo", "mean_hi", "lo", "hi"} <= set(curve.columns)
 
 
 def test_cli_extrapolate_on_toyrl(toy, tmp_path):
     out = tmp_path / "pred.csv"
-    res = runner.invoke(app, ["extrapolate", str(toy), *TOY_COLUMNS, "--tasks", "add4", "--to", "3e9,7e10", "--link", "logit", "--out", str(out)])
+    refused = runner.invoke(app, ["extrapolate", str(toy), *TOY_COLUMNS, "--tasks", "add4", "--to", "3e9", "--link", "logit", "--out", str(out)])
+    assert refused.exit_code != 0 and "the logit link needs every stage-1 ceiling inside (0, 1)" in refused.output
+    assert not out.exists()
+    res = runner.invoke(app, ["extrapolate", str(toy), *TOY_COLUMNS, "--tasks", "add4", "--to", "3e9,7e10", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "add4/xxl/grpo/0: poor fit" in res.output and "add4/s/rloo/1: poor fit" in res.output
     frame = pd.read_csv(out)
     assert frame.columns[:4].tolist() == ["params", "ceiling_pred", "ceiling_lo", "ceiling_hi"]
     assert {"a_pred", "b_pred", "task", "decades_beyond"} <= set(frame.columns)
     assert frame["params"].tolist() == [3e9, 7e10] and (frame["task"] == "add4").all()
-    assert frame[["ceiling_pred", "ceiling_lo", "ceiling_hi"]].le(1).all(axis=None)
+    assert frame["ceiling_pred"].round(4).tolist() == [0.9569, 0.9369] and frame["forms_disagree"].all()
     assert (frame["decades_beyond"] > 2).all()
 
 
