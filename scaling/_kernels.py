@@ -789,27 +789,18 @@ def _hac(S, G, EXc, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov, wk, aug, 
             g20 += x2 * z0
             g21 += x2 * z1
             g22 += x2 * z2
-        wt = 1.0 if j == 0 else 1.0 - j / (maxlags + 1.0)
-        if j == 0:  # Gamma_0 is symmetric: counted once
-            meat[0, 0] += g00
-            meat[0, 1] += g01
-            meat[0, 2] += g02
-            meat[1, 0] += g10
-            meat[1, 1] += g11
-            meat[1, 2] += g12
-            meat[2, 0] += g20
-            meat[2, 1] += g21
-            meat[2, 2] += g22
-        else:  # Gamma_j + Gamma_j'
-            meat[0, 0] += wt * (g00 + g00)
-            meat[0, 1] += wt * (g01 + g10)
-            meat[0, 2] += wt * (g02 + g20)
-            meat[1, 0] += wt * (g10 + g01)
-            meat[1, 1] += wt * (g11 + g11)
-            meat[1, 2] += wt * (g12 + g21)
-            meat[2, 0] += wt * (g20 + g02)
-            meat[2, 1] += wt * (g21 + g12)
-            meat[2, 2] += wt * (g22 + g22)
+        # Gamma_j + Gamma_j', weighted; at lag 0 the weight 1/2 counts the symmetric Gamma_0 once
+        # (0.5 * (g + g) is exactly g)
+        wt = 0.5 if j == 0 else 1.0 - j / (maxlags + 1.0)
+        meat[0, 0] += wt * (g00 + g00)
+        meat[0, 1] += wt * (g01 + g10)
+        meat[0, 2] += wt * (g02 + g20)
+        meat[1, 0] += wt * (g10 + g01)
+        meat[1, 1] += wt * (g11 + g11)
+        meat[1, 2] += wt * (g12 + g21)
+        meat[2, 0] += wt * (g20 + g02)
+        meat[2, 1] += wt * (g21 + g12)
+        meat[2, 2] += wt * (g22 + g22)
     IA = _zeroed(wk[7])
     for i in range(p):
         for j in range(p):
