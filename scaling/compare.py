@@ -17,7 +17,7 @@ robust to the autocorrelation of points along a run in one of two ways:
   and 6.0% of the time at the 5% level on simulated runs with AR(1) errors,
   phi = 0, 0.5, 0.8; 500 replications each, analyses/algorithm_compare.py);
 * ``test="ar1"`` (fast): a Wald test with the AR(1)-error sandwich covariance
-  (:func:`scaling.forecast.ar1_sandwich`; runs independent), referred to an F
+  (:func:`scaling.intervals.ar1_sandwich`; runs independent), referred to an F
   distribution (rejects 5.6%, 6.6% and 11.2% at phi = 0, 0.5, 0.8).  The
   Newey-West sandwich is not offered: with 8 parameters from 4 runs it rejected
   25% of the time.
@@ -48,7 +48,8 @@ from scipy import stats
 from . import intervals, law
 from .data import Dataset
 from .fit import FitOptions, RunPoints, fit_run
-from .forecast import ar1_sandwich, run_points
+from .forecast import run_points
+from .intervals import ar1_sandwich
 from .progress import track
 
 Test = Literal["bootstrap", "ar1"]

@@ -287,52 +287,16 @@ def fit_trajectory(step: np.ndarray, entropy: np.ndarray, family: Family = "powe
 # --------------------------------------------------------------------------------
 # bootstrap pieces
 # --------------------------------------------------------------------------------
-def _ar1(resid: np.ndarray, k: int = 1) -> float:
-    """AR(1) coefficient of the residuals of a fit with ``k`` parameters, bias-corrected.
-
-    The least-squares estimate from a short series of residuals is biased towards
-    zero, by about ``(1 + 3 phi) / n`` around a mean and ``(2 + 4 phi) / n`` around a
-    linear trend (Shaman & Stine 1988); we use ``(k + (k + 2) phi) / n`` and solve
-    for phi.  (At n = 15 and phi = 0.5 the raw estimate averages 0.20; the corrected
-    one 0.45.)
-    """
-    r = resid - resid.mean()
-    n = r.size
-    raw = intervals.ar1_coefficient(r)
-    if n <= k + 2:
-        return raw
-    return float(np.clip((raw + k / n) / (1 - (k + 2) / n), -0.95, 0.95))
-
-
 def _ar_series(resid: np.ndarray, k: int, n_boot: int, size: int, block_length: int, rng: np.random.Generator) -> np.ndarray:
     """Series with the autocorrelation of ``resid``: AR(1) prewhitening, moving blocks of innovations,
     post-blackening (as :func:`scaling.intervals.residual_block_bootstrap`).  Shape (n_boot, size)."""
     r = resid - resid.mean()
-    phi = _ar1(r, k)
+    phi = intervals.ar1_bias_corrected(r, k)
     u = r[1:] - phi * r[:-1]
     u = u - u.mean()
     burn = int(min(200, np.ceil(np.log(1e-3) / np.log(max(abs(phi), 1e-3)))))
     idx = intervals.block_indices(u.size, min(block_length, u.size), n_boot, rng, size=size + burn)
     return signal.lfilter([1.0], [1.0, -phi], u[idx], axis=1)[:, burn:]
-
-
-def _effective_df(resid: np.ndarray, k: int) -> tuple[float, float]:
-    """``(n - k_eff, k_eff)``: degrees of freedom left by a fit of ``k`` parameters to AR(1) residuals.
-
-    With AR(1) errors (coefficient phi > 0) a short series holds less information,
-    and the fit absorbs about ``k_eff = k (1 + phi) / (1 - phi)`` degrees of freedom
-    instead of ``k``.  The residual degrees of freedom are kept at 2 or more.
-    """
-    n = resid.size
-    phi = max(_ar1(resid, k), 0.0)
-    k_eff = k * (1 + phi) / (1 - phi)
-    return max(n - k_eff, 2.0), k_eff
-
-
-def _noise_scale(resid: np.ndarray, k: int) -> float:
-    """Factor making the residuals of a fit as large as the errors: ``sqrt(n / (n - k_eff))``."""
-    df, _ = _effective_df(resid, k)
-    return math.sqrt(resid.size / df)
 
 
 def _scale_draws(resid: np.ndarray, k: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -343,7 +307,7 @@ def _scale_draws(resid: np.ndarray, k: int, n_draws: int, rng: np.random.Generat
     ``n`` points is as variable as that of ``n (1 - phi^2) / (1 + phi^2)`` independent
     points (Bartlett 1946), less the ``k`` fitted parameters; at least 2.
     """
-    phi = _ar1(resid, k)
+    phi = intervals.ar1_bias_corrected(resid, k)
     df = max(resid.size * (1 - phi**2) / (1 + phi**2) - k, 2.0)
     return np.sqrt(df / rng.chisquare(df, size=n_draws))
 
@@ -351,65 +315,19 @@ def _scale_draws(resid: np.ndarray, k: int, n_draws: int, rng: np.random.Generat
 def _future_noise(resid: np.ndarray, k: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """Draws of the observation error at a point far from the prefix.
 
-    Normal with the residuals' standard deviation (inflated by :func:`_noise_scale`
+    Normal with the residuals' standard deviation (inflated by :func:`scaling.intervals.ar1_noise_scale`
     for the degrees of freedom the fit absorbs from autocorrelated errors), times
     a random scale for the uncertainty of that level (:func:`_scale_draws`): a
     Student-t marginal.  (Resampling a dozen residuals would cut the tails off.)
     """
     if resid.size < 4:
         return np.zeros(n_draws)
-    sd = float(np.sqrt(np.mean((resid - resid.mean()) ** 2))) * _noise_scale(resid, k)
+    sd = float(np.sqrt(np.mean((resid - resid.mean()) ** 2))) * intervals.ar1_noise_scale(resid, k)
     return sd * rng.standard_normal(n_draws) * _scale_draws(resid, k, n_draws, rng)
 
 
-def ar1_sandwich(J: np.ndarray, resid: np.ndarray, groups: np.ndarray | None = None, k: int | None = None) -> np.ndarray:
-    """Covariance of least-squares estimates under AR(1) errors within each run.
-
-    ``(J'J)^-1 [sum_r J_r' Sigma_r J_r] (J'J)^-1`` with ``Sigma_r[i, j] = s_r^2 phi_r^|i-j|``,
-    where ``phi_r`` is the bias-corrected AR(1) coefficient of run ``r``'s residuals
-    (:func:`_ar1`) and ``s_r^2`` their variance inflated for the degrees of freedom
-    the fit absorbs (:func:`_noise_scale`).  A model-based alternative to the
-    Newey-West sandwich for short series and for tests of several restrictions,
-    where Newey-West is too liberal (see the README: 25% rejections at the 5% level
-    comparing four algorithms, against 6.6% here).
-
-    Parameters
-    ----------
-    J : array (n, p)
-        Jacobian (design) of the fitted values; rows of a run contiguous and in step order.
-    resid : array (n,)
-        Residuals.
-    groups : array (n,), optional
-        Run of each row; default one run.
-    k : int, optional
-        Parameters fitted per run, for the bias corrections (default ``p``).
-
-    Returns
-    -------
-    array (p, p)
-    """
-    J = np.asarray(J, dtype=float)
-    e_all = np.asarray(resid, dtype=float)
-    groups = np.zeros(e_all.size, dtype=int) if groups is None else np.asarray(groups)
-    k = J.shape[1] if k is None else k
-    bread = np.linalg.pinv(J.T @ J)
-    meat = np.zeros((J.shape[1],) * 2)
-    for r in np.unique(groups):
-        idx = np.flatnonzero(groups == r)
-        e = e_all[idx]
-        if e.size < 3:
-            meat += J[idx].T @ J[idx] * float(e @ e) / max(e.size, 1)
-            continue
-        phi = _ar1(e, k)
-        s2 = float(np.mean((e - e.mean()) ** 2)) * _noise_scale(e, k) ** 2
-        lag = np.arange(e.size)
-        Sigma = s2 * phi ** np.abs(lag[:, None] - lag[None, :])
-        meat += J[idx].T @ Sigma @ J[idx]
-    return bread @ meat @ bread
-
-
 def ar1_covariance(fit: RunFit) -> tuple[np.ndarray, float]:
-    """Covariance of a fit's ``(P0, beta[, c])`` under AR(1) errors (:func:`ar1_sandwich`).
+    """Covariance of a fit's ``(P0, beta[, c])`` under AR(1) errors (:func:`scaling.intervals.ar1_sandwich`).
 
     On 15-point prefixes with AR(1) errors (phi = 0.5) it covers the extrapolated
     curve 90% of the time at the 95% level, the Newey-West sandwich 87%.
@@ -424,8 +342,8 @@ def ar1_covariance(fit: RunFit) -> tuple[np.ndarray, float]:
     k = 2 if fit.fixed_c else 3
     J = intervals.jacobian(fit.entropy, fit.beta, fit.c, fit_c=not fit.fixed_c)
     cov = np.zeros((3, 3))
-    cov[:k, :k] = ar1_sandwich(J, fit.resid, k=k)
-    df, _ = _effective_df(fit.resid, k)
+    cov[:k, :k] = intervals.ar1_sandwich(J, fit.resid, k=k)
+    df, _ = intervals.ar1_effective_df(fit.resid, k)
     return cov, df
 
 
@@ -805,7 +723,7 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
     # entropy trajectory replicates: model-based block bootstrap of log residuals (family re-chosen with auto)
     logfit = np.log(np.maximum(traj.predict(st), _TINY))
     e_log = traj.resid
-    e_b = _ar_series(e_log * _noise_scale(e_log, 3), 3, B, k, L, rng) * _scale_draws(e_log, 3, B, rng)[:, None]
+    e_b = _ar_series(e_log * intervals.ar1_noise_scale(e_log, 3), 3, B, k, L, rng) * _scale_draws(e_log, 3, B, rng)[:, None]
     Hb = np.exp(logfit[None, :] + e_b)
     if opts.family == "auto":
         err = heldout_errors(t, Hb)

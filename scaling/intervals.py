@@ -10,9 +10,15 @@ narrow.  Two estimators are offered:
   the ceiling's interval (delta method).  Fast, no randomness.
 * ``"bootstrap"``: a residual moving-block bootstrap over steps; each replicate
   refits c (and P0, beta) by variable projection.  Percentile intervals.
+
+For short series (forecast prefixes) and tests of several restrictions (algorithm
+comparisons) the module also has a model-based sandwich under AR(1) errors
+(:func:`ar1_sandwich`) with its bias-corrected AR(1) coefficient and degrees of freedom.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import statsmodels.stats.sandwich_covariance as sw
@@ -337,3 +343,86 @@ def residual_block_bootstrap(
     draws = u[block_indices(u.size, block_length, n_boot, rng, size=n + burn)]
     e = signal.lfilter([1.0], [1.0, -phi], draws, axis=1)[:, burn:]
     return fitted[None, :] + e
+
+
+# ----- AR(1) errors: a model-based alternative to the Newey-West sandwich -----------------
+def ar1_bias_corrected(resid: np.ndarray, k: int = 1) -> float:
+    """AR(1) coefficient of the residuals of a fit with ``k`` parameters, bias-corrected.
+
+    The least-squares estimate from a short series of residuals is biased towards
+    zero, by about ``(1 + 3 phi) / n`` around a mean and ``(2 + 4 phi) / n`` around a
+    linear trend (Shaman & Stine 1988); we use ``(k + (k + 2) phi) / n`` and solve
+    for phi.  (At n = 15 and phi = 0.5 the raw estimate averages 0.20; the corrected
+    one 0.45.)
+    """
+    r = resid - resid.mean()
+    n = r.size
+    raw = ar1_coefficient(r)
+    if n <= k + 2:
+        return raw
+    return float(np.clip((raw + k / n) / (1 - (k + 2) / n), -0.95, 0.95))
+
+
+def ar1_effective_df(resid: np.ndarray, k: int) -> tuple[float, float]:
+    """``(n - k_eff, k_eff)``: degrees of freedom left by a fit of ``k`` parameters to AR(1) residuals.
+
+    With AR(1) errors (coefficient phi > 0) a short series holds less information,
+    and the fit absorbs about ``k_eff = k (1 + phi) / (1 - phi)`` degrees of freedom
+    instead of ``k``.  The residual degrees of freedom are kept at 2 or more.
+    """
+    n = resid.size
+    phi = max(ar1_bias_corrected(resid, k), 0.0)
+    k_eff = k * (1 + phi) / (1 - phi)
+    return max(n - k_eff, 2.0), k_eff
+
+
+def ar1_noise_scale(resid: np.ndarray, k: int) -> float:
+    """Factor making the residuals of a fit as large as the errors: ``sqrt(n / (n - k_eff))``."""
+    df, _ = ar1_effective_df(resid, k)
+    return math.sqrt(resid.size / df)
+
+
+def ar1_sandwich(J: np.ndarray, resid: np.ndarray, groups: np.ndarray | None = None, k: int | None = None) -> np.ndarray:
+    """Covariance of least-squares estimates under AR(1) errors within each run.
+
+    ``(J'J)^-1 [sum_r J_r' Sigma_r J_r] (J'J)^-1`` with ``Sigma_r[i, j] = s_r^2 phi_r^|i-j|``,
+    where ``phi_r`` is the bias-corrected AR(1) coefficient of run ``r``'s residuals
+    (:func:`ar1_bias_corrected`) and ``s_r^2`` their variance inflated for the degrees of freedom
+    the fit absorbs (:func:`ar1_noise_scale`).  A model-based alternative to the
+    Newey-West sandwich for short series and for tests of several restrictions,
+    where Newey-West is too liberal (see the README: 25% rejections at the 5% level
+    comparing four algorithms, against 6.6% here).
+
+    Parameters
+    ----------
+    J : array (n, p)
+        Jacobian (design) of the fitted values; rows of a run contiguous and in step order.
+    resid : array (n,)
+        Residuals.
+    groups : array (n,), optional
+        Run of each row; default one run.
+    k : int, optional
+        Parameters fitted per run, for the bias corrections (default ``p``).
+
+    Returns
+    -------
+    array (p, p)
+    """
+    J = np.asarray(J, dtype=float)
+    e_all = np.asarray(resid, dtype=float)
+    groups = np.zeros(e_all.size, dtype=int) if groups is None else np.asarray(groups)
+    k = J.shape[1] if k is None else k
+    bread = np.linalg.pinv(J.T @ J)
+    meat = np.zeros((J.shape[1],) * 2)
+    for r in np.unique(groups):
+        idx = np.flatnonzero(groups == r)
+        e = e_all[idx]
+        if e.size < 3:
+            meat += J[idx].T @ J[idx] * float(e @ e) / max(e.size, 1)
+            continue
+        phi = ar1_bias_corrected(e, k)
+        s2 = float(np.mean((e - e.mean()) ** 2)) * ar1_noise_scale(e, k) ** 2
+        lag = np.arange(e.size)
+        Sigma = s2 * phi ** np.abs(lag[:, None] - lag[None, :])
+        meat += J[idx].T @ Sigma @ J[idx]
+    return bread @ meat @ bread
