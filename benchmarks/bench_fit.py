@@ -137,9 +137,20 @@ class PeakMemory:
         for pid in self._pids():
             try:
                 total += self._status(pid, "VmRSS:")
-            except OSError:
-                pass
+            except OSError:  # no /proc (macOS, Windows): psutil, if installed
+                total += self._psutil_rss(pid)
         return total
+
+    @staticmethod
+    def _psutil_rss(pid: int) -> float:
+        try:
+            import psutil
+        except ImportError:
+            return 0.0
+        try:
+            return psutil.Process(pid).memory_info().rss / 2**20
+        except psutil.Error:
+            return 0.0
 
     def __enter__(self):
         self.base = self._rss()

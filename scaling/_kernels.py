@@ -10,8 +10,7 @@ computed by the numpy code instead:
 
 * a coarse profile that is flat or has more than one minimum (the full 401-point grid);
 * a HAC covariance whose bread or VAR(1) Gram matrix fails the inverse check of
-  ``intervals._pinv_psd`` (or, when the VAR(1) matrix is stabilised by its spectral radius,
-  one whose radius exceeds 0.97);
+  ``intervals._pinv_psd``;
 * an entropy trend that neither shortcut of :func:`_trend` settles (scipy's Kendall tau).
 
 The loops over a run's points are written so that they vectorise (fused sums, no early exits
@@ -24,7 +23,6 @@ numba falls back to its user cache directory or to compiling in memory otherwise
 
 from __future__ import annotations
 
-import cmath
 import math
 import time
 
@@ -46,7 +44,6 @@ LOG_BIG = 350.0
 _EPS8 = 8 * np.finfo(float).eps
 #: ways of keeping the prewhitening VAR(1) matrix stable (see :func:`fit_at`)
 SHRINK_SINGULAR = 0
-SHRINK_RADIUS = 1
 #: seconds spent compiling (or loading from the cache) in this process, set by :func:`warm_up`.
 COMPILE_SECONDS = math.nan
 
@@ -496,65 +493,6 @@ def _inv_checked(M, p, out, a):
 
 
 @_jit
-def _spectral_radius(A, p):
-    """Largest eigenvalue modulus of the leading p x p block of A (p = 2 or 3), in closed form.
-
-    The roots of the characteristic polynomial (Cardano, in complex arithmetic), each polished
-    by two Newton steps.
-    """
-    if p == 2:
-        tr = A[0, 0] + A[1, 1]
-        det = A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]
-        disc = 0.25 * tr * tr - det
-        if disc >= 0:
-            r = math.sqrt(disc)
-            return max(abs(0.5 * tr + r), abs(0.5 * tr - r))
-        return math.sqrt(abs(det))
-    a = -(A[0, 0] + A[1, 1] + A[2, 2])
-    b = (A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]) + (A[0, 0] * A[2, 2] - A[0, 2] * A[2, 0]) + (
-        A[1, 1] * A[2, 2] - A[1, 2] * A[2, 1]
-    )
-    det = (
-        A[0, 0] * (A[1, 1] * A[2, 2] - A[1, 2] * A[2, 1])
-        - A[0, 1] * (A[1, 0] * A[2, 2] - A[1, 2] * A[2, 0])
-        + A[0, 2] * (A[1, 0] * A[2, 1] - A[1, 1] * A[2, 0])
-    )
-    c0 = -det
-    pp = b - a * a / 3.0
-    qq = 2.0 * a * a * a / 27.0 - a * b / 3.0 + c0
-    D = complex((qq / 2.0) ** 2 + (pp / 3.0) ** 3, 0.0)
-    sD = cmath.sqrt(D)
-    z = -qq / 2.0 + sD
-    if abs(z) == 0.0:
-        z = -qq / 2.0 - sD
-    if abs(z) == 0.0:
-        u = 0j
-        v = 0j
-    else:
-        u = cmath.exp(cmath.log(z) / 3.0)
-        v = -pp / (3.0 * u)
-    w = complex(-0.5, math.sqrt(3.0) / 2.0)
-    w2 = complex(-0.5, -math.sqrt(3.0) / 2.0)
-    best = 0.0
-    for k in range(3):
-        if k == 0:
-            x = u + v
-        elif k == 1:
-            x = w * u + w2 * v
-        else:
-            x = w2 * u + w * v
-        lam = x - a / 3.0
-        for _ in range(2):
-            f = ((lam + a) * lam + b) * lam + c0
-            df = (3.0 * lam + 2.0 * a) * lam + b
-            if abs(df) > 0:
-                lam = lam - f / df
-        if abs(lam) > best:
-            best = abs(lam)
-    return best
-
-
-@_jit
 def _cap_singular(A, p, limit, wk, f):
     """Cap the singular values of the leading p x p block of A at ``limit``, in place.
 
@@ -751,9 +689,6 @@ def _hac(S, G, EXc, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov, wk, aug, 
             A[i, j] = s
     if shrink == SHRINK_SINGULAR:  # singular values above 0.97 set to 0.97 (u min(s, 0.97) v')
         _cap_singular(A, p, 0.97, wk[10:14], f)
-    elif shrink == SHRINK_RADIUS:  # A scaled down when its spectral radius exceeds 0.97: left to numpy
-        if not (_spectral_radius(A, p) <= 0.97 * (1 - 1e-6)):
-            return 2
     else:
         return 2
     T = n - 1
@@ -901,8 +836,7 @@ def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, 
 
     ``shrink`` is how the VAR(1) matrix of the prewhitening is kept stable, as
     ``intervals.hac_cov_batch`` does it: :data:`SHRINK_SINGULAR` (singular values capped at
-    0.97), :data:`SHRINK_RADIUS` (rows whose spectral radius exceeds 0.97 are left to numpy),
-    or -1 (every covariance left to numpy).  The exponentials come from numpy (vectorised):
+    0.97), or -1 (every covariance left to numpy, for any other rule).  The exponentials come from numpy (vectorised):
     ``EX_c = expm1(c S)``, ``EX_one = expm1(S)`` and ``EX_free =
     expm1(free_c S)`` (used only when ``fixed``).
 
@@ -925,7 +859,7 @@ def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, 
     resid = np.empty(n)
     Jt = np.empty((3, n))
     V = np.empty((3, n))
-    W = np.empty((3, n))  # row 0 doubles as scratch for the leverage
+    W = np.empty((3, n))
     cv = np.empty((3, 3))
     wk = np.empty((15, 3, 3))  # 3 x 3 scratch matrices of the HAC sandwich (no allocation per run)
     aug = np.empty((3, 6))
@@ -1003,8 +937,7 @@ def warm_up() -> float:
     c = search(S, y)[0]
     cc = np.where(np.isfinite(c), c, 0.0)
     solve_rows(S, y, cc, np.expm1(cc[:, None] * S))
-    for shrink in (SHRINK_SINGULAR, SHRINK_RADIUS):
-        point_fit(S, y, step, cc, False, cc, 2, True, shrink)
-        point_fit(S, y, step, np.ones(1), True, cc, 2, True, shrink)
+    point_fit(S, y, step, cc, False, cc, 2, True, SHRINK_SINGULAR)
+    point_fit(S, y, step, np.ones(1), True, cc, 2, True, SHRINK_SINGULAR)
     COMPILE_SECONDS = time.perf_counter() - t0
     return COMPILE_SECONDS

@@ -607,7 +607,7 @@ def fit_stage2(
         return no_estimate(
             Stage2Status.NO_FINITE_FIT,
             f"the logit fit diverges (|logit| > {_ETA_MAX:g}): the {quantity} values {np.round(y, 4).tolist()} "
-            "sit at or beyond the metric's bound; use link='identity'",
+            "sit against the metric's bound; use link='identity'",
         )
     df = K - p
     unscaled = np.asarray(res.normalized_cov_params)

@@ -41,6 +41,9 @@ number of workers, so parallel results are identical to serial ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -389,37 +392,50 @@ def _entropy_falls(step: np.ndarray, S: np.ndarray) -> np.ndarray:
 PRE_FIT, PRE_HUGE, PRE_CONSTANT = 0, 1, 2
 
 
-def _fit_chunk(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str) -> dict:
-    """Check and fit runs of one length (rows of S, y, step): everything ``fit._fit_prepared`` computes.
-
-    A pure function of its arguments (a unit of work for joblib/Dask).  Rows with values of
-    1e100 or more, or constant entropy, are not fitted: ``pre`` says why for every row
-    (:data:`PRE_HUGE`, :data:`PRE_CONSTANT` or :data:`PRE_FIT`) and ``pre_value`` holds the
-    largest magnitude of each row; the other arrays hold the rows ``fitted`` only.
-    """
+def _row_checks(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``fit._precheck``'s rules for rows of equal length: why each row cannot be fitted
+    (:data:`PRE_HUGE`, :data:`PRE_CONSTANT`, or :data:`PRE_FIT` when it can) and its largest magnitude."""
     with np.errstate(over="ignore", invalid="ignore"):
         smax, smin = S.max(axis=1), S.min(axis=1)
         s_abs = np.maximum(np.abs(smax), np.abs(smin))
         size_ = np.maximum(s_abs, np.maximum(np.abs(y.max(axis=1)), np.abs(y.min(axis=1))))
         huge = ~(size_ < 1e100)
         const = ~huge & (smax - smin <= 1e-12 * np.maximum(1.0, s_abs))
-    pre = np.where(huge, PRE_HUGE, np.where(const, PRE_CONSTANT, PRE_FIT))
+    return np.where(huge, PRE_HUGE, np.where(const, PRE_CONSTANT, PRE_FIT)), size_
+
+
+def _fit_chunk(
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str, limit_blas: bool = True
+) -> dict:
+    """Check and fit runs of one length (rows of S, y, step): everything ``fit._fit_prepared`` computes.
+
+    A pure function of its arguments (a unit of work for joblib/Dask).  Rows with values of
+    1e100 or more, or constant entropy, are not fitted: ``pre`` says why for every row
+    (:data:`PRE_HUGE`, :data:`PRE_CONSTANT` or :data:`PRE_FIT`) and ``pre_value`` holds the
+    largest magnitude of each row; the other arrays hold the rows ``fitted`` only.
+    ``limit_blas=False`` when the caller already holds BLAS at one thread for the whole
+    process (threads of this process must not each set and restore that global setting).
+    """
+    pre, size_ = _row_checks(S, y)
     checks = dict(pre=pre, pre_value=size_)
-    if not (huge.any() or const.any()):
-        return dict(_fit_rows(S, y, step, mode, opts, search), fitted=np.arange(S.shape[0]), **checks)
+    if (pre == PRE_FIT).all():
+        return dict(_fit_rows(S, y, step, mode, opts, search, limit_blas), fitted=np.arange(S.shape[0]), **checks)
     fitted = np.flatnonzero(pre == PRE_FIT)
     if fitted.size == 0:
         return checks
-    return dict(_fit_rows(S[fitted], y[fitted], step[fitted], mode, opts, search), fitted=fitted, **checks)
+    return dict(_fit_rows(S[fitted], y[fitted], step[fitted], mode, opts, search, limit_blas), fitted=fitted, **checks)
 
 
-def _fit_rows(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str) -> dict:
+def _fit_rows(
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str, limit_blas: bool = True
+) -> dict:
     """Fit checked runs of one length, in blocks of about :data:`BLOCK_ELEMS` points (temporaries stay in cache)."""
     R, n = S.shape
     size = max(4, BLOCK_ELEMS // n) if opts.ci != "bootstrap" else max(1, BLOCK_ELEMS // n // 8)
     if USE_NUMBA and opts.ci != "bootstrap" and (search == "coarse" or mode == "paper"):
         size = max(4, COMPILED_BLOCK_ELEMS // n)  # the exponentials between the kernels stay in cache
-    with law.single_threaded_blas(), np.errstate(all="ignore"):  # overflow etc. end in statuses, not warnings
+    blas = law.single_threaded_blas() if limit_blas else contextlib.nullcontext()
+    with blas, np.errstate(all="ignore"):  # overflow etc. end in statuses, not warnings
         parts = [_fit_block(S[a : a + size], y[a : a + size], step[a : a + size], mode, opts, search) for a in range(0, R, size)]
     if len(parts) == 1:
         return parts[0]
@@ -500,10 +516,10 @@ def _search_compiled(S: np.ndarray, y: np.ndarray, EX_one: np.ndarray | None = N
 def _shrink_rule() -> int:
     """How ``intervals.hac_cov_batch`` stabilises its VAR(1) matrix (``intervals.VAR1_SHRINK``), for the compiled HAC kernel.
 
-    Capped singular values (:data:`scaling._kernels.SHRINK_SINGULAR`) or a capped spectral
-    radius (``SHRINK_RADIUS``); -1 (every covariance computed by numpy) for any other rule.
+    Capped singular values (:data:`scaling._kernels.SHRINK_SINGULAR`), the one rule both
+    paths implement; -1 (every covariance computed by numpy) for any other.
     """
-    return {"singular": _kernels.SHRINK_SINGULAR, "radius": _kernels.SHRINK_RADIUS}.get(intervals.VAR1_SHRINK, -1)
+    return _kernels.SHRINK_SINGULAR if intervals.VAR1_SHRINK == "singular" else -1
 
 
 def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions) -> dict:
@@ -717,7 +733,7 @@ class BatchFit:
                 "params": idents["params"].astype(float),
                 "algorithm": idents["algorithm"],
                 "seed": idents["seed"],
-                "task": idents["task"] if "task" in idents else "",
+                "task": idents["task"],
                 "mode": self.mode,
                 "ci": self.options.ci,
                 "n_points": self.n_points,
@@ -960,19 +976,32 @@ def _bic_vec(rss: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
 # the public entry points
 # =====================================================================================
 _POOLS: dict = {}  # workers -> ThreadPoolExecutor, kept for the session once threads were asked for
+_POOLS_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads (and maybe a lock held by one): start afresh."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _thread_pool(workers: int):
     """A pool of ``workers`` threads for the compiled point fits, started once and reused.
 
     Starting threads costs about a millisecond, as much as fitting a hundred runs; joblib's
-    threading backend starts a pool on every call.
+    threading backend starts a pool on every call.  A forked child process starts its own.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"scaling-fit-{workers}")
-    return _POOLS[workers]
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"scaling-fit-{workers}")
+        return _POOLS[workers]
 
 
 def joblib_cpu_count() -> int:
@@ -1010,8 +1039,9 @@ def fit_runs(
         401-point grid of every run (and keeps the profiles for plots).  Both end at the
         same optimum on profiles with one minimum.
     n_jobs : int
-        Parallel workers (joblib); 1 runs in this process, -1 uses every core.  Under
-        ``joblib.parallel_config(backend="dask")`` the chunks go to a Dask cluster.
+        Parallel workers; 1 runs in this process, -1 uses every core.  Compiled point fits
+        use threads of a pool kept for the session (see ``prefer``); everything else goes
+        through joblib, and under ``joblib.parallel_config(backend="dask")`` to a Dask cluster.
     chunk_size : int, optional
         Runs per unit of work (default 2048 for point fits, or equal chunks of about
         :data:`COMPILED_BLOCK_ELEMS` points per thread for compiled point fits in parallel;
@@ -1076,7 +1106,8 @@ def fit_runs(
         chunks = track(tasks, "bootstrap fits", total=len(tasks), enabled=None if boot else False)
         results = [_fit_chunk(S, y, st, mode, opts, search) for _, S, y, st in chunks]
     elif compiled and prefer == "threads":
-        results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], mode, opts, search), tasks))
+        with law.single_threaded_blas():  # once, here: the BLAS thread count is one setting for the whole process
+            results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], mode, opts, search, False), tasks))
     else:
         import joblib
 
@@ -1179,9 +1210,7 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
         for n in np.unique(n_pts[n_pts >= MIN_POINTS]):
             members = np.flatnonzero(n_pts == n)
             S, y, _ = runs.block(members)
-            size_ = np.maximum(np.abs(S).max(axis=1), np.abs(y).max(axis=1))
-            spread = S.max(axis=1) - S.min(axis=1)
-            good = (size_ < 1e100) & (spread > 1e-12 * np.maximum(1.0, np.abs(S).max(axis=1)))
+            good = _row_checks(S, y)[0] == PRE_FIT
             members, S, y = members[good], S[good], y[good]
             step = max(4, BLOCK_ELEMS // int(n))
             if USE_NUMBA and search == "coarse":  # one compiled pass over all rows

@@ -456,21 +456,13 @@ def _precheck(r: RunPoints) -> tuple[FitStatus, str] | None:
 def run_points(points: pd.DataFrame) -> dict[str, RunPoints]:
     """The runs of a :attr:`scaling.data.Dataset.points` table as ``run -> RunPoints`` (sorted by step).
 
-    The identity carries ``run, model, params, algorithm, seed, task``.
+    The identity carries ``run, model, params, algorithm, seed, task``.  The split is
+    :func:`scaling.runtable.runs_from_frame`'s (vectorised; each run's points are views into
+    one table).
     """
-    out = {}
-    for run, grp in points.groupby("run", sort=False):
-        first = grp.iloc[0]
-        ident = {
-            "run": str(run),
-            "model": str(first["model"]),
-            "params": float(first["params"]) if pd.notna(first["params"]) else math.nan,
-            "algorithm": str(first["algorithm"]),
-            "seed": str(first["seed"]),
-            "task": str(first["task"]) if "task" in grp.columns and pd.notna(first["task"]) else "",
-        }
-        out[str(run)] = prepare_run(grp["entropy"], grp["perf"], grp["step"], ident)[0]
-    return out
+    from .runtable import runs_from_frame  # runtable builds on this module
+
+    return {r.ident["run"]: r for r in runs_from_frame(points)}
 
 
 def entropy_trend(step: np.ndarray, entropy: np.ndarray) -> float:

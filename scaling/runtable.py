@@ -91,6 +91,8 @@ class RunTable(Sequence):
             empty = np.empty((0, 0))
             return empty, empty, empty
         n = int(self.offsets[members[0] + 1] - self.offsets[members[0]])
+        if not (self.offsets[members + 1] - self.offsets[members] == n).all():
+            raise ValueError("block() takes runs of one length; group the runs by `lengths` first")
         start = self.offsets[members]
         if members.size * n == self.entropy.size and np.all(np.diff(start) == n):
             # every run, equally long and in order: a reshape, no copy
@@ -171,7 +173,7 @@ def runs_from_frame(points: pd.DataFrame) -> RunTable:
         "params": params,
         "algorithm": text("algorithm", [""] * n_runs),
         "seed": text("seed", [""] * n_runs),
-        "task": text("task", [""] * n_runs),
+        "task": ["" if pd.isna(v) else str(v) for v in first("task")] if "task" in points.columns else [""] * n_runs,
     }
     return RunTable(ent, prf, step, offsets, columns)
 
