@@ -440,6 +440,18 @@ def _zeroed(m):
 
 
 @_jit
+def _matmul(X, Y, p, out, tx=False, ty=False, scale=1.0):
+    """``out = scale * X Y`` on the leading p x p blocks (``X'`` with ``tx``, ``Y'`` with ``ty``)."""
+    for i in range(p):
+        for j in range(p):
+            s = 0.0
+            for k in range(p):
+                s += (X[k, i] if tx else X[i, k]) * (Y[j, k] if ty else Y[k, j])
+            out[i, j] = s * scale
+    return out
+
+
+@_jit
 def _inv_small(M, p, out, a):
     """Gauss-Jordan inverse of the leading p x p block of M (partial pivoting); False if singular.
 
@@ -500,15 +512,10 @@ def _cap_singular(A, p, limit, wk, f):
     eigenvalues of ``A'A``, found by cyclic Jacobi rotations (what ``intervals._shrink_singular``
     computes with an SVD, to rounding).
     """
-    M = _zeroed(wk[0])
+    M = _matmul(A, A, p, _zeroed(wk[0]), tx=True)
     V = _zeroed(wk[1])
     for i in range(p):
         V[i, i] = 1.0
-        for j in range(p):
-            acc = 0.0
-            for k in range(p):
-                acc += A[k, i] * A[k, j]
-            M[i, j] = acc
     frob2 = 0.0
     for i in range(p):
         frob2 += M[i, i]
@@ -563,13 +570,7 @@ def _cap_singular(A, p, limit, wk, f):
             for k in range(p):
                 acc += V[i, k] * f[k] * V[j, k]
             P[i, j] = acc
-    B = _zeroed(wk[3])
-    for i in range(p):
-        for j in range(p):
-            acc = 0.0
-            for k in range(p):
-                acc += A[i, k] * P[k, j]
-            B[i, j] = acc
+    B = _matmul(A, P, p, _zeroed(wk[3]))
     for i in range(p):
         for j in range(p):
             A[i, j] = B[i, j]
@@ -680,13 +681,7 @@ def _hac(S, G, EXc, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov, wk, aug, 
     P = _zeroed(wk[4])
     if not _inv_checked(XX, p, P, aug):
         return 2
-    A = _zeroed(wk[5])
-    for i in range(p):
-        for j in range(p):
-            s = 0.0
-            for k in range(p):
-                s += P[j, k] * XY[k, i]
-            A[i, j] = s
+    A = _matmul(XY, P, p, _zeroed(wk[5]), tx=True, ty=True)  # A = (P XY)': the VAR(1) coefficients
     if shrink == SHRINK_SINGULAR:  # singular values above 0.97 set to 0.97 (u min(s, 0.97) v')
         _cap_singular(A, p, 0.97, wk[10:14], f)
     else:
@@ -743,36 +738,11 @@ def _hac(S, G, EXc, c, beta, resid, p, maxlags, shrink, Jt, V, W, cov, wk, aug, 
     Rm = _zeroed(wk[8])
     if not _inv_small(IA, p, Rm, aug):
         return 2
-    tmp = _zeroed(wk[9])
-    for i in range(p):
-        for j in range(p):
-            s = 0.0
-            for k in range(p):
-                s += Rm[i, k] * meat[k, j]
-            tmp[i, j] = s
-    M2 = _zeroed(wk[14])
-    scale = n / (n - 1.0)
-    for i in range(p):
-        for j in range(p):
-            s = 0.0
-            for k in range(p):
-                s += tmp[i, k] * Rm[j, k]
-            M2[i, j] = s * scale
-    for i in range(p):
-        for j in range(p):
-            s = 0.0
-            for k in range(p):
-                s += bread[i, k] * M2[k, j]
-            tmp[i, j] = s
-    for i in range(3):
-        for j in range(3):
-            cov[i, j] = 0.0
-    for i in range(p):
-        for j in range(p):
-            s = 0.0
-            for k in range(p):
-                s += tmp[i, k] * bread[k, j]
-            cov[i, j] = s
+    # recolour, R meat R' n / (n - 1), and sandwich with the bread
+    tmp = _matmul(Rm, meat, p, _zeroed(wk[9]))
+    M2 = _matmul(tmp, Rm, p, _zeroed(wk[14]), ty=True, scale=n / (n - 1.0))
+    _matmul(bread, M2, p, tmp)
+    _matmul(tmp, bread, p, _zeroed(cov))
     return 0
 
 
