@@ -29,12 +29,12 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scaling.across import fit_across, plan  # noqa: E402
-from scaling.across_backtest import backtest_models, backtest_sizes  # noqa: E402
-from scaling.across_sim import family_truth, simulate_family  # noqa: E402
-from scaling.across_stage1 import bootstrap_stage1, fit_stage1, measure_at_c, pool_points  # noqa: E402
-from scaling.across_stage2 import fit_stage2  # noqa: E402
-from scaling.data import ColumnMap, load  # noqa: E402
+from scaling.across.backtest import backtest_models, backtest_sizes  # noqa: E402
+from scaling.across.predict import fit_across, plan  # noqa: E402
+from scaling.across.sim import family_truth, simulate_family  # noqa: E402
+from scaling.across.stage1 import bootstrap_stage1, fit_stage1, measure_at_c, pool_points  # noqa: E402
+from scaling.across.stage2 import fit_stage2  # noqa: E402
+from scaling.data.load import ColumnMap, load  # noqa: E402
 from scaling.exceptions import StatisticalWarning  # noqa: E402
 
 TOY = ROOT.parent / "shared" / "toyrl" / "runs.csv"

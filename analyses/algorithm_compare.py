@@ -30,10 +30,10 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scaling import law  # noqa: E402
-from scaling.compare import CompareOptions, compare_algorithms, compare_model  # noqa: E402
-from scaling.data import ColumnMap, load  # noqa: E402
-from scaling.fit import prepare_run  # noqa: E402
+from scaling.comparison import CompareOptions, compare_algorithms, compare_model  # noqa: E402
+from scaling.core import law  # noqa: E402
+from scaling.data.load import ColumnMap, load  # noqa: E402
+from scaling.data.runtable import prepare_run  # noqa: E402
 from scaling.simulate import ar1_noise  # noqa: E402
 
 TOY = ROOT.parent / "shared" / "toyrl" / "runs.csv"

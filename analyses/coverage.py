@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scaling.fit import FitOptions, fit_run  # noqa: E402
+from scaling.fitting.single import FitOptions, fit_run  # noqa: E402
 from tests.conftest import simulate_run  # noqa: E402
 
 TRUE = 0.95

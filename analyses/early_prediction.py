@@ -31,10 +31,16 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scaling import law  # noqa: E402
-from scaling.data import ColumnMap, load  # noqa: E402
-from scaling.fit import prepare_run  # noqa: E402
-from scaling.forecast import BACKTEST_FRACTIONS, ForecastOptions, backtest_forecast, forecast_run, run_points  # noqa: E402
+from scaling.core import law  # noqa: E402
+from scaling.data.load import ColumnMap, load  # noqa: E402
+from scaling.data.runtable import prepare_run  # noqa: E402
+from scaling.forecasting.forecast import (  # noqa: E402
+    BACKTEST_FRACTIONS,
+    ForecastOptions,
+    backtest_forecast,
+    forecast_run,
+    run_points,
+)
 from scaling.simulate import ar1_noise  # noqa: E402
 
 TOY = ROOT.parent / "shared" / "toyrl" / "runs.csv"

@@ -38,10 +38,10 @@ from PIL import Image  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scaling import plotting  # noqa: E402
-from scaling.data import ColumnMap, load  # noqa: E402
-from scaling.fit import FitStatus  # noqa: E402
-from scaling.results import FitResults, fit_dataset  # noqa: E402
+from scaling.data.load import ColumnMap, load  # noqa: E402
+from scaling.fitting.dataset import FitResults, fit_dataset  # noqa: E402
+from scaling.fitting.single import FitStatus  # noqa: E402
+from scaling.plotting import figures as plotting  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 FIGURES = ROOT / "analyses" / "figures"
@@ -79,7 +79,7 @@ def load_toyrl():
 
 def load_realdata():
     """verl PPO logs and Deep-GRPO W&B exports, with short run names, as one Dataset."""
-    from scaling.readers import read_source
+    from scaling.data.readers import read_source
 
     real = SHARED / "realdata"
     dg = real / "Deep-GRPO"

@@ -9,12 +9,12 @@ Run from the repository root::
 Everything runs in this one process (joblib workers aside, with ``--jobs``).  For each sweep
 size it fits the runs (point fits, then 200 bootstrap replicates per run) with
 
-1. our batch engine (:func:`scaling.batch.fit_runs`), from the tidy table;
+1. our batch engine (:func:`scaling.fitting.engine.fit_runs`), from the tidy table;
 2. a ``scipy.optimize.curve_fit`` loop over ``groupby("run")`` with a starting guess from the
    two ends of the run at c = 1, as a user would write it (bootstrap: the same block-bootstrap
    responses as ours, each refitted from the point estimate);
 3. lmfit (``lmfit.Model``) the same way, if it is installed;
-4. our per-run path (:func:`scaling.fit.fit_run` in a loop), the reference the engine must match.
+4. our per-run path (:func:`scaling.fitting.single.fit_run` in a loop), the reference the engine must match.
 
 Slow baselines are timed once, on a random subset of runs, and their time for the whole sweep
 is extrapolated linearly (the table says how many runs were timed).  The engine always fits
@@ -45,8 +45,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scaling import batch, intervals, law  # noqa: E402
-from scaling.fit import FitOptions, fit_run  # noqa: E402
+from scaling.core import intervals, law  # noqa: E402
+from scaling.fitting import engine as batch  # noqa: E402
+from scaling.fitting.single import FitOptions, fit_run  # noqa: E402
 
 N_POINTS = 200
 
@@ -573,7 +574,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     compile_s = None
     if batch.HAVE_NUMBA:  # numba compiles (or loads its on-disk cache) once per process, outside the timings
-        from scaling import _kernels
+        from scaling.core import _kernels
 
         compile_s = _kernels.warm_up()
         print(f"numba {_kernels.numba.__version__}: kernels compiled or loaded from the cache in {compile_s:.2f} s", flush=True)

@@ -3,7 +3,7 @@
 Three tiers of trouble, from mild to fatal:
 
 * a soft problem with one run (the law fits badly, c sits at a bound, ...) is a
-  :class:`~scaling.fit.FitStatus` on that run's result, never an exception;
+  :class:`~scaling.fitting.single.FitStatus` on that run's result, never an exception;
 * bad input data raise :class:`DataError` (a ``ValueError``) naming the run, the
   column and the row, or are recorded per run so that the other runs still fit;
 * bad arguments to a function raise ``ValueError`` naming the argument.

@@ -10,7 +10,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from scaling import law  # noqa: E402
+from scaling.core import law  # noqa: E402
 from scaling.simulate import ar1_noise  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

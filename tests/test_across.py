@@ -10,14 +10,13 @@ import statsmodels.api as sm
 from statsmodels.stats.meta_analysis import combine_effects
 from typer.testing import CliRunner
 
-import scaling.cli_across  # noqa: F401  (registers the commands)
-from scaling.across import fit_across, plan
-from scaling.across_backtest import backtest_models, backtest_sizes
-from scaling.across_sim import family_truth, simulate_family
-from scaling.across_stage1 import fit_stage1, pool_points
-from scaling.across_stage2 import Stage2Status, fit_stage2, paule_mandel
+from scaling.across.backtest import backtest_models, backtest_sizes
+from scaling.across.predict import fit_across, plan
+from scaling.across.sim import family_truth, simulate_family
+from scaling.across.stage1 import fit_stage1, pool_points
+from scaling.across.stage2 import Stage2Status, fit_stage2, paule_mandel
 from scaling.cli import app
-from scaling.data import ColumnMap, load
+from scaling.data.load import ColumnMap, load
 from scaling.exceptions import StatisticalWarning
 
 runner = CliRunner()

@@ -12,10 +12,20 @@ import pandas as pd
 import pytest
 from conftest import simulate_run
 
-from scaling import batch, law
-from scaling.data import ColumnMap, load
-from scaling.fit import FitOptions, FitStatus, _fit_prepared, _no_estimate, _precheck, fit_run, prepare_run, run_points
-from scaling.results import FitResults, fit_dataset
+from scaling.core import law
+from scaling.data.load import ColumnMap, load
+from scaling.fitting import engine as batch
+from scaling.fitting.dataset import FitResults, fit_dataset
+from scaling.fitting.single import (
+    FitOptions,
+    FitStatus,
+    _fit_prepared,
+    _no_estimate,
+    _precheck,
+    fit_run,
+    prepare_run,
+    run_points,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "runs.csv"
 NUMERIC = [f"{q}{s}" for q in ("ceiling", "a", "b", "c", "beta") for s in ("", "_lo", "_hi")] + [
@@ -259,7 +269,7 @@ def test_compiled_kernels_equal_numpy_path_and_per_run_fits(rng, mode):
 
 @needs_numba
 def test_compiled_hac_equals_numpy_hac_on_law_shaped_runs(rng):
-    from scaling import _kernels, intervals
+    from scaling.core import _kernels, intervals
 
     sims = [simulate_run(rng, n=150, P0=0.9, beta=rng.uniform(0.1, 0.6), c=rng.uniform(0.3, 2.5), sd=0.01) for _ in range(40)]
     S = np.stack([s[1] for s in sims])
@@ -283,7 +293,7 @@ def test_compiled_hac_equals_numpy_hac_on_law_shaped_runs(rng):
 @needs_numba
 @pytest.mark.parametrize("seed", [0, 13])
 def test_compiled_search_hands_multimodal_profiles_to_the_full_grid(seed):
-    from scaling import _kernels
+    from scaling.core import _kernels
 
     S = np.linspace(1.0, 0.1, 30)
     y = 0.5 + 0.05 * np.random.default_rng(seed).normal(size=30)
@@ -326,7 +336,7 @@ def test_compiled_entropy_trend_claims_a_fall_only_when_kendall_tau_is_below_the
     # leaves the rest (NaN) to scipy; a false -1 would hide a "not decreasing" status
     from scipy import stats
 
-    from scaling import _kernels
+    from scaling.core import _kernels
 
     rng = np.random.default_rng(7)
     claimed, strong, strong_claimed = 0, 0, 0

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from scaling import law
 from scaling.cli import app
+from scaling.core import law
 
 runner = CliRunner()
 

@@ -8,10 +8,8 @@ import pytest
 import statsmodels.api as sm
 from typer.testing import CliRunner
 
-import scaling.cli_forecast  # noqa: F401  (registers the commands)
-from scaling import law
 from scaling.cli import app
-from scaling.compare import (
+from scaling.comparison import (
     DIFFERENT,
     NOT_TESTABLE,
     SAME,
@@ -21,8 +19,9 @@ from scaling.compare import (
     compare_algorithms,
     compare_model,
 )
-from scaling.data import ColumnMap, load
-from scaling.fit import prepare_run
+from scaling.core import law
+from scaling.data.load import ColumnMap, load
+from scaling.data.runtable import prepare_run
 from scaling.simulate import ar1_noise
 
 runner = CliRunner()

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling import law
-from scaling.data import ColumnMap, align, load
+from scaling.core import law
+from scaling.data.load import ColumnMap, align, load
 from scaling.exceptions import DataError, DataWarning
-from scaling.fit import FitStatus
-from scaling.results import fit_dataset
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitStatus
 
 
 def _good_run(name: str, n: int = 30, start: int = 0) -> list[str]:

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from scaling import intervals, law
-from scaling.fit import FitOptions, FitStatus, fit_run
+from scaling.core import intervals, law
+from scaling.fitting.single import FitOptions, FitStatus, fit_run
 from tests.conftest import simulate_run
 
 

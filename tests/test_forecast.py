@@ -9,12 +9,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import scaling.cli_forecast  # noqa: F401  (registers the commands)
-from scaling import law
 from scaling.cli import app
-from scaling.data import ColumnMap, load
-from scaling.fit import prepare_run
-from scaling.forecast import (
+from scaling.core import law
+from scaling.data.load import ColumnMap, load
+from scaling.data.runtable import prepare_run
+from scaling.forecasting.forecast import (
     FAMILIES,
     ForecastOptions,
     backtest_forecast,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from scaling import law
+from scaling.core import law
 
 
 def test_g_is_smooth_through_zero():

@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from scaling.cli import app
-from scaling.data import load
+from scaling.data.load import load
 from scaling.exceptions import DataError, DataWarning
-from scaling.results import fit_dataset
+from scaling.fitting.dataset import fit_dataset
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 runner = CliRunner()

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling import plotting as P
-from scaling.data import load
-from scaling.fit import FitOptions, FitStatus, fit_run
-from scaling.results import fit_dataset
+from scaling.data.load import load
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitOptions, FitStatus, fit_run
+from scaling.plotting import figures as P
 from tests.conftest import simulate_run
 
 

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaling import batch, law
-from scaling.data import load
-from scaling.fit import FitOptions, FitStatus, RunFit, fit_run
-from scaling.results import fit_dataset
+from scaling.core import law
+from scaling.data.load import load
+from scaling.fitting import engine as batch
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitOptions, FitStatus, RunFit, fit_run
 
 PROPERTY = settings(
     derandomize=True, database=None, deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow]

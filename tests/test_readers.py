@@ -1,4 +1,4 @@
-"""Tests of scaling.readers: W&B CSV, verl logs, TensorBoard, JSON lines, metadata."""
+"""Tests of scaling.data.readers: W&B CSV, verl logs, TensorBoard, JSON lines, metadata."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.exceptions import DataError, DataWarning
-from scaling.readers import (
+from scaling.data.readers import (
     CANONICAL_COLUMNS,
     detect_format,
     guess_model,
@@ -26,7 +25,8 @@ from scaling.readers import (
     read_verl_log,
     read_wandb,
 )
-from scaling.readers.verl import clean_line, parse_pairs
+from scaling.data.readers.verl import clean_line, parse_pairs
+from scaling.exceptions import DataError, DataWarning
 
 FILES = Path(__file__).parent / "files"
 SHARED = Path(__file__).resolve().parents[2] / "shared"

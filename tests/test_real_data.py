@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from scaling.data import ColumnMap, load
-from scaling.fit import FitStatus
-from scaling.results import fit_dataset
+from scaling.data.load import ColumnMap, load
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitStatus
 
 GOOD = {FitStatus.OK, FitStatus.CEILING_OUT_OF_RANGE}
 
@@ -47,7 +47,7 @@ def test_intervals_contain_their_estimates(toyrl_fits):
 @pytest.mark.parametrize("resp", ["resp256", "resp512"])
 @pytest.mark.parametrize("ci", ["hac", "bootstrap"])
 def test_qwen_ppo_runs_fit_end_to_end(shared_dir, resp, ci):
-    from scaling.fit import FitOptions
+    from scaling.fitting.single import FitOptions
 
     path = shared_dir / "realdata" / "verl-data" / f"qwen2.5-0.5b-instruct_ppo_gsm8k_{resp}.csv"
     ds = load(path, ColumnMap.parse(entropy="actor_entropy", perf="val_gsm8k_acc"))

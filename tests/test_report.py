@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from scaling.data import load
-from scaling.fit import FitOptions
+from scaling.data.load import load
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitOptions
 from scaling.progress import is_interactive, progress_bar, track
-from scaling.report import (
+from scaling.reporting.page import (
     DEFAULT_SECTIONS,
     ReportFigure,
     Section,
@@ -25,7 +26,6 @@ from scaling.report import (
     paragraph,
     write_report,
 )
-from scaling.results import fit_dataset
 from tests.conftest import simulate_run
 
 EVIL = '<script>alert("x")</script>$x^{'
@@ -218,7 +218,7 @@ def test_skipped_sections_are_absent_and_explained(data, tmp_path):
 
 
 def test_custom_section_with_figure_in_place(data, tmp_path):
-    from scaling.plotting import new_figure
+    from scaling.plotting.figures import new_figure
 
     def extra(ctx):
         fig, axes = new_figure()
@@ -263,7 +263,6 @@ def test_bootstrap_report_and_bad_arguments(data, tmp_path):
 def test_cli_report(tmp_path):
     import typer.testing
 
-    import scaling.cli_report  # noqa: F401  (registers the command)
     from scaling.cli import app
 
     csv = tmp_path / "runs.csv"

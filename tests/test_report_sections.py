@@ -10,18 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.compare import CompareOptions, compare_algorithms
-from scaling.data import load
-from scaling.forecast import ForecastOptions, forecast_dataset
-from scaling.report import ReportContext, SkipSection, esc, full_sections, write_report
-from scaling.report_sections import (
+from scaling.comparison import CompareOptions, compare_algorithms
+from scaling.data.load import load
+from scaling.fitting.dataset import fit_dataset
+from scaling.forecasting.forecast import ForecastOptions, forecast_dataset
+from scaling.reporting.page import ReportContext, SkipSection, esc, full_sections, write_report
+from scaling.reporting.sections import (
     across_section,
     compare_section,
     forecast_section,
     median_interval,
     proportion_interval,
 )
-from scaling.results import fit_dataset
 from tests.conftest import simulate_run
 
 EVIL = '<script>alert("x")</script>$x^{'
@@ -207,7 +207,6 @@ def test_full_report_escapes_names_and_orders_sections(ctx, tmp_path):
 def test_cli_report_turns_sections_off(tmp_path):
     import typer.testing
 
-    import scaling.cli_report  # noqa: F401  (registers the command)
     from scaling.cli import app
 
     csv = tmp_path / "runs.csv"

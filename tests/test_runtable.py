@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.fit import prepare_run
-from scaling.runtable import RunTable, runs_from_arrays, runs_from_frame
+from scaling.data.runtable import RunTable, prepare_run, runs_from_arrays, runs_from_frame
 
 
 def tidy(rng, runs=("a", "b", "c"), n=7) -> pd.DataFrame:

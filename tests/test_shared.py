@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scaling.fit import FitOptions, FitStatus, prepare_run
-from scaling.shared import fit_shared
+from scaling.fitting.shared import fit_shared
+from scaling.fitting.single import FitOptions, FitStatus, prepare_run
 from tests.conftest import simulate_run
 
 

@@ -1,0 +1,287 @@
+"""Commands across model sizes: ``scaling extrapolate``, ``scaling backtest-sizes``, ``scaling plan``.
+
+Registered on :data:`scaling.cli.main.app` when this module is imported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+
+from scaling.across.backtest import backtest_sizes
+from scaling.across.predict import AcrossResults, fit_across
+from scaling.across.predict import plan as plan_size
+from scaling.cli.main import app, data_command, fail, write_table
+from scaling.data.load import Dataset
+
+
+class Link(str, Enum):
+    identity = "identity"
+    logit = "logit"
+
+
+class Method(str, Enum):
+    wls = "wls"
+    random = "random"
+    ols = "ols"
+
+
+class Form(str, Enum):
+    linear = "linear"
+    quadratic = "quadratic"
+
+
+class CMode(str, Enum):
+    shared = "shared"
+    paper = "paper"
+
+
+class Interval(str, Enum):
+    analytic = "analytic"
+    bootstrap = "bootstrap"
+
+
+LinkOpt = Annotated[Link, typer.Option(help="Link of the ceiling's regression: logit keeps predicted ceilings inside [0, 1] (and refuses when a model's ceiling is at or above 1).")]
+MethodOpt = Annotated[
+    Method,
+    typer.Option(help="Stage 2: wls = GLS weighted by the stage-1 covariance (scale estimated); random = meta-regression with a between-model variance; ols = unweighted."),
+]
+FormOpt = Annotated[Form, typer.Option(help="Mean form in log10(params): linear, or quadratic (a saturating alternative).")]
+CModeOpt = Annotated[CMode, typer.Option("--mode", help="shared: one c estimated across the models of a task; paper: c = 1.")]
+COpt = Annotated[Optional[float], typer.Option("--c", help="Fix the shared c at this value (overrides --mode).")]
+TasksOpt = Annotated[
+    Optional[str],
+    typer.Option("--tasks", help="Task(s) to analyse, comma-separated (values of the task column, e.g. add4). Default: each task separately."),
+]
+AlgosOpt = Annotated[Optional[str], typer.Option("--algorithms", help="Pool only runs of these algorithms, comma-separated (e.g. grpo,rloo).")]
+LevelOpt = Annotated[float, typer.Option(help="Level of the intervals.", min=0.5, max=0.999)]
+R2Opt = Annotated[float, typer.Option("--r2-min", help="Runs whose own fit has R² below this are not pooled.")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table here: .csv, or .json by extension.")]
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _numbers(text: str, name: str) -> list[float]:
+    try:
+        vals = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        fail(f"{name} must be comma-separated numbers such as 3e9,7e10; got {text!r}")
+    if not vals or not all(np.isfinite(v) and v > 0 for v in vals):
+        fail(f"{name} must be positive numbers; got {text!r}")
+    return vals
+
+
+def _run_quietly(func: Callable, *args, **kwargs):
+    """Call the library, then print its warnings as ``warning: ...`` lines on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = func(*args, **kwargs)
+    seen = set()
+    for w in caught:
+        msg = str(w.message)
+        if msg not in seen and not issubclass(w.category, (DeprecationWarning, FutureWarning)):
+            seen.add(msg)
+            typer.echo(f"warning: {msg}", err=True)
+    return out
+
+
+def _fit(ds: Dataset, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot, seed) -> AcrossResults:
+    c_value = c if c is not None else (1.0 if mode == CMode.paper else None)
+    res = _run_quietly(
+        fit_across, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, link=link.value, form=form.value,
+        level=level, algorithms=_csv_list(algorithms), r2_min=r2_min, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    if not any(r.ceiling is not None and r.ceiling.has_estimate for r in res):
+        typer.echo(res.summary())
+        fail("no task has a stage-2 estimate: " + "; ".join(f"{r.task or '(all)'}: {r.message or r.status}" for r in res))
+    return res
+
+
+def _fmt(v: float, digits: int = 4) -> str:
+    return "" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+PRED_COLUMNS = [
+    "params", "ceiling_pred", "ceiling_lo", "ceiling_hi", "a_pred", "a_lo", "a_hi", "b_pred", "b_lo", "b_hi",
+    "task", "decades_beyond", "ceiling_mean_lo", "ceiling_mean_hi", "method", "link", "form", "level", "interval",
+    "status", "alt_spread", "alt_forms", "forms_disagree",
+]  # fmt: skip
+
+
+@app.command()
+@data_command
+def extrapolate(
+    ds: Dataset,
+    to: Annotated[str, typer.Option("--to", help="Parameter counts to predict, comma-separated, e.g. 3e9,7e10.")],
+    link: LinkOpt = Link.identity,
+    method: MethodOpt = Method.wls,
+    form: FormOpt = Form.linear,
+    mode: CModeOpt = CMode.shared,
+    c: COpt = None,
+    tasks: TasksOpt = None,
+    algorithms: AlgosOpt = None,
+    level: LevelOpt = 0.9,
+    ci: Annotated[Interval, typer.Option(help="analytic: t intervals; bootstrap: two-stage bootstrap (blocks within runs, both stages refitted).")] = Interval.analytic,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    n_runs: Annotated[Optional[float], typer.Option("--n-runs", help="Runs a new model will be fitted from (sets its own noise). Default: the median of the fitted models.")] = None,
+    r2_min: R2Opt = 0.6,
+    out: OutOpt = None,
+) -> None:
+    """Predict the ceiling (and a, b) of unseen model sizes, with prediction intervals.
+
+    Stage 1 fits one c per task across its models (pooling each model's usable runs);
+    stage 2 regresses the per-model ceiling, a and b on log10(params).
+    Example: scaling extrapolate data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4 --to 3e9,7e10
+    """
+    sizes = _numbers(to, "--to")
+    res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot if ci == Interval.bootstrap else 0, seed)
+    typer.echo(res.summary())
+    pred = _run_quietly(res.predict, sizes, n_runs=n_runs)
+    pct = round(100 * level)
+    show = pd.DataFrame(
+        {
+            "task": pred["task"],
+            "params": pred["params"].map(lambda v: f"{v:.3g}"),
+            "decades beyond": pred["decades_beyond"].map(lambda v: f"{v:+.2f}"),
+            "ceiling": pred["ceiling_pred"].map(_fmt),
+            f"{pct}% PI (new model)": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(pred["ceiling_lo"], pred["ceiling_hi"])],
+            f"{pct}% CI (curve)": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(pred["ceiling_mean_lo"], pred["ceiling_mean_hi"])],
+            "a": pred["a_pred"].map(_fmt),
+            "b": pred["b_pred"].map(_fmt),
+            "forms disagree": pred["forms_disagree"].map(lambda v: "YES" if v else ""),
+        }
+    )
+    typer.echo(f"\npredicted ceilings ({pred['link'].iloc[0]} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
+    typer.echo(show.to_string(index=False))
+    if out is not None:
+        write_table(pred[[c_ for c_ in PRED_COLUMNS if c_ in pred.columns]], out)
+
+
+@app.command("backtest-sizes")
+@data_command
+def backtest_sizes_cmd(
+    ds: Dataset,
+    method: MethodOpt = Method.wls,
+    mode: CModeOpt = CMode.shared,
+    c: COpt = None,
+    tasks: TasksOpt = None,
+    algorithms: AlgosOpt = None,
+    level: LevelOpt = 0.9,
+    max_out: Annotated[Optional[int], typer.Option("--max-out", help="Most of the largest sizes held out together (default: all while 3 sizes remain).", min=1)] = None,
+    r2_min: R2Opt = 0.6,
+    out: OutOpt = None,
+) -> None:
+    """Leave-one-size-out and leave-the-largest-out backtests of the ceiling's extrapolation.
+
+    Each held-out model is predicted from the others (stage 1 and 2 refitted without it),
+    then measured at the family's c; rows give the error, whether the prediction interval
+    covered it and how many decades the extrapolation reached, for each mean form.
+    Example: scaling backtest-sizes data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4
+    """
+    c_value = c if c is not None else (1.0 if mode == CMode.paper else None)
+    bt = _run_quietly(
+        backtest_sizes, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, level=level,
+        algorithms=_csv_list(algorithms), r2_min=r2_min, max_out=max_out,
+    )  # fmt: skip
+    ex = bt.runs[~bt.runs["used"]]
+    if len(ex):
+        typer.echo(f"{len(ex)} run(s) not pooled:")
+        for _, r in ex.iterrows():
+            typer.echo(f"  {r['run']}: {r['status']} ({r['reason']})")
+    rows = bt.rows
+    if rows.empty:
+        fail("no backtest could be run: every task needs at least 3 sizes with usable runs")
+    pct = round(100 * level)
+    show = pd.DataFrame(
+        {
+            "task": rows["task"],
+            "scheme": rows["scheme"],
+            "out": rows["n_out"],
+            "held out": rows["held_out"],
+            "params": rows["params"].map(lambda v: f"{v:.3g}"),
+            "decades": rows["decades_beyond"].map(lambda v: f"{v:+.2f}"),
+            "form": rows["form"],
+            "measured": rows["measured"].map(_fmt),
+            "predicted": rows["pred"].map(_fmt),
+            f"{pct}% PI": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(rows["lo"], rows["hi"])],
+            "error": rows["error"].map(lambda v: "" if not np.isfinite(v) else f"{v:+.4f}"),
+            "covered": [("yes" if v else "no") if s == "ok" else s for v, s in zip(rows["covered"], rows["status"])],
+        }
+    )
+    typer.echo(show.to_string(index=False))
+    summ = bt.summary()
+    if len(summ):
+        typer.echo("\nsummary (rows with an estimate)")
+        typer.echo(summ.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        best = bt.best_forms()
+        for _, b in best.iterrows():
+            typer.echo(f"best form when the largest sizes are left out, task {b['task']}: {b['form']} (mean |error| {b['mean_abs_error']:.4f}, coverage {b['coverage']:.2f} over {b['n']} prediction(s))")
+    if out is not None:
+        write_table(rows, out)
+
+
+@app.command("plan")
+@data_command
+def plan_cmd(
+    ds: Dataset,
+    target: Annotated[float, typer.Option("--target", help="Ceiling to reach (same unit as perf, e.g. 0.6).")],
+    prob: Annotated[float, typer.Option("--prob", help="Required probability that a new model's ceiling reaches the target.", min=0.01, max=0.99)] = 0.8,
+    size_range: Annotated[Optional[str], typer.Option("--range", help="Sizes searched, lo,hi (default: a tenth of the smallest to 1000x the largest fitted size).")] = None,
+    link: LinkOpt = Link.identity,
+    method: MethodOpt = Method.wls,
+    form: FormOpt = Form.linear,
+    mode: CModeOpt = CMode.shared,
+    c: COpt = None,
+    tasks: TasksOpt = None,
+    algorithms: AlgosOpt = None,
+    level: LevelOpt = 0.9,
+    n_runs: Annotated[Optional[float], typer.Option("--n-runs", help="Runs the new model will be fitted from.")] = None,
+    r2_min: R2Opt = 0.6,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the predicted ceiling curve (with P(reach target)) here: .csv or .json.")] = None,
+) -> None:
+    """Smallest parameter count whose ceiling reaches --target with probability --prob.
+
+    Example: scaling plan data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4 --target 0.6 --prob 0.8
+    """
+    rng_ = None
+    if size_range is not None:
+        vals = _numbers(size_range, "--range")
+        if len(vals) != 2 or not vals[0] < vals[1]:
+            fail(f"--range must be lo,hi with lo < hi; got {size_range!r}")
+        rng_ = (vals[0], vals[1])
+    res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, 0, 0)
+    rows, curves = [], []
+    for r in res:
+        p = _run_quietly(plan_size, r, target, prob, size_range=rng_, n_runs=n_runs)
+        rows.append(p.summary())
+        if len(p.curve):
+            curves.append(p.curve.assign(task=r.task))
+    table = pd.concat(rows, ignore_index=True)
+    pct = round(100 * level)
+    show = pd.DataFrame(
+        {
+            "task": table["task"],
+            "smallest params": table["params"].map(lambda v: "" if not np.isfinite(v) else f"{v:.3g}"),
+            "status": table["status"],
+            "ceiling there": table["ceiling_pred"].map(_fmt),
+            f"{pct}% PI": [f"[{_fmt(a)}, {_fmt(b)}]" if np.isfinite(a) else "" for a, b in zip(table["ceiling_lo"], table["ceiling_hi"])],
+            "decades beyond": table["decades_beyond"].map(lambda v: "" if not np.isfinite(v) else f"{v:+.2f}"),
+        }
+    )
+    typer.echo(f"target ceiling {target:g} with probability {prob:g} ({link.value} link, {method.value}, {form.value})")
+    typer.echo(show.to_string(index=False))
+    for _, t in table.iterrows():
+        typer.echo(f"  {t['task']}: {t['message']}")
+    if out is not None and curves:
+        curve = pd.concat(curves, ignore_index=True)
+        write_table(curve[["task"] + [c_ for c_ in curve.columns if c_ != "task"]], out)

@@ -1,0 +1,306 @@
+"""Command-line interface: ``scaling COMMAND DATA... [options]``.
+
+Every command reads tidy CSV/Parquet tables or training logs (W&B exports, verl
+console logs, TensorBoard directories, JSON lines), prints a readable table and
+can write it to a file.  The library warns; this module prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import typing
+import warnings
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import pandas as pd
+import typer
+
+from scaling import __version__
+from scaling.data.load import ColumnMap, Dataset, load, read_file
+from scaling.data.readers import read_source
+from scaling.data.readers.wandb import looks_like_wandb
+from scaling.exceptions import DataError, DataWarning
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitOptions
+
+app = typer.Typer(
+    name="scaling",
+    help=(
+        "Fit the entropy-performance law Perf(S) = a - b*exp(c*S) of RL training runs, "
+        "with honest intervals, and predict where runs and models will end.\n\n"
+        "DATA is a tidy CSV/Parquet table (columns run, model, params, algorithm, seed, step, "
+        "entropy, perf, or mapped with --run/--perf/...) or training logs (W&B export CSVs, verl "
+        "console logs, TensorBoard directories, JSON lines; see `scaling ingest --help`)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, Enum):
+    auto = "auto"
+    tidy = "tidy"
+    wandb = "wandb"
+    verl = "verl"
+    tensorboard = "tensorboard"
+    jsonl = "jsonl"
+
+
+class Mode(str, Enum):
+    free = "free"
+    paper = "paper"
+    shared = "shared"
+
+
+class CI(str, Enum):
+    hac = "hac"
+    bootstrap = "bootstrap"
+
+
+class PerfScale(str, Enum):
+    auto = "auto"
+    fraction = "fraction"
+    percent = "percent"
+    none = "none"
+
+
+class AlignHow(str, Enum):
+    same = "same"
+    mean = "mean"
+
+
+# ----- options shared by the commands --------------------------------------------------
+DataArg = Annotated[list[Path], typer.Argument(help="Tidy CSV/Parquet file(s), or log files/directories.", show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Input format; auto tells tidy tables from logs by their content.")]
+RunOpt = Annotated[Optional[str], typer.Option("--run", help="Column(s) that identify a run, comma-separated (joined with '/'). Default: the 'run' column.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Column with the model name. Default: 'model' if present, else the run id.")]
+ParamsOpt = Annotated[Optional[str], typer.Option("--params", help="Column with the parameter count. Default: 'params' if present.")]
+AlgoOpt = Annotated[Optional[str], typer.Option("--algorithm", help="Column with the RL algorithm. Default: 'algorithm' if present.")]
+TaskOpt = Annotated[Optional[str], typer.Option("--task", help="Column with the task/benchmark (separates model families across sizes). Default: 'task' if present.")]
+SeedOpt = Annotated[Optional[str], typer.Option("--seed-column", help="Column with the seed. Default: 'seed' if present.")]
+StepOpt = Annotated[Optional[str], typer.Option("--step", help="Column with the training step. Default: 'step'.")]
+EntropyOpt = Annotated[Optional[str], typer.Option("--entropy", help="Column with the policy entropy (nats). Default: 'entropy'.")]
+PerfOpt = Annotated[Optional[str], typer.Option("--perf", help="Column with validation performance. Default: 'perf'.")]
+EntropyKeyOpt = Annotated[Optional[str], typer.Option("--entropy-key", help="Log key holding entropy (logs only; default per format).")]
+PerfKeyOpt = Annotated[Optional[str], typer.Option("--perf-key", help="Log key holding validation performance (logs only; default per format).")]
+MetaOpt = Annotated[Optional[Path], typer.Option("--meta", help="CSV/TOML file giving model, params, algorithm, seed per run (logs only).")]
+ScaleOpt = Annotated[
+    PerfScale,
+    typer.Option(
+        "--perf-scale",
+        help="Unit of perf: fraction (0-1), percent (0-100, divided by 100), none (unbounded: no range check), "
+        "or auto (0-1 is a fraction; values up to 100 are read as percent with a warning).",
+    ),
+]
+AlignOpt = Annotated[
+    AlignHow,
+    typer.Option("--align", help="Entropy paired with a validation at step s: 'same' = entropy of step s; 'mean' = mean since the previous validation."),
+]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table here: .csv, or .json by extension.")]
+
+
+def _load(
+    data: list[Path],
+    fmt: Format,
+    columns: ColumnMap,
+    entropy_key: str | None,
+    perf_key: str | None,
+    meta: Path | None,
+    perf_scale: PerfScale,
+    align: AlignHow,
+) -> Dataset:
+    tidy = fmt == Format.tidy or (fmt == Format.auto and all(_is_tidy(p) for p in data))
+    if tidy:
+        if len(data) == 1:
+            return load(data[0], columns, perf_scale=perf_scale.value, align_how=align.value)
+        frames = []
+        for path in data:
+            frame = read_file(path)
+            if not columns.run and "run" not in frame.columns:
+                frame = frame.assign(run=path.stem)  # one run per file, named after it
+            frames.append(frame)
+        return load(pd.concat(frames, ignore_index=True), columns, perf_scale=perf_scale.value, align_how=align.value)
+    table = read_source(
+        data,
+        format="auto" if fmt == Format.auto else fmt.value,
+        entropy_key=entropy_key,
+        perf_key=perf_key,
+        meta=meta,
+    )
+    return load(table, None, perf_scale=perf_scale.value, align_how=align.value)
+
+
+def _is_tidy(path: Path) -> bool:
+    """A CSV/Parquet file that is not a W&B export."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq", ".tsv"):
+        return True
+    if suffix != ".csv" or not path.is_file():
+        return False
+    return not looks_like_wandb(path)
+
+
+def write_table(frame: pd.DataFrame, out: Path) -> None:
+    """Write a result table as CSV, or JSON when ``out`` ends in .json, and say so."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        records = json.loads(frame.to_json(orient="records", double_precision=15))
+        out.write_text(json.dumps(records, indent=2) + "\n")
+    else:
+        frame.to_csv(out, index=False)
+    typer.echo(f"wrote {len(frame)} rows to {out}")
+
+
+def fail(err: Exception | str) -> NoReturn:
+    """Print ``error: ...`` on stderr and exit with code 2."""
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(code=2)
+
+
+# The data options every analysis command takes, added to it by @data_command.
+_DATA_OPTIONS: list[tuple[str, object, object]] = [
+    ("fmt", FormatOpt, Format.auto),
+    ("run", RunOpt, None),
+    ("model", ModelOpt, None),
+    ("params", ParamsOpt, None),
+    ("algorithm", AlgoOpt, None),
+    ("seed_column", SeedOpt, None),
+    ("task", TaskOpt, None),
+    ("step", StepOpt, None),
+    ("entropy", EntropyOpt, None),
+    ("perf", PerfOpt, None),
+    ("entropy_key", EntropyKeyOpt, None),
+    ("perf_key", PerfKeyOpt, None),
+    ("meta", MetaOpt, None),
+    ("perf_scale", ScaleOpt, PerfScale.auto),
+    ("align", AlignOpt, AlignHow.same),
+]
+
+
+def load_data(data: list[Path], **opts) -> Dataset:
+    """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
+    columns = ColumnMap.parse(
+        run=opts["run"], model=opts["model"], params=opts["params"], algorithm=opts["algorithm"],
+        seed=opts["seed_column"], task=opts["task"], step=opts["step"], entropy=opts["entropy"], perf=opts["perf"],
+    )  # fmt: skip
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            ds = _load(data, opts["fmt"], columns, opts["entropy_key"], opts["perf_key"], opts["meta"], opts["perf_scale"], opts["align"])
+    except (DataError, ValueError) as err:
+        fail(err)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    for note in ds.notes:
+        typer.echo(f"note: {note}", err=True)
+    return ds
+
+
+def data_command(func: Callable) -> Callable:
+    """Give a command the DATA argument and the shared data options, and pass it the loaded data.
+
+    The decorated function takes ``ds: Dataset`` as its first parameter and declares only
+    its own options; the wrapper's signature (what Typer reads) is DATA, the data
+    options, then those.  ``DataError``/``ValueError`` raised by the command exit with code 2.
+    """
+    own = inspect.signature(func, eval_str=True)
+    hints = {k: v for k, v in typing.get_type_hints(func, include_extras=True).items() if k != "return"}
+    rest = [p for name, p in own.parameters.items() if name != "ds"]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    new_params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=DataArg)]
+    new_params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, a, d in _DATA_OPTIONS]
+    new_params += [p.replace(kind=kind, annotation=hints.get(p.name, p.annotation)) for p in rest]
+    names = [n for n, _, _ in _DATA_OPTIONS]
+
+    @functools.wraps(func)
+    def wrapper(data: list[Path], **kwargs):
+        ds = load_data(data, **{n: kwargs.pop(n) for n in names})
+        try:
+            return func(ds, **kwargs)
+        except (DataError, ValueError) as err:
+            fail(err)
+
+    wrapper.__signature__ = inspect.Signature(new_params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in new_params}
+    return wrapper
+
+
+@app.command()
+@data_command
+def fit(
+    ds: Dataset,
+    mode: Annotated[Mode, typer.Option(help="free: c fitted per run; paper: c = 1 (Cui et al. 2025); shared: one c across runs (see --share-by).")] = Mode.free,
+    share_by: Annotated[Optional[str], typer.Option("--share-by", help="With --mode shared: column(s) whose values form the groups sharing c, e.g. 'model'. Default: all runs share one c.")] = None,
+    ci: Annotated[CI, typer.Option(help="Intervals: hac = Newey-West sandwich with prewhitening (fast, default); bootstrap = moving-block residual bootstrap refitting c.")] = CI.hac,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.", min=0.5, max=0.999)] = 0.95,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    r2_min: Annotated[float, typer.Option("--r2-min", help="R² below which a run is marked 'poor fit'.")] = 0.6,
+    out: OutOpt = None,
+) -> None:
+    """Fit Perf(S) = a - b*exp(c*S) to every run: ceiling a - b with its interval, a, b, c, R², status.
+
+    Example: scaling fit data/runs.csv --run task,model,algorithm,seed --perf val_acc
+    """
+    options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
+    results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
+    typer.echo(results.summary())
+    if out is not None:
+        write_table(results.to_frame(), out)
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[Path], typer.Argument(help="Log files or directories: W&B export CSVs, verl console logs, TensorBoard directories, JSON-lines files.", show_default=False)],
+    fmt: Annotated[Format, typer.Option("--format", help="Format of all sources; auto detects each one.")] = Format.auto,
+    entropy_key: EntropyKeyOpt = None,
+    perf_key: PerfKeyOpt = None,
+    meta: MetaOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the tidy table (.csv or .parquet).")] = Path("tidy.csv"),
+) -> None:
+    """Convert training logs into the tidy table (run, model, params, algorithm, seed, step, entropy, perf).
+
+    Every other command also reads these sources directly; ingest is for keeping the table.
+    Example: scaling ingest entropy.csv test_reward.csv --meta runs.toml -o tidy.csv
+    """
+    if fmt == Format.tidy:
+        fail("ingest reads logs; a tidy table needs no conversion")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            table = read_source(sources, format=fmt.value, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
+    except (DataError, ValueError) as err:
+        fail(err)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    summary = table.groupby("run", sort=False).agg(
+        model=("model", "first"), params=("params", "first"), entropy_points=("entropy", "count"), perf_points=("perf", "count")
+    )
+    typer.echo(summary.to_string())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".parquet", ".pq"):
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    typer.echo(f"wrote {len(table)} rows ({table['run'].nunique()} runs) to {out}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scaling {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """Entropy-performance scaling of RL runs."""
+
+

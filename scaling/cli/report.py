@@ -1,0 +1,105 @@
+"""The ``scaling report`` command: fit every run and write one HTML page with figures and tables."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from scaling.cli.main import CI, Mode, app, data_command
+from scaling.comparison import CompareOptions
+from scaling.data.load import Dataset
+from scaling.exceptions import DataWarning, StatisticalWarning
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.single import FitOptions
+from scaling.forecasting.forecast import ForecastOptions
+from scaling.reporting.page import full_sections, write_report
+
+
+@app.command("report")
+@data_command
+def report(
+    ds: Dataset,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for index.html, figures/ (PNG, SVG) and tables/ (CSV).")
+    ] = Path("report"),
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="free: c fitted per run; paper: c = 1 (Cui et al. 2025); shared: one c across runs (see --share-by)."
+        ),
+    ] = Mode.free,
+    share_by: Annotated[
+        Optional[str],
+        typer.Option(
+            "--share-by", help="With --mode shared: column(s) whose values form the groups sharing c, e.g. 'model'."
+        ),
+    ] = None,
+    ci: Annotated[
+        CI, typer.Option(help="Intervals: hac (Newey-West sandwich, fast) or bootstrap (moving-block, refits c).")
+    ] = CI.hac,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.", min=0.5, max=0.999)] = 0.95,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    r2_min: Annotated[float, typer.Option("--r2-min", help="R² below which a run is marked 'poor fit'.")] = 0.6,
+    per_run: Annotated[
+        bool, typer.Option("--per-run/--no-per-run", help="Add a collapsible figure for every run (the slowest part).")
+    ] = True,
+    forecast: Annotated[
+        bool, typer.Option("--forecast/--no-forecast", help="Early prediction: forecast each usable run from its first 15% of points.")
+    ] = True,
+    compare: Annotated[
+        bool, typer.Option("--compare/--no-compare", help="Algorithm comparison per model (one curve vs one per algorithm).")
+    ] = True,
+    across: Annotated[
+        bool, typer.Option("--across/--no-across", help="Ceilings across model sizes: stage 2, extrapolation, leave-largest-out backtest.")
+    ] = True,
+    compare_boot: Annotated[
+        int, typer.Option("--compare-boot", help="Bootstrap replicates of the comparison's p-value (as in 'scaling compare').", min=99)
+    ] = 999,
+    forecast_boot: Annotated[
+        int, typer.Option("--forecast-boot", help="Draws behind the forecasts' prediction intervals (as in 'scaling forecast').", min=50)
+    ] = 400,
+    title: Annotated[Optional[str], typer.Option(help="Title of the page.")] = None,
+    perf_label: Annotated[
+        Optional[str],
+        typer.Option(
+            "--perf-label", help="Name of the metric on axes, e.g. 'pass@1'. Default: accuracy for a metric in [0, 1]."
+        ),
+    ] = None,
+) -> None:
+    """Write an HTML report: warnings first, data summary, per-run fits with statuses in words, figures,
+    early prediction, algorithm comparison and results across model sizes (when the data allow them).
+
+    Opens in any browser (figures embedded); figures are also written as PNG and SVG, tables as CSV.
+    Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
+    """
+    extras: dict = {}
+    if forecast:
+        extras["forecast_options"] = ForecastOptions(alpha=1 - level, n_boot=forecast_boot, seed=seed)
+    if compare:
+        extras["compare_options"] = CompareOptions(n_boot=compare_boot, seed=seed, r2_min=r2_min)
+
+    options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticalWarning)
+        warnings.simplefilter("always", DataWarning)
+        results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
+    seen = [str(w.message) for w in caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
+    for msg in seen:
+        typer.echo(f"warning: {msg}", err=True)
+    sections = full_sections(forecast=forecast, compare=compare, across=across)
+    rep = write_report(
+        ds, results, out, sections=sections, title=title, perf_label=perf_label, per_run=per_run, extras=extras, warnings_seen=seen
+    )
+    counts = results.status_counts()
+    typer.echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    typer.echo(f"sections: {', '.join(rep.sections)}")
+    for name, why in rep.skipped.items():
+        typer.echo(f"not run: {name}: {why}")
+    typer.echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")
+    typer.echo(
+        f"wrote {rep.path} ({len(rep.figures) // 2} figures, also as PNG and SVG in {out / 'figures'}; {len(rep.tables)} tables as CSV in {out / 'tables'})"
+    )

@@ -1,0 +1,402 @@
+"""Load, validate and align training logs into the canonical tidy table.
+
+The canonical table has one row per logged point:
+``run, model, params, algorithm, seed, step, entropy, perf``.
+Entropy is usually logged every step and validation every k steps; the fit needs
+one ``(entropy, perf)`` pair per validation point, which :func:`align` makes.
+
+Bad rows never stop the other runs: a run whose rows fail validation is set aside
+with an entry in :attr:`Dataset.issues` naming the run, column, file line and value.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from scaling.exceptions import DataError, DataWarning
+
+CANONICAL = ["run", "model", "params", "algorithm", "seed", "step", "entropy", "perf"]
+#: optional columns carried along when present (``task`` separates model families in stage 2).
+OPTIONAL = ["task"]
+PerfScale = Literal["auto", "fraction", "percent", "none"]
+#: entropy or |perf| at least this large is rejected: squares and exponentials overflow double precision.
+HUGE = 1e100
+Align = Literal["same", "mean"]
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which input columns hold the canonical fields.
+
+    ``None`` means "the canonical name, if the file has it"; a name given
+    explicitly must exist.  ``run`` may name several columns, joined with ``/``
+    (e.g. ``("task", "model", "algorithm", "seed")``).  ``task`` is optional and
+    separates model families (e.g. two benchmarks) in cross-size analyses.
+    """
+
+    run: tuple[str, ...] | None = None
+    model: str | None = None
+    params: str | None = None
+    algorithm: str | None = None
+    seed: str | None = None
+    task: str | None = None
+    step: str | None = None
+    entropy: str | None = None
+    perf: str | None = None
+
+    @classmethod
+    def parse(cls, **kw: str | None) -> ColumnMap:
+        """Build from command-line strings; ``run`` may be comma-separated."""
+        run = kw.pop("run", None)
+        runs = tuple(s.strip() for s in run.split(",") if s.strip()) if run else None
+        return cls(run=runs, **{k: v for k, v in kw.items() if v})
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated, aligned data set.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Canonical long table of the valid runs (every logged row, perf as a fraction
+        when the metric was percent).
+    points : DataFrame
+        One row per validation point with its aligned entropy: what is fitted.
+    issues : DataFrame
+        Columns ``run, column, row, value, problem``: every rejected cell or row.
+        ``row`` is the line of the file (header = line 1) or the frame's index label.
+    invalid : dict
+        Run -> one-line reason, for runs set aside.
+    perf_range : (float, float) or None
+        The metric's range used to check ceilings (None: unbounded).
+    notes : tuple of str
+        Decisions taken while loading (unit conversion, alignment, dropped points).
+    source : str
+        Where the data came from.
+    """
+
+    table: pd.DataFrame
+    points: pd.DataFrame
+    issues: pd.DataFrame
+    invalid: dict = field(default_factory=dict)
+    perf_range: tuple[float, float] | None = (0.0, 1.0)
+    notes: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def runs(self) -> list[str]:
+        """All run ids, valid and invalid, in file order."""
+        return list(dict.fromkeys([*self.table["run"].unique(), *self.invalid]))
+
+
+# ---------------------------------------------------------------------------------
+def read_file(path: str | Path) -> pd.DataFrame:
+    """Read a CSV/TSV or Parquet file as text columns (nothing is converted yet).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty, or not a supported format.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+            frame = frame.astype(object).where(frame.notna(), None)
+            frame.index = frame.index + 1
+            return frame
+        if suffix in (".csv", ".tsv", ".txt", ".gz"):
+            sep = "\t" if ".tsv" in path.name.lower() else ","
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+            frame.index = frame.index + 2  # file line of each row: the header is line 1
+            return frame
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {err}") from None
+    raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file, or a log (see `scaling ingest`)")
+
+
+def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, list[str] | str | None]:
+    cols = list(frame.columns)
+
+    def need(field_: str, given: str | None, required: bool) -> str | None:
+        name = given or field_
+        if name in cols:
+            return name
+        if given or required:
+            flag = f"--{field_.replace('_', '-')} NAME"
+            raise DataError(
+                f"{source}: column {name!r} ({field_}) not found; columns are: {', '.join(map(str, cols))}. "
+                f"Name yours with {flag}."
+            )
+        return None
+
+    out: dict[str, list[str] | str | None] = {}
+    if cmap.run:
+        missing = [c for c in cmap.run if c not in cols]
+        if missing:
+            raise DataError(f"{source}: run column(s) {missing} not found; columns are: {', '.join(map(str, cols))}")
+        out["run"] = list(cmap.run)
+    else:
+        out["run"] = ["run"] if "run" in cols else []
+    for f in ("step", "entropy", "perf"):
+        out[f] = need(f, getattr(cmap, f), True)
+    for f in ("model", "params", "algorithm", "seed", "task"):
+        out[f] = need(f, getattr(cmap, f), False)
+    return out
+
+
+def _text(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
+
+
+def _numeric(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers of a text column, and a mask of cells that are present but not numbers."""
+    text = _text(series)
+    blank = text.str.lower().isin(["", "nan", "na", "null", "none"])
+    num = pd.to_numeric(text.where(~blank), errors="coerce")
+    return num.astype(float), (~blank) & num.isna()
+
+
+def canonical(
+    frame: pd.DataFrame,
+    columns: ColumnMap | None = None,
+    *,
+    source: str = "table",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Map a raw frame onto the canonical columns and validate every cell.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Raw rows; the index labels rows in messages (file line numbers from :func:`read_file`).
+    columns : ColumnMap, optional
+        Which columns hold which field.
+    source : str
+        Name used in messages.
+
+    Returns
+    -------
+    table : DataFrame
+        Canonical columns, ``task`` ("" when absent) and ``row`` (the original row label), all runs.
+    issues : DataFrame
+        ``run, column, row, value, problem`` for each rejected cell or row.
+
+    Raises
+    ------
+    DataError
+        A required column is missing or the table has no rows.
+    """
+    cmap = columns or ColumnMap()
+    if len(frame) == 0:
+        raise DataError(f"{source}: no data rows (only a header, or nothing)")
+    res = _resolve(frame, cmap, source)
+    out = pd.DataFrame(index=frame.index)
+    run_cols = res["run"]
+    out["run"] = _text(frame[run_cols[0]]) if run_cols else Path(source).stem or "run"
+    for c in run_cols[1:]:
+        out["run"] = out["run"] + "/" + _text(frame[c])
+    issues: list[dict] = []
+    for f in ("step", "entropy", "perf", "params"):
+        col = res[f]
+        if col is None:
+            out[f] = np.nan
+            continue
+        num, bad = _numeric(frame[col])
+        out[f] = num
+        for idx in frame.index[bad]:
+            issues.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], "is not a number"))
+    out["model"] = _text(frame[res["model"]]) if res["model"] else out["run"]
+    out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else ""
+    out["seed"] = _text(frame[res["seed"]]) if res["seed"] else ""
+    out["task"] = _text(frame[res["task"]]) if res["task"] else ""
+    out["row"] = frame.index
+    checks = [
+        ("step", out["step"].isna() & ~_flagged(issues, res["step"], out), "step is missing"),
+        ("step", ~np.isfinite(out["step"].fillna(0)), "step is not finite"),
+        ("entropy", np.isinf(out["entropy"]), "entropy is infinite"),
+        ("entropy", out["entropy"] < 0, "entropy is negative (entropy in nats is >= 0)"),
+        ("perf", np.isinf(out["perf"]), "perf is infinite"),
+        ("entropy", np.isfinite(out["entropy"]) & (out["entropy"] >= HUGE), f"entropy is {HUGE:g} or more (not a per-token entropy)"),
+        ("perf", np.isfinite(out["perf"]) & (out["perf"].abs() >= HUGE), f"perf is {HUGE:g} or more in size (overflows the fit)"),
+        ("params", out["params"] <= 0, "parameter count must be > 0"),
+        ("params", np.isinf(out["params"]), "parameter count is infinite"),
+    ]
+    for f, mask, problem in checks:
+        col = res[f] or f
+        for idx in out.index[mask.to_numpy()]:
+            issues.append(_issue(out.at[idx, "run"], col, idx, out.at[idx, f], problem))
+    dup = out.duplicated(["run", "step"], keep=False) & out["step"].notna()
+    for (run, step), grp in out[dup].groupby(["run", "step"], sort=False):
+        rows = ", ".join(str(r) for r in grp["row"])
+        issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {rows})"))
+    table = out[[*CANONICAL, *OPTIONAL, "row"]].reset_index(drop=True)
+    return table, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
+
+
+def _flagged(issues: list[dict], col: str | None, out: pd.DataFrame) -> pd.Series:
+    rows = {i["row"] for i in issues if i["column"] == col}
+    return pd.Series(out.index.isin(list(rows)), index=out.index)
+
+
+def _issue(run, column, row, value, problem) -> dict:
+    return dict(run=str(run), column=str(column), row=row, value=str(value), problem=problem)
+
+
+def describe_issues(issues: pd.DataFrame, limit: int = 3) -> dict[str, str]:
+    """One line per run summarising its issues (the first ``limit`` of them)."""
+    out = {}
+    for run, grp in issues.groupby("run", sort=False):
+        parts = [f"row {r.row}: {r.column} {r.value!r} {r.problem}" if "duplicate" not in r.problem else f"{r.problem}" for r in grp.itertuples()]
+        more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
+        out[str(run)] = "; ".join(parts[:limit]) + more
+    return out
+
+
+def perf_units(perf: pd.Series, scale: PerfScale) -> tuple[float, tuple[float, float] | None, str | None]:
+    """Decide the metric's unit: divisor for perf, its range, and a note (None if nothing to say).
+
+    ``auto`` reads values in [0, 1] as a fraction; values reaching (1, 100] as percent,
+    converted with a :class:`DataWarning`; anything else as an unbounded metric, also
+    with a warning.  ``fraction``, ``percent`` and ``none`` say it explicitly.
+    """
+    if scale not in ("auto", "fraction", "percent", "none"):
+        raise ValueError(f"perf_scale must be auto, fraction, percent or none, got {scale!r}")
+    vals = perf.dropna()
+    lo, hi = (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 0.0)
+    if scale == "fraction":
+        return 1.0, (0.0, 1.0), None
+    if scale == "percent":
+        return 100.0, (0.0, 1.0), "perf read as percent (--perf-scale percent) and divided by 100"
+    if scale == "none":
+        return 1.0, None, None
+    if lo >= 0 and hi <= 1:
+        return 1.0, (0.0, 1.0), None
+    if lo >= 0 and hi <= 100:
+        note = (
+            f"perf values reach {hi:g}, so they were read as percent and divided by 100; "
+            "pass --perf-scale percent to say so, or --perf-scale none for an unbounded metric"
+        )
+        warnings.warn(note, DataWarning, stacklevel=3)
+        return 100.0, (0.0, 1.0), note
+    note = f"perf spans [{lo:g}, {hi:g}], outside [0, 100]: treated as unbounded, so ceilings are not range-checked"
+    warnings.warn(note, DataWarning, stacklevel=3)
+    return 1.0, None, note
+
+
+def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
+    """One ``(entropy, perf)`` pair per validation point.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Canonical long table (valid runs only).
+    how : {"same", "mean"}
+        ``"same"`` (default) pairs the validation at step s with the entropy logged at
+        step s.  ``"mean"`` uses the mean entropy over the steps since the previous
+        validation, ``(s_prev, s]``, which smooths per-step noise in entropy.
+
+    Returns
+    -------
+    points : DataFrame
+        Canonical columns, one row per validation point with a usable entropy.
+    dropped : int
+        Validation points without any entropy to pair with.
+    """
+    if how not in ("same", "mean"):
+        raise ValueError(f"align must be 'same' or 'mean', got {how!r}")
+    cols = [*CANONICAL, *(c for c in OPTIONAL if c in table.columns)]
+    parts = []
+    for _, run in table.sort_values(["run", "step"], kind="stable").groupby("run", sort=False):
+        val = run["perf"].notna().to_numpy()
+        if how == "same":
+            ent = run["entropy"].to_numpy()
+        else:
+            # block id: each validation closes the block of steps since the previous one
+            block = np.concatenate([[0], np.cumsum(val)[:-1]])
+            ent = run.groupby(block)["entropy"].transform("mean").to_numpy()
+        pts = run.loc[val, cols].copy()
+        pts["entropy"] = ent[val]
+        parts.append(pts)
+    points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    missing = points["entropy"].isna()
+    return points.loc[~missing].reset_index(drop=True), int(missing.sum())
+
+
+def load(
+    source: str | Path | pd.DataFrame,
+    columns: ColumnMap | None = None,
+    *,
+    perf_scale: PerfScale = "auto",
+    align_how: Align = "same",
+) -> Dataset:
+    """Load a tidy CSV/Parquet file (or a frame) into a validated, aligned :class:`Dataset`.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        The data.
+    columns : ColumnMap, optional
+        Column names when they differ from the canonical ones.
+    perf_scale : {"auto", "fraction", "percent", "none"}
+        The metric's unit (see :func:`perf_units`); never guessed silently.
+    align_how : {"same", "mean"}
+        Entropy paired with each validation point (see :func:`align`).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        When the file cannot be used at all (missing file or column, no rows, no valid run).
+    """
+    if isinstance(source, pd.DataFrame):
+        frame, name = source, "table"
+    else:
+        frame, name = read_file(source), str(source)
+    table, issues = canonical(frame, columns, source=name)
+    invalid = describe_issues(issues)
+    valid = table[~table["run"].isin(list(invalid))]
+    notes: list[str] = []
+    if invalid:
+        msg = "; ".join(f"run {r!r}: {m}" for r, m in invalid.items())
+        warnings.warn(f"{name}: {len(invalid)} run(s) set aside: {msg}", DataWarning, stacklevel=2)
+    if valid.empty:
+        raise DataError(f"{name}: no valid run left; problems: " + " | ".join(f"{r}: {m}" for r, m in invalid.items()))
+    divisor, prange, note = perf_units(valid["perf"], perf_scale)
+    if note:
+        notes.append(note)
+    valid = valid.assign(perf=valid["perf"] / divisor)
+    points, dropped = align(valid.drop(columns="row"), align_how)
+    notes.append(f"entropy paired with validation by '{align_how}' alignment")
+    if dropped:
+        notes.append(f"{dropped} validation point(s) had no entropy at their step and were left out")
+    return Dataset(
+        table=valid.reset_index(drop=True),
+        points=points,
+        issues=issues,
+        invalid=invalid,
+        perf_range=prange,
+        notes=tuple(notes),
+        source=name,
+    )
+
+
+def run_groups(points: pd.DataFrame, by: Sequence[str] | None = None):
+    """Iterate ``(key, frame)`` over runs, or over groups of runs when ``by`` names columns."""
+    return points.groupby(list(by) if by else "run", sort=False)

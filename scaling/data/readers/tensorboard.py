@@ -1,0 +1,178 @@
+"""Reader of TensorBoard event directories.
+
+Each directory that holds ``events.out.tfevents*`` files is one run, named
+after its path relative to the directory given (or after the directory itself
+when the event files sit right in it). The scalar tags are the keys: legacy
+``simple_value`` scalars (PyTorch's and tensorboardX's ``SummaryWriter``) and
+TF2 tensor scalars (``tf.summary.scalar``). Files are read with TensorBoard's
+own ``EventAccumulator`` (pip package ``tensorboard``; TensorFlow is not
+needed). When a step was written twice, the last value read is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scaling.data.readers.keys import MetaLike, PathLike
+from scaling.data.readers.table import RunData, build_table
+from scaling.data.readers.textio import as_paths
+from scaling.exceptions import DataError
+
+#: Glob of TensorBoard event file names.
+EVENT_GLOB = "events.out.tfevents*"
+
+
+def _event_accumulator() -> Any:
+    """Import TensorBoard's event accumulator, with a clear message if missing."""
+    try:
+        from tensorboard.backend.event_processing import event_accumulator
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "reading TensorBoard event files needs the 'tensorboard' package: pip install tensorboard"
+        ) from exc
+    return event_accumulator
+
+
+def has_event_files(directory: Path) -> bool:
+    """Tell whether ``directory`` or a directory below it holds event files."""
+    return any(path.is_file() for path in directory.rglob(EVENT_GLOB))
+
+
+def run_directories(root: Path) -> dict[str, Path]:
+    """Find the run directories under ``root``.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        A directory, or one event file.
+
+    Returns
+    -------
+    dict
+        Run name (relative POSIX path, or the directory's own name) to the
+        directory (or the event file given).
+    """
+    if root.is_file():
+        return {root.resolve().parent.name: root}
+    directories = sorted({path.parent for path in root.rglob(EVENT_GLOB) if path.is_file()})
+    runs = {}
+    for directory in directories:
+        relative = directory.relative_to(root).as_posix()
+        runs[root.resolve().name if relative == "." else relative] = directory
+    return runs
+
+
+def _tensor_scalars(accumulator: Any, tag: str) -> list[tuple[int, float]]:
+    """Read a TF2 tensor summary tag written by the scalars plugin."""
+    from tensorboard.util import tensor_util
+
+    points = []
+    for event in accumulator.Tensors(tag):
+        array = np.asarray(tensor_util.make_ndarray(event.tensor_proto))
+        if array.size == 1 and np.issubdtype(array.dtype, np.number):
+            points.append((int(event.step), float(array.reshape(()))))
+    return points
+
+
+def _scalar_points(accumulator: Any) -> dict[str, list[tuple[int, float]]]:
+    """Return every scalar tag of a loaded accumulator as (step, value) pairs."""
+    tags = accumulator.Tags()
+    points = {tag: [(int(e.step), float(e.value)) for e in accumulator.Scalars(tag)] for tag in tags.get("scalars", [])}
+    for tag in tags.get("tensors", []):
+        if tag not in points and accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
+            points[tag] = _tensor_scalars(accumulator, tag)
+    return points
+
+
+def read_event_directory(path: Path) -> pd.DataFrame:
+    """Read the scalars of one run directory (or event file).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A directory holding event files, or one event file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: step; one float column per scalar tag.
+    """
+    module = _event_accumulator()
+    guidance = {module.SCALARS: 0, module.TENSORS: 0}
+    accumulator = module.EventAccumulator(str(path), size_guidance=guidance)
+    accumulator.Reload()  # damaged records are skipped by TensorBoard's reader
+    series = {}
+    for tag, points in _scalar_points(accumulator).items():
+        if points:
+            steps, values = zip(*points, strict=True)
+            data = pd.Series(values, index=pd.Index(steps, dtype="int64"), dtype="float64")
+            series[tag] = data[~data.index.duplicated(keep="last")]
+    if not series:
+        return pd.DataFrame(index=pd.Index([], dtype="int64"), dtype="float64")
+    return pd.DataFrame(series).sort_index()
+
+
+def load_tensorboard(paths: Sequence[Path]) -> list[RunData]:
+    """Read TensorBoard runs under each path.
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        Directories (searched recursively) or event files.
+
+    Returns
+    -------
+    list of RunData
+        One per directory holding event files.
+
+    Raises
+    ------
+    DataError
+        If a directory holds no event file.
+    """
+    runs = []
+    for root in paths:
+        found = run_directories(root)
+        if not found:
+            raise DataError(f"{root}: no TensorBoard event file ({EVENT_GLOB}) in this directory or below")
+        runs += [RunData(name, str(directory), read_event_directory(directory)) for name, directory in found.items()]
+    return runs
+
+
+def read_tensorboard(
+    paths: PathLike | Sequence[PathLike],
+    entropy_key: str | None = None,
+    perf_key: str | None = None,
+    meta: MetaLike = None,
+) -> pd.DataFrame:
+    """Read TensorBoard event directories into the canonical table.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Log directories (each directory below that holds event files is one
+        run) or single event files.
+    entropy_key, perf_key : str, optional
+        Scalar tags to use instead of the defaults
+        (:data:`~scaling.data.readers.keys.ENTROPY_KEYS`,
+        :data:`~scaling.data.readers.keys.PERF_KEYS`).
+    meta : path or mapping, optional
+        Run metadata, see :func:`~scaling.data.readers.meta.load_meta`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical table (:data:`~scaling.data.readers.keys.CANONICAL_COLUMNS`).
+
+    Raises
+    ------
+    DataError
+        If a path holds no event file or no run has both keys.
+    """
+    runs = load_tensorboard(as_paths(paths))
+    return build_table(runs, entropy_key=entropy_key, perf_key=perf_key, meta=meta)

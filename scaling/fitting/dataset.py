@@ -1,0 +1,161 @@
+"""Fitting every run of a data set, and the collection of results it returns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from scaling.data.load import Dataset
+from scaling.fitting.engine import BATCH_MIN_RUNS, fit_runs
+from scaling.fitting.shared import fit_shared
+from scaling.fitting.single import (
+    CORE_COLUMNS,
+    FitOptions,
+    FitStatus,
+    RunFit,
+    RunPoints,
+    _fit_prepared,
+    _no_estimate,
+    _precheck,
+    run_points,
+)
+from scaling.progress import track
+
+
+@dataclass(frozen=True, eq=False)
+class FitResults:
+    """The fits of all runs of a data set.
+
+    Attributes
+    ----------
+    fits : tuple of RunFit
+        One per run, in the order of the input (set-aside runs included, with
+        status ``invalid data``).
+    mode : str
+        ``free``, ``paper`` or ``shared``.
+    options : FitOptions
+        Settings used.
+    notes : tuple of str
+        Decisions taken while loading the data.
+    issues : DataFrame
+        Rejected cells and rows (see :class:`scaling.data.load.Dataset`).
+    """
+
+    fits: tuple[RunFit, ...]
+    mode: str
+    options: FitOptions
+    notes: tuple[str, ...] = ()
+    issues: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.fits)
+
+    def __iter__(self) -> Iterator[RunFit]:
+        return iter(self.fits)
+
+    def __getitem__(self, run: str) -> RunFit:
+        for f in self.fits:
+            if f.run == run:
+                return f
+        raise KeyError(f"no run named {run!r}; runs are {[f.run for f in self.fits]}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per run: the core columns first, then intervals of a, b, c, AICc and messages."""
+        frame = pd.concat([f.to_frame() for f in self.fits], ignore_index=True)
+        rest = [c for c in frame.columns if c not in CORE_COLUMNS]
+        return frame[CORE_COLUMNS + rest]
+
+    def status_counts(self) -> pd.Series:
+        """How many runs have each status."""
+        return pd.Series([f.status.value for f in self.fits]).value_counts()
+
+    def summary(self) -> str:
+        """A readable fixed-width table, one line per run, then the status legend."""
+        level = round(100 * (1 - self.options.alpha))
+        rows = []
+        for f in self.fits:
+            lo, hi = f.conf_int("ceiling")
+            clo, chi = f.conf_int("c")
+            rows.append(
+                {
+                    "run": f.run,
+                    "n": f.n_points,
+                    "ceiling": _num(f.ceiling),
+                    f"{level}% CI": f"[{_num(lo)}, {_num(hi)}]" if f.has_estimate else "",
+                    "c": _num(f.c, 3),
+                    f"c {level}% CI": "" if not f.has_estimate else "fixed" if f.fixed_c else f"[{_num(clo, 3)}, {_num(chi, 3)}]",
+                    "R2": _num(f.r2, 3),
+                    "status": f.status.value,
+                }
+            )
+        table = pd.DataFrame(rows).to_string(index=False)
+        seen = dict.fromkeys(f.status for f in self.fits)
+        legend = "\n".join(f"  {s.value}: {s.explanation}" for s in seen)
+        head = f"mode {self.mode}, intervals {self.options.ci} ({level}%)"
+        return f"{head}\n{table}\n\nstatus:\n{legend}"
+
+
+def _num(x: float, digits: int = 4) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def fit_dataset(
+    data: Dataset,
+    mode: str = "free",
+    options: FitOptions | None = None,
+    *,
+    share_by: Sequence[str] | None = None,
+) -> FitResults:
+    """Fit the law to every run of a :class:`~scaling.data.load.Dataset`.
+
+    Parameters
+    ----------
+    data : Dataset
+        From :func:`scaling.data.load.load` (or a reader).
+    mode : {"free", "paper", "shared"}
+        ``free``: c per run; ``paper``: c = 1; ``shared``: one c per group of runs.
+    options : FitOptions, optional
+        Interval method and thresholds; the metric's range comes from ``data``.
+    share_by : list of str, optional
+        With ``mode="shared"``, columns whose values define the groups sharing c
+        (e.g. ``["model"]``); default: all runs share one c.
+
+    Returns
+    -------
+    FitResults
+    """
+    if mode not in ("free", "paper", "shared"):
+        raise ValueError(f"mode must be free, paper or shared, got {mode!r}")
+    opts = replace(options or FitOptions(), perf_range=data.perf_range)
+    runs = run_points(data.points)
+    fits: dict[str, RunFit] = {}
+    if mode == "shared":
+        keys = list(share_by) if share_by else []
+        missing = [k for k in keys if k not in data.points.columns]
+        if missing:
+            raise ValueError(f"share_by names unknown column(s) {missing}; use any of {list(data.points.columns)}")
+        groups = data.points.groupby(keys, sort=False)["run"].unique() if keys else pd.Series([data.points["run"].unique()])
+        for members in groups:
+            members = [str(m) for m in members]
+            for run, fit in zip(members, fit_shared([runs[m] for m in members], opts)):
+                fits[run] = fit
+    elif len(runs) >= BATCH_MIN_RUNS:  # many runs: the vectorised engine, same numbers as the loop below
+        fits.update(zip(runs, fit_runs(list(runs.values()), mode, opts, search="full").to_fits()))
+    else:
+        boot = opts.ci == "bootstrap"  # a bar only where a run takes a while
+        for run, r in track(runs.items(), "bootstrap fits", total=len(runs), enabled=None if boot else False):
+            bad = _precheck(r)
+            fits[run] = _no_estimate(r, mode, opts, *bad) if bad else _fit_prepared(r, mode, 1.0 if mode == "paper" else None, opts)
+    for run, why in data.invalid.items():
+        empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=run, model="", params=math.nan, algorithm="", seed=""))
+        fits[run] = _no_estimate(empty, mode, opts, FitStatus.INVALID_DATA, why)
+    ordered = tuple(fits[r] for r in data.runs if r in fits)
+    missing_pts = [r for r in data.runs if r not in fits]
+    for r in missing_pts:  # valid rows but not a single validation point with entropy
+        empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=r, model="", params=math.nan, algorithm="", seed=""))
+        ordered += (_no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
+    return FitResults(ordered, mode, opts, data.notes, data.issues)

@@ -1,0 +1,167 @@
+"""One rate c shared by a set of runs, each run keeping its own ceiling and slope.
+
+Coefficients of different runs or models are only comparable at a common c
+(``DESIGN.md`` section 6).  :func:`fit_shared` estimates c jointly from the runs
+whose own free fit is usable, then fits every run at that c.  Its covariance
+comes from the joint Jacobian (the panel HAC treats runs as independent time
+series), so each run's ceiling interval includes the uncertainty of the shared c.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from scaling.core import intervals, law
+from scaling.fitting.single import (
+    FitOptions,
+    FitStatus,
+    RunFit,
+    RunPoints,
+    _fit_prepared,
+    _no_estimate,
+    _precheck,
+    _replace,
+    _status,
+)
+
+
+def fit_shared(
+    runs: list[RunPoints],
+    options: FitOptions | None = None,
+    *,
+    c: float | None = None,
+) -> list[RunFit]:
+    """Fit one c across ``runs`` (per-run ``P0``, ``beta``).
+
+    Parameters
+    ----------
+    runs : list of RunPoints
+        Prepared runs (see :func:`scaling.fitting.single.prepare_run`).
+    options : FitOptions, optional
+        Interval method and thresholds.
+    c : float, optional
+        Fix the common c (for example 1, the paper's form) instead of estimating it.
+
+    Returns
+    -------
+    list of RunFit
+        One per run, in order, all with ``mode="shared"``.  Runs whose own free fit
+        is not usable (poor fit, entropy not decreasing, c at a bound) do not inform
+        c; they are fitted at the shared c with c held fixed, and their message says so.
+    """
+    opts = options or FitOptions()
+    out: list[RunFit | None] = [None] * len(runs)
+    donors: list[int] = []
+    own_status: dict[int, str] = {}
+    for i, r in enumerate(runs):
+        bad = _precheck(r)
+        if bad:
+            out[i] = _no_estimate(r, "shared", opts, *bad)
+            continue
+        if c is None:
+            own = _fit_prepared(r, "free", None, FitOptions(ci="hac", perf_range=None, r2_min=opts.r2_min))
+            if own.status in (FitStatus.OK, FitStatus.WEAK_C, FitStatus.CEILING_OUT_OF_RANGE):
+                donors.append(i)
+            else:
+                own_status[i] = own.status.value  # fitted below at the shared c
+        else:
+            donors.append(i)
+    if not donors:
+        return [f if f is not None else _no_estimate(runs[i], "shared", opts, FitStatus.POOR_FIT,
+                "no run in the group has a usable free fit to estimate the shared c") for i, f in enumerate(out)]
+    donor_runs = [runs[i] for i in donors]
+    joint = _joint(donor_runs, opts, c)
+    for k, i in enumerate(donors):
+        out[i] = joint[k]
+    c_shared = joint[0].c
+    for i, f in enumerate(out):
+        if f is None:
+            fit = _fit_prepared(runs[i], "shared", c_shared, opts)
+            note = f"not used to estimate the shared c (own free fit: {own_status[i]}); c held fixed"
+            out[i] = _replace(fit, message=f"{fit.message}; {note}", fixed_c=True)
+    return out  # type: ignore[return-value]
+
+
+def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> list[RunFit]:
+    S_list = [r.entropy for r in runs]
+    y_list = [r.perf for r in runs]
+    K = len(runs)
+    widest = max(S_list, key=np.ptp)
+    bounds = law.c_bounds(widest)
+    if c_fixed is None:
+        sol = law.varpro_shared(S_list, y_list, bounds)
+        c_hat, at_bound = float(sol.c), bool(sol.at_bound)
+        P0s = [float(p) for p in sol.P0]
+        betas = [float(b) for b in sol.beta]
+        grid, prof = sol.grid, sol.profile
+    else:
+        c_hat, at_bound = float(c_fixed), False
+        lin = [law.solve_linear(S, y, c_hat) for S, y in zip(S_list, y_list)]
+        P0s = [float(v[0]) for v in lin]
+        betas = [float(v[1]) for v in lin]
+        grid, prof = np.empty(0), np.empty(0)
+    fit_c = c_fixed is None
+    fitted = [P0 - b * law.g(S, c_hat) for P0, b, S in zip(P0s, betas, S_list)]
+    resid = [y - f for y, f in zip(y_list, fitted)]
+    n_total = sum(S.size for S in S_list)
+    p = 2 * K + int(fit_c)
+    replicates: list[np.ndarray | None] = [None] * K
+    if opts.ci == "hac":
+        J = np.zeros((n_total, p))
+        row = 0
+        for k, (S, b) in enumerate(zip(S_list, betas)):
+            n = S.size
+            J[row : row + n, 2 * k] = 1.0
+            J[row : row + n, 2 * k + 1] = -law.g(S, c_hat)
+            if fit_c:
+                J[row : row + n, -1] = -b * law.dg_dc(S, c_hat)
+            row += n
+        groups = np.repeat(np.arange(K), [S.size for S in S_list])
+        lags = opts.maxlags or intervals.newey_west_lags(int(np.median([S.size for S in S_list])))
+        cov_all = intervals.hac_cov(J, np.concatenate(resid), lags, groups=groups)
+        covs = []
+        for k in range(K):
+            idx = [2 * k, 2 * k + 1] + ([p - 1] if fit_c else [])
+            cov = np.zeros((3, 3))
+            cov[: len(idx), : len(idx)] = cov_all[np.ix_(idx, idx)]
+            covs.append(cov)
+    else:
+        lags = 0
+        rng = np.random.default_rng(opts.seed)
+        Ys = []
+        for S, f, e, b in zip(S_list, fitted, resid, betas):
+            L = opts.block_length or intervals.default_block_length(S.size)
+            J = intervals.jacobian(S, b, c_hat, fit_c=fit_c)
+            Ys.append(intervals.residual_block_bootstrap(f, e, J, L, opts.n_boot, rng))
+        if fit_c:
+            bs = law.varpro_shared(S_list, Ys, bounds, refine="newton")
+            cs = np.asarray(bs.c)
+            reps = [(np.asarray(a), np.asarray(b)) for a, b in zip(bs.P0, bs.beta)]
+        else:
+            cs = np.full(opts.n_boot, c_hat)
+            reps = [law.solve_linear(S, Y, c_hat)[:2] for S, Y in zip(S_list, Ys)]
+        for k, (a, b) in enumerate(reps):
+            replicates[k] = np.column_stack([a, b, cs])
+        covs = [np.cov(rp.T) for rp in replicates]  # type: ignore[union-attr]
+    fits = []
+    for k, r in enumerate(runs):
+        rss = float(resid[k] @ resid[k])
+        # the point fit at the shared c; its intervals come from the joint fit above
+        fit = _fit_prepared(r, "shared", c_hat, replace(opts, ci="hac"), cov_override=covs[k])
+        fit = _replace(
+            fit,
+            ci_method=opts.ci,
+            fixed_c=not fit_c,
+            replicates=replicates[k],
+            profile_c=grid,
+            profile_rss=prof,
+            bounds=bounds,
+            hac_lags=lags,
+            rss=rss,
+        )
+        c_int = fit.conf_int("c") if fit_c else (c_hat, c_hat)
+        status, flags, msg = _status(r, fit.theta, c_int, at_bound, not fit_c, fit.r2, opts, bounds)
+        fits.append(_replace(fit, status=status, flags=flags, message=f"{msg}; c shared by {K} run(s)"))
+    return fits
