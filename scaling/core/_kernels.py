@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from scaling.core.rules import C_SPAN, COARSE_EVERY, FLAT_TOL, GRID_SIZE, LOG_BIG, TREND_DISCORDANT_SURE, TREND_RHO_SURE
+
 try:  # pragma: no cover - exercised when numba is installed
     import numba
 
@@ -36,11 +38,6 @@ except ImportError:  # pragma: no cover - the numpy path is used instead
     numba = None
     AVAILABLE = False
 
-C_SPAN = 20.0
-GRID_SIZE = 401
-COARSE_EVERY = 16
-FLAT_TOL = 1e-10
-LOG_BIG = 350.0
 _EPS8 = 8 * np.finfo(float).eps
 #: ways of keeping the prewhitening VAR(1) matrix stable (see :func:`fit_at`)
 SHRINK_SINGULAR = 0
@@ -786,7 +783,7 @@ def _trend(step, S, bmin, bmax):
         for b in range(a + 1, nb):
             if bmin[a] > bmax[b]:
                 pairs += size_a * (min(n, (b + 1) * TREND_BLOCK) - b * TREND_BLOCK)
-    if pairs > 0.6 * (n * (n - 1.0) / 2.0):
+    if pairs > TREND_DISCORDANT_SURE * (n * (n - 1.0) / 2.0):
         return -1.0
     order = np.argsort(S, kind="mergesort")
     for t in range(n - 1):
@@ -797,7 +794,7 @@ def _trend(step, S, bmin, bmax):
         d = float(r - order[r])  # rank r sits at position order[r]: sum over positions is the same
         d2 += d * d
     rho = 1.0 - 6.0 * d2 / (n * (n * n - 1.0))
-    return -1.0 if rho < -0.8 else np.nan
+    return -1.0 if rho < TREND_RHO_SURE else np.nan
 
 
 @_jit

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-#: |c| * range(S) is searched within this bound (the brief's "about [-20, 20]").
-C_SPAN = 20.0
-#: number of points of the coarse profile grid over c.
-GRID_SIZE = 401
+from scaling.core.rules import C_SPAN, FLAT_TOL, GRID_SIZE
+
 #: largest (points x grid rates) block evaluated at once by :func:`solve_linear`.
 _GRID_BLOCK = 4_000_000
 
@@ -214,10 +212,6 @@ def profile_grid(lo: float, hi: float, size: int = GRID_SIZE) -> np.ndarray:
     return np.unique(np.concatenate([grid, extra]))
 
 
-#: a profile RSS(c) that varies by less than this fraction of the total sum of squares over the
-#: grid is flat: c is not identified (constant performance, or two distinct entropies that any c
-#: fits exactly) and is reported as 0.
-FLAT_TOL = 1e-10
 
 
 def profile_is_flat(prof: np.ndarray, syy: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.data.load import Dataset
-from scaling.fitting.engine import BATCH_MIN_RUNS, fit_runs
+from scaling.fitting.engine import fit_runs
 from scaling.fitting.shared import fit_shared
 from scaling.fitting.single import (
     CORE_COLUMNS,
@@ -18,12 +18,9 @@ from scaling.fitting.single import (
     FitStatus,
     RunFit,
     RunPoints,
-    _fit_prepared,
     _no_estimate,
-    _precheck,
     run_points,
 )
-from scaling.progress import track
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,13 +140,8 @@ def fit_dataset(
             members = [str(m) for m in members]
             for run, fit in zip(members, fit_shared([runs[m] for m in members], opts)):
                 fits[run] = fit
-    elif len(runs) >= BATCH_MIN_RUNS:  # many runs: the vectorised engine, same numbers as the loop below
+    else:  # the engine, with the full grid so that every fit keeps its profile RSS(c)
         fits.update(zip(runs, fit_runs(list(runs.values()), mode, opts, search="full").to_fits()))
-    else:
-        boot = opts.ci == "bootstrap"  # a bar only where a run takes a while
-        for run, r in track(runs.items(), "bootstrap fits", total=len(runs), enabled=None if boot else False):
-            bad = _precheck(r)
-            fits[run] = _no_estimate(r, mode, opts, *bad) if bad else _fit_prepared(r, mode, 1.0 if mode == "paper" else None, opts)
     for run, why in data.invalid.items():
         empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=run, model="", params=math.nan, algorithm="", seed=""))
         fits[run] = _no_estimate(empty, mode, opts, FitStatus.INVALID_DATA, why)

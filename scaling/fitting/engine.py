@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.core import intervals, law
+from scaling.core.rules import COARSE_EVERY, LOG_BIG
 
 try:  # compiled kernels for point fits (numba); the numpy code below is the fallback and the reference
     from scaling.core import _kernels
@@ -62,25 +63,19 @@ except Exception:  # pragma: no cover - a broken numba install: stay with numpy
 #: use the compiled kernels for point fits with the coarse search when numba is importable
 #: (set to False to force the numpy path; the tests compare the two).
 USE_NUMBA = HAVE_NUMBA
-from scaling.data.runtable import RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
-from scaling.fitting.single import (
-    CORE_COLUMNS,
+from scaling.data.runtable import RunPoints, RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
+from scaling.fitting.result import CORE_COLUMNS, FitOptions, RunFit, _gradient, _quantity
+from scaling.fitting.status import (
     MIN_POINTS,
-    FitOptions,
+    PRE_FIT,
     FitStatus,
-    RunFit,
-    RunPoints,
-    _gradient,
-    _quantity,
-    worst,
+    assign_statuses,
+    precheck_message,
+    precheck_rows,
+    r_squared,
 )
 from scaling.progress import track
 
-#: :func:`scaling.fitting.dataset.fit_dataset` uses the batch engine from this many runs on.
-BATCH_MIN_RUNS = 8
-#: the coarse search evaluates every COARSE_EVERY-th point of the 401-point grid (a divisor of
-#: 400 but not of 200, so that no coarse point sits at c ~ 0, where the fast kernel loses digits).
-COARSE_EVERY = 16
 #: runs per chunk for point fits (a chunk is one unit of work for joblib).
 POINT_CHUNK = 2048
 #: points per block inside a chunk: arrays of this size stay in the CPU cache, which makes the
@@ -90,7 +85,6 @@ BLOCK_ELEMS = 32768
 COMPILED_BLOCK_ELEMS = 65536
 #: bootstrap responses (replicates x points) per chunk of runs.
 BOOT_CHUNK_ELEMS = 8_000_000
-_LOG_BIG = 350.0  # beyond c*S - log|c| > this, the per-run grid overflows (NaN or no fit there)
 
 
 # =====================================================================================
@@ -207,7 +201,7 @@ def _coarse_profile(S: np.ndarray, yc: np.ndarray, syy: np.ndarray, c0: np.ndarr
     c = c0[:, None] + dc[:, None] * np.arange(K)
     top = np.where(c > 0, S.max(axis=1)[:, None], S.min(axis=1)[:, None]) * c
     with np.errstate(divide="ignore"):
-        rss[top - np.log(np.abs(c)) > _LOG_BIG] = np.nan
+        rss[top - np.log(np.abs(c)) > LOG_BIG] = np.nan
     return rss
 
 
@@ -361,7 +355,7 @@ def _search_replicates(S, Y, grid):
 
 
 # ----- trend of entropy: Kendall's tau only where it can matter -----------------------------
-def _entropy_falls(step: np.ndarray, S: np.ndarray) -> np.ndarray:
+def entropy_trend_rows(step: np.ndarray, S: np.ndarray) -> np.ndarray:
     """Kendall's tau between step and entropy per row, or -1 where it is certainly below -0.2.
 
     Daniels' inequality ``3 tau - 2 rho <= 1`` (untied data) gives ``tau < -0.2`` whenever
@@ -389,24 +383,13 @@ def _entropy_falls(step: np.ndarray, S: np.ndarray) -> np.ndarray:
 # =====================================================================================
 # one chunk of runs of equal length
 # =====================================================================================
-#: why a row of a chunk was not fitted (``fit._precheck``'s rules)
-PRE_FIT, PRE_HUGE, PRE_CONSTANT = 0, 1, 2
-
-
-def _row_checks(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``fit._precheck``'s rules for rows of equal length: why each row cannot be fitted
-    (:data:`PRE_HUGE`, :data:`PRE_CONSTANT`, or :data:`PRE_FIT` when it can) and its largest magnitude."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        smax, smin = S.max(axis=1), S.min(axis=1)
-        s_abs = np.maximum(np.abs(smax), np.abs(smin))
-        size_ = np.maximum(s_abs, np.maximum(np.abs(y.max(axis=1)), np.abs(y.min(axis=1))))
-        huge = ~(size_ < 1e100)
-        const = ~huge & (smax - smin <= 1e-12 * np.maximum(1.0, s_abs))
-    return np.where(huge, PRE_HUGE, np.where(const, PRE_CONSTANT, PRE_FIT)), size_
+def _compiled(opts: FitOptions, search: str, c_fixed: float | None) -> bool:
+    """Whether the compiled kernels do these point fits: free c with the coarse search, or c = 1."""
+    return USE_NUMBA and opts.ci != "bootstrap" and ((c_fixed is None and search == "coarse") or c_fixed == 1.0)
 
 
 def _fit_chunk(
-    S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str, limit_blas: bool = True
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str, limit_blas: bool = True
 ) -> dict:
     """Check and fit runs of one length (rows of S, y, step): everything ``fit._fit_prepared`` computes.
 
@@ -417,27 +400,27 @@ def _fit_chunk(
     ``limit_blas=False`` when the caller already holds BLAS at one thread for the whole
     process (threads of this process must not each set and restore that global setting).
     """
-    pre, size_ = _row_checks(S, y)
-    checks = dict(pre=pre, pre_value=size_)
+    pre, size_ = precheck_rows(S, y)
+    checks = dict(pre=pre, pre_value=size_, perf0=y[:, 0].copy())
     if (pre == PRE_FIT).all():
-        return dict(_fit_rows(S, y, step, mode, opts, search, limit_blas), fitted=np.arange(S.shape[0]), **checks)
+        return dict(_fit_rows(S, y, step, c_fixed, opts, search, limit_blas), fitted=np.arange(S.shape[0]), **checks)
     fitted = np.flatnonzero(pre == PRE_FIT)
     if fitted.size == 0:
         return checks
-    return dict(_fit_rows(S[fitted], y[fitted], step[fitted], mode, opts, search, limit_blas), fitted=fitted, **checks)
+    return dict(_fit_rows(S[fitted], y[fitted], step[fitted], c_fixed, opts, search, limit_blas), fitted=fitted, **checks)
 
 
 def _fit_rows(
-    S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str, limit_blas: bool = True
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str, limit_blas: bool = True
 ) -> dict:
     """Fit checked runs of one length, in blocks of about :data:`BLOCK_ELEMS` points (temporaries stay in cache)."""
     R, n = S.shape
     size = max(4, BLOCK_ELEMS // n) if opts.ci != "bootstrap" else max(1, BLOCK_ELEMS // n // 8)
-    if USE_NUMBA and opts.ci != "bootstrap" and (search == "coarse" or mode == "paper"):
+    if _compiled(opts, search, c_fixed):
         size = max(4, COMPILED_BLOCK_ELEMS // n)  # the exponentials between the kernels stay in cache
     blas = law.single_threaded_blas() if limit_blas else contextlib.nullcontext()
     with blas, np.errstate(all="ignore"):  # overflow etc. end in statuses, not warnings
-        parts = [_fit_block(S[a : a + size], y[a : a + size], step[a : a + size], mode, opts, search) for a in range(0, R, size)]
+        parts = [_fit_block(S[a : a + size], y[a : a + size], step[a : a + size], c_fixed, opts, search) for a in range(0, R, size)]
     if len(parts) == 1:
         return parts[0]
     out = {}
@@ -455,18 +438,18 @@ def _pad_cols(a: np.ndarray, width: int) -> np.ndarray:
     return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
 
 
-def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions, search: str) -> dict:
+def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str) -> dict:
     """:func:`_fit_chunk` for one block of rows."""
     R, n = S.shape
-    if USE_NUMBA and opts.ci != "bootstrap" and (search == "coarse" or mode == "paper"):
-        return _fit_block_compiled(S, y, step, mode, opts)
+    if _compiled(opts, search, c_fixed):
+        return _fit_block_compiled(S, y, step, c_fixed, opts)
     ptp = S.max(axis=1) - S.min(axis=1)
     lo, hi = -law.C_SPAN / ptp, law.C_SPAN / ptp
-    fixed = mode == "paper"
+    fixed = c_fixed is not None
     k = 2 if fixed else 3
     free_c, free_bound, extras = _search(S, y, lo, hi, "full" if (search == "full" and not fixed) else "coarse")
     if fixed:
-        c_hat = np.ones(R)
+        c_hat = np.full(R, float(c_fixed))
         at_bound = np.zeros(R, dtype=bool)
     else:
         c_hat, at_bound = free_c, free_bound
@@ -489,9 +472,9 @@ def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: 
         at_bound=at_bound,
         lags=np.full(R, lags),
         rss_linear=_at_c(S, y, np.zeros(R))[2],
-        rss_paper=_at_c(S, y, np.ones(R))[2] if not fixed else rss,
+        rss_paper=_at_c(S, y, np.ones(R))[2] if c_fixed != 1.0 else rss,
         rss_free=free_rss,
-        tau=_entropy_falls(step, S),
+        tau=entropy_trend_rows(step, S),
         lo=lo,
         hi=hi,
     )
@@ -523,7 +506,7 @@ def _shrink_rule() -> int:
     return _kernels.SHRINK_SINGULAR if intervals.VAR1_SHRINK == "singular" else -1
 
 
-def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: str, opts: FitOptions) -> dict:
+def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions) -> dict:
     """:func:`_fit_block` for point fits with the compiled kernels (:mod:`scaling.core._kernels`).
 
     Rows the kernels leave aside (full-grid searches, HAC covariances whose inverse checks fail
@@ -532,7 +515,7 @@ def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: st
     """
     R, n = S.shape
     S, y, step = (np.ascontiguousarray(a, dtype=float) for a in (S, y, step))
-    fixed = mode == "paper"
+    fixed = c_fixed is not None  # c = 1 here (paper mode)
     k = 2 if fixed else 3
     with np.errstate(over="ignore"):
         EX_one = np.expm1(S)
@@ -556,7 +539,7 @@ def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, mode: st
         cov[:, :k, :k] = np.nan
     open_tau = np.flatnonzero(np.isnan(tau))
     if open_tau.size:
-        tau[open_tau] = _entropy_falls(step[open_tau], S[open_tau])
+        tau[open_tau] = entropy_trend_rows(step[open_tau], S[open_tau])
     return dict(
         theta=theta,
         cov=cov,
@@ -915,48 +898,6 @@ def _row_quantiles(x: np.ndarray, p_lo: float, p_hi: float):
     return out[0], out[1], count
 
 
-# =====================================================================================
-# statuses, exactly as fit._status words them
-# =====================================================================================
-def _statuses(c_int_lo, c_int_hi, tau, r2, at_bound, theta, lo, hi, fixed: bool, opts: FitOptions):
-    decreasing = tau < -0.2
-    good_r2 = r2 >= opts.r2_min
-    weak = ~at_bound & ~((c_int_lo > lo) & (c_int_hi < hi)) if not fixed else np.zeros_like(at_bound)
-    bound = at_bound if not fixed else np.zeros_like(at_bound)
-    if opts.perf_range is not None:
-        lo_m, hi_m = opts.perf_range
-        out_range = ~((lo_m <= theta[:, 0]) & (theta[:, 0] <= hi_m))
-    else:
-        out_range = np.zeros_like(at_bound)
-    clean = decreasing & good_r2 & ~bound & ~weak & ~out_range
-    R = len(tau)
-    status, flags, msgs = [FitStatus.OK] * R, [()] * R, ["converged inside the bounds"] * R
-    for i in np.flatnonzero(~clean):
-        fl, notes = [], []
-        if not decreasing[i]:
-            fl.append(FitStatus.NOT_DECREASING)
-            notes.append(f"entropy does not fall over steps (Kendall tau {tau[i]:+.2f})")
-        if not good_r2[i]:
-            fl.append(FitStatus.POOR_FIT)
-            notes.append(f"R2 = {r2[i]:.2f} < {opts.r2_min}")
-        if bound[i]:
-            fl.append(FitStatus.AT_BOUND)
-            notes.append(f"c = {theta[i, 2]:.3g} at its bound [{lo[i]:.3g}, {hi[i]:.3g}]")
-        elif weak[i]:
-            fl.append(FitStatus.WEAK_C)
-            notes.append(
-                f"interval for c [{c_int_lo[i]:.3g}, {c_int_hi[i]:.3g}] reaches the search bounds [{lo[i]:.3g}, {hi[i]:.3g}]"
-            )
-        if out_range[i]:
-            lo_m, hi_m = opts.perf_range
-            fl.append(FitStatus.CEILING_OUT_OF_RANGE)
-            notes.append(f"ceiling {theta[i, 0]:.4g} outside the metric's range [{lo_m:g}, {hi_m:g}]")
-        status[i] = worst(fl)
-        flags[i] = tuple(fl)
-        msgs[i] = "; ".join(notes) if notes else "converged inside the bounds"
-    return status, flags, msgs
-
-
 def _aicc_vec(rss: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
     """:func:`scaling.fitting.single.aicc` for arrays (NaN where it is undefined)."""
     K = k + 1
@@ -1016,6 +957,7 @@ def fit_runs(
     mode: str = "free",
     options: FitOptions | None = None,
     *,
+    c: float | None = None,
     search: str = "coarse",
     n_jobs: int = 1,
     chunk_size: int | None = None,
@@ -1029,8 +971,10 @@ def fit_runs(
         Prepared runs: a :class:`~scaling.data.runtable.RunTable` (:func:`runs_from_frame`,
         :func:`runs_from_arrays`; the fast way in) or RunPoints from
         :func:`scaling.fitting.single.prepare_run` (copied into a table first).
-    mode : {"free", "paper"}
-        c fitted per run, or fixed at 1.
+    mode : {"free", "paper", "shared"}
+        c fitted per run, fixed at 1, or fixed at ``c`` (a rate shared with other runs).
+    c : float, optional
+        The fixed rate of ``mode="shared"``.
     options : FitOptions, optional
         Interval method and thresholds, as for :func:`scaling.fitting.single.fit_run`.
     search : {"coarse", "full"}
@@ -1058,8 +1002,11 @@ def fit_runs(
     BatchFit
         Never raises on bad runs: runs without an estimate carry their status.
     """
-    if mode not in ("free", "paper"):
-        raise ValueError(f"mode must be 'free' or 'paper' for the batch engine, got {mode!r}")
+    if mode not in ("free", "paper", "shared"):
+        raise ValueError(f"mode must be 'free', 'paper' or 'shared', got {mode!r}")
+    if (mode == "shared") != (c is not None):
+        raise ValueError("a fixed c goes with mode='shared', and mode='shared' needs c")
+    c_fixed = {"free": None, "paper": 1.0, "shared": c}[mode]
     if search not in ("coarse", "full"):
         raise ValueError(f"search must be 'coarse' or 'full', got {search!r}")
     if n_jobs == 0:
@@ -1082,17 +1029,17 @@ def fit_runs(
     pre: dict[int, tuple[FitStatus, str]] = {}
 
     # the compiled kernels release the GIL: parallel workers are then threads, which need no copies
-    compiled = USE_NUMBA and not boot and (search == "coarse" or mode == "paper")
+    compiled = _compiled(opts, search, c_fixed)
     workers = max(1, joblib_cpu_count() if n_jobs < 0 else n_jobs)
     if compiled and prefer is None:
         prefer = "threads"
-    # prechecks (fit._precheck, vectorised by length)
+    # prechecks (scaling.fitting.status.precheck_rows, by length; the rest inside the chunks)
     tasks = []
     for n in np.unique(n_pts):
         members = np.flatnonzero(n_pts == n)
         if n < MIN_POINTS:
             for i in members:
-                pre[i] = (FitStatus.TOO_FEW_POINTS, f"{n} usable points; at least {MIN_POINTS} are needed")
+                pre[i] = precheck_message(-1, n=int(n))
             continue
         S, Y, ST = runs.block(members)
         size = chunk_size or (POINT_CHUNK if not boot else max(1, min(POINT_CHUNK, BOOT_CHUNK_ELEMS // (B * int(n)))))
@@ -1104,26 +1051,20 @@ def fit_runs(
     if n_jobs == 1 or len(tasks) <= 1:
         # a bar for bootstrap fits only: point fits of a whole sweep take well under a second
         chunks = track(tasks, "bootstrap fits", total=len(tasks), enabled=None if boot else False)
-        results = [_fit_chunk(S, y, st, mode, opts, search) for _, S, y, st in chunks]
+        results = [_fit_chunk(S, y, st, c_fixed, opts, search) for _, S, y, st in chunks]
     elif compiled and prefer == "threads":
         with law.single_threaded_blas():  # once, here: the BLAS thread count is one setting for the whole process
-            results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], mode, opts, search, False), tasks))
+            results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], c_fixed, opts, search, False), tasks))
     else:
         import joblib
 
         results = joblib.Parallel(n_jobs=n_jobs, prefer=prefer)(
-            joblib.delayed(_fit_chunk)(S, y, st, mode, opts, search) for _, S, y, st in tasks
+            joblib.delayed(_fit_chunk)(S, y, st, c_fixed, opts, search) for _, S, y, st in tasks
         )
     for (members, S, *_), out in zip(tasks, results):
-        for j in np.flatnonzero(out["pre"] == PRE_HUGE):
-            pre[members[j]] = (
-                FitStatus.INVALID_DATA,
-                f"values as large as {out['pre_value'][j]:.3g} overflow double precision; rescale entropy or perf below 1e100",
-            )
-        for j in np.flatnonzero(out["pre"] == PRE_CONSTANT):
-            pre[members[j]] = (
-                FitStatus.TOO_FEW_POINTS,
-                f"entropy is constant ({S[j, 0]:.4g} nats) over the run: the law is not identified",
+        for j in np.flatnonzero(out["pre"] != PRE_FIT):
+            pre[members[j]] = precheck_message(
+                out["pre"][j], n=S.shape[1], size=out["pre_value"][j], entropy=S[j, 0], perf=out["perf0"][j]
             )
         if "theta" not in out:  # nothing in this chunk could be fitted
             continue
@@ -1141,12 +1082,12 @@ def fit_runs(
             K = np.isfinite(out["grid"]).sum(axis=1)
             for j, i in enumerate(idx):
                 grids[i], profiles[i] = out["grid"][j, : K[j]], out["profile"][j, : K[j]]
-    fixed = mode == "paper"
+    fixed = c_fixed is not None
     k = 2 if fixed else 3
     rss = arrays["rss"]
     tss = arrays["tss"]
+    r2 = r_squared(rss, tss)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(tss > 0, 1.0 - rss / tss, np.nan)
         rmse = np.sqrt(rss / n_pts)
     res = BatchFit(
         runs=runs,
@@ -1181,7 +1122,10 @@ def fit_runs(
         c_lo = c_hi = theta[:, 2]
     else:
         _, _, c_lo, c_hi = _intervals(res, "c")
-    status, flags, msgs = _statuses(c_lo, c_hi, arrays["tau"], r2, at_bound, theta, arrays["lo"], arrays["hi"], fixed, opts)
+    status, flags, msgs = assign_statuses(
+        tau=arrays["tau"], r2=r2, theta=theta, at_bound=at_bound, c_lo=c_lo, c_hi=c_hi,
+        lo=arrays["lo"], hi=arrays["hi"], fixed=fixed, r2_min=opts.r2_min, perf_range=opts.perf_range,
+    )  # fmt: skip
     for i, (st, why) in pre.items():
         status[i], flags[i], msgs[i] = st, (st,), why
     return replace(res, status=tuple(status), flags=tuple(flags), message=tuple(msgs))
@@ -1210,7 +1154,7 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
         for n in np.unique(n_pts[n_pts >= MIN_POINTS]):
             members = np.flatnonzero(n_pts == n)
             S, y, _ = runs.block(members)
-            good = _row_checks(S, y)[0] == PRE_FIT
+            good = precheck_rows(S, y)[0] == PRE_FIT
             members, S, y = members[good], S[good], y[good]
             step = max(4, BLOCK_ELEMS // int(n))
             if USE_NUMBA and search == "coarse":  # one compiled pass over all rows

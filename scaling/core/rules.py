@@ -1,0 +1,36 @@
+"""Constants of the search and of the status rules, shared by the numpy and compiled paths.
+
+Every rule that decides a status or a message is applied in :mod:`scaling.fitting.status`;
+the compiled kernels (:mod:`scaling.core._kernels`) only compute the numbers those rules read,
+and take their constants from here, so the two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+#: the search for c covers ``|c| * range(S) <= C_SPAN``.
+C_SPAN = 20.0
+#: points of the profile grid over that range (plus c = 0 and c = 1 when inside).
+GRID_SIZE = 401
+#: the coarse search evaluates every COARSE_EVERY-th grid point (a divisor of 400 but not of
+#: 200, so that no coarse point sits at c ~ 0, where the fast kernel loses digits).
+COARSE_EVERY = 16
+#: a profile that varies by at most FLAT_TOL of the total sum of squares is flat.
+FLAT_TOL = 1e-10
+#: beyond ``c*S - log|c| > LOG_BIG`` the profile overflows (NaN there).
+LOG_BIG = 350.0
+
+#: fewer usable points than this give no estimate.
+MIN_POINTS = 4
+#: values this large (or larger) overflow the exponentials: no estimate.
+HUGE_VALUE = 1e100
+#: a series whose range is at most CONSTANT_REL times its largest magnitude (or 1) is constant.
+CONSTANT_REL = 1e-12
+#: entropy "falls" when Kendall's tau between step and entropy is below this.
+TREND_TAU_MAX = -0.2
+#: Daniels' inequality ``3 tau - 2 rho <= 1`` (untied data): Spearman's rho below this
+#: guarantees tau < TREND_TAU_MAX.
+TREND_RHO_SURE = (3.0 * TREND_TAU_MAX - 1.0) / 2.0
+#: with D discordant pairs of N0, tau-b <= 1 - 2 D / N0: D above this share of N0 guarantees a fall.
+TREND_DISCORDANT_SURE = (1.0 - TREND_TAU_MAX) / 2.0
+#: default R^2 below which a fit is POOR_FIT.
+R2_MIN = 0.6

@@ -1,0 +1,333 @@
+"""Results of fitting the law to one run: :class:`RunFit` and the settings :class:`FitOptions`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from scaling.core import intervals, law
+from scaling.core.rules import R2_MIN
+from scaling.fitting.status import FitStatus
+
+#: the first columns of a fit table (:meth:`FitResults.to_frame`), in order.
+CORE_COLUMNS = [
+    "run", "model", "params", "algorithm", "n_points", "ceiling", "ceiling_lo", "ceiling_hi",
+    "a", "b", "c", "r2", "rmse", "status",
+]  # fmt: skip
+
+
+Mode = Literal["free", "paper", "shared"]
+CIMethod = Literal["hac", "bootstrap"]
+
+
+@dataclass(frozen=True, eq=False)
+class RunFit:
+    """Result of fitting the law to one run.
+
+    Attributes
+    ----------
+    run, model, params, algorithm, seed, task
+        Identity of the run (``task`` is "" when the data have none).
+    mode : {"free", "paper", "shared"}
+        How c was obtained.
+    ci_method : {"hac", "bootstrap"}
+        How intervals were computed; ``alpha`` their level (0.05 gives 95%).
+    n_points : int
+        Validation points used.
+    theta : array (3,)
+        ``(P0, beta, c)``; NaN when there is no estimate.
+    cov : array (3, 3)
+        Covariance of ``theta`` (HAC sandwich, or bootstrap); zero row/column for a fixed c.
+    replicates : array (B, 3) or None
+        Bootstrap replicates of ``theta``.
+    replicate_cov : array (B, 3, 3) or None
+        HAC covariance of each replicate, for studentized (bootstrap-t) intervals;
+        None gives percentile intervals.
+    status, flags, message
+        Most severe :class:`FitStatus`, all that apply, and a sentence with the numbers.
+    r2, rmse, rss, aicc, bic
+        Goodness of fit.  AICc counts the error variance as a parameter.
+    alternatives : dict
+        AICc of the linear (c = 0), paper (c = 1) and free-c forms on the same points.
+    entropy, perf, step : arrays
+        The points fitted (sorted by step).
+    profile_c, profile_rss : arrays
+        Profile RSS(c) over the search grid (empty when c was fixed).
+    bounds : (float, float)
+        The search bounds of c.
+    """
+
+    run: str
+    model: str
+    params: float
+    algorithm: str
+    seed: str
+    mode: str
+    ci_method: str
+    alpha: float
+    n_points: int
+    theta: np.ndarray
+    cov: np.ndarray
+    status: FitStatus
+    flags: tuple[FitStatus, ...]
+    message: str
+    r2: float = math.nan
+    rmse: float = math.nan
+    rss: float = math.nan
+    aicc: float = math.nan
+    bic: float = math.nan
+    alternatives: dict = field(default_factory=dict)
+    entropy: np.ndarray = field(default_factory=lambda: np.empty(0))
+    perf: np.ndarray = field(default_factory=lambda: np.empty(0))
+    step: np.ndarray = field(default_factory=lambda: np.empty(0))
+    profile_c: np.ndarray = field(default_factory=lambda: np.empty(0))
+    profile_rss: np.ndarray = field(default_factory=lambda: np.empty(0))
+    bounds: tuple[float, float] = (math.nan, math.nan)
+    replicates: np.ndarray | None = None
+    fixed_c: bool = False
+    hac_lags: int = 0
+    replicate_cov: np.ndarray | None = None
+    task: str = ""
+
+    # ----- estimates -------------------------------------------------------------
+    @property
+    def ceiling(self) -> float:
+        """``P0 = Perf(S=0) = a - b``."""
+        return float(self.theta[0])
+
+    @property
+    def beta(self) -> float:
+        """``beta = b * c``, the exchange rate at S = 0."""
+        return float(self.theta[1])
+
+    @property
+    def c(self) -> float:
+        """The rate c."""
+        return float(self.theta[2])
+
+    @property
+    def a(self) -> float:
+        """``a = P0 + beta / c`` (undefined at c = 0)."""
+        return _a_b(self.theta)[0]
+
+    @property
+    def b(self) -> float:
+        """``b = beta / c`` (undefined at c = 0)."""
+        return _a_b(self.theta)[1]
+
+    @property
+    def has_estimate(self) -> bool:
+        return bool(np.isfinite(self.theta).all())
+
+    def predict(self, entropy: np.ndarray | float) -> np.ndarray:
+        """Performance predicted by the law at the given entropies."""
+        P0, beta, c = self.theta
+        return P0 - beta * law.g(np.asarray(entropy, dtype=float), c)
+
+    def predict_interval(self, entropy: np.ndarray | float) -> pd.DataFrame:
+        """Mean performance predicted at the given entropies, with its ``1 - alpha`` band.
+
+        The band is for the curve (the mean), not for a new noisy observation.  With
+        HAC intervals it is the delta method with the fit's covariance and critical
+        value; with bootstrap replicates, their percentiles.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``entropy, mean, lo, hi``.
+        """
+        S = np.atleast_1d(np.asarray(entropy, dtype=float))
+        mean = self.predict(S)
+        if not self.has_estimate:
+            nan = np.full_like(S, np.nan)
+            return pd.DataFrame({"entropy": S, "mean": nan, "lo": nan, "hi": nan})
+        if self.replicates is not None:
+            P0, beta, c = (self.replicates[:, i : i + 1] for i in range(3))
+            curves = P0 - beta * law.g(S[None, :], c)
+            lo, hi = np.nanquantile(curves, [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+        else:
+            _, beta, c = self.theta
+            J = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])
+            se = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", J, self.cov, J), 0.0))
+            df = max(self.n_points - (2 if self.fixed_c else 3), 1)
+            t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
+            lo, hi = mean - t * se, mean + t * se
+        return pd.DataFrame({"entropy": S, "mean": mean, "lo": lo, "hi": hi})
+
+    def exchange_rate(self, entropy: np.ndarray | float) -> np.ndarray:
+        """``dPerf/d(-S) = b c exp(c S) = beta exp(c S)``: performance gained per nat spent."""
+        _, beta, c = self.theta
+        return beta * np.exp(c * np.asarray(entropy, dtype=float))
+
+    @property
+    def resid(self) -> np.ndarray:
+        """Residuals ``perf - predict(entropy)`` at the fitted points."""
+        return self.perf - self.predict(self.entropy)
+
+    # ----- intervals -------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors and intervals, one row per quantity.
+
+        Rows: ceiling, a, b, c, beta, and the paper's ``a_p, b_p`` when c = 1.
+        Columns: estimate, se, lo, hi (a ``1 - alpha`` interval).
+        """
+        names = ["ceiling", "a", "b", "c", "beta"]
+        est = [self.ceiling, self.a, self.b, self.c, self.beta]
+        if self.fixed_c and self.c == 1.0:
+            names += ["a_p", "b_p"]
+            est += [self.b, self.a]
+        se, lo, hi = [], [], []
+        for name in names:
+            s, lower, upper = self._interval(name)
+            se.append(s)
+            lo.append(lower)
+            hi.append(upper)
+        out = pd.DataFrame({"estimate": est, "se": se, "lo": lo, "hi": hi}, index=pd.Index(names, name="quantity"))
+        out.attrs.update(alpha=self.alpha, ci_method=self.ci_method, run=self.run)
+        return out
+
+    def _interval(self, name: str) -> tuple[float, float, float]:
+        if not self.has_estimate:
+            return math.nan, math.nan, math.nan
+        est = float(_quantity(name, self.theta[None, :])[0])
+        grad = _gradient(name, self.theta[None, :])[0]
+        var = float(grad @ self.cov @ grad)
+        se = math.sqrt(var) if var >= 0 else math.nan
+        if self.replicates is None:
+            df = max(self.n_points - (2 if self.fixed_c else 3), 1)
+            t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
+            return se, est - t * se, est + t * se
+        vals = _quantity(name, self.replicates)
+        if self.replicate_cov is None:  # percentile interval
+            vals = vals[np.isfinite(vals)]
+            if vals.size < 10:
+                return math.nan, math.nan, math.nan
+            lo, hi = np.quantile(vals, [self.alpha / 2, 1 - self.alpha / 2])
+            return float(np.std(vals, ddof=1)), float(lo), float(hi)
+        # studentized (bootstrap-t) interval: each replicate divided by its own HAC standard error
+        g_b = _gradient(name, self.replicates)
+        with np.errstate(invalid="ignore"):  # rounding can leave a tiny negative variance: NaN, dropped below
+            se_b = np.sqrt(np.einsum("bi,bij,bj->b", g_b, self.replicate_cov, g_b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_b = (vals - est) / se_b
+        t_b = t_b[np.isfinite(t_b)]
+        if t_b.size < 10 or not np.isfinite(se):
+            return math.nan, math.nan, math.nan
+        q_lo, q_hi = np.quantile(t_b, [self.alpha / 2, 1 - self.alpha / 2])
+        boot_se = float(np.std(vals[np.isfinite(vals)], ddof=1))
+        return boot_se, est - q_hi * se, est - q_lo * se
+
+    def conf_int(self, name: str = "ceiling") -> tuple[float, float]:
+        """The ``1 - alpha`` interval of one quantity (see :meth:`summary`)."""
+        _, lo, hi = self._interval(name)
+        return lo, hi
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: identity, estimates with intervals, fit quality and status."""
+        summ = self.summary()
+        row = {
+            "run": self.run,
+            "model": self.model,
+            "params": self.params,
+            "algorithm": self.algorithm,
+            "seed": self.seed,
+            "task": self.task,
+            "mode": self.mode,
+            "ci": self.ci_method,
+            "n_points": self.n_points,
+        }
+        for q in ("ceiling", "a", "b", "c", "beta"):
+            row[q] = summ.loc[q, "estimate"]
+            row[f"{q}_lo"] = summ.loc[q, "lo"]
+            row[f"{q}_hi"] = summ.loc[q, "hi"]
+        row["ceiling_se"] = summ.loc["ceiling", "se"]
+        row.update(r2=self.r2, rmse=self.rmse, aicc=self.aicc, bic=self.bic)
+        for k, v in self.alternatives.items():
+            row[f"aicc_{k}"] = v
+        row.update(status=self.status.value, flags=";".join(f.value for f in self.flags), message=self.message)
+        return pd.DataFrame([row])
+
+
+def _a_b(theta: np.ndarray) -> tuple[float, float]:
+    P0, beta, c = (float(v) for v in theta[:3])
+    if not np.isfinite(c) or c == 0:
+        return math.nan, math.nan
+    return P0 + beta / c, beta / c
+
+
+def _quantity(name: str, th: np.ndarray) -> np.ndarray:
+    """A named quantity computed from rows of ``(P0, beta, c)``."""
+    P0, beta, c = th[:, 0], th[:, 1], th[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.where(c != 0, beta / c, np.nan)
+    return {
+        "ceiling": P0,
+        "beta": beta,
+        "c": c,
+        "b": b,
+        "a": P0 + b,
+        "a_p": b,
+        "b_p": P0 + b,
+    }[name]
+
+
+def _gradient(name: str, th: np.ndarray) -> np.ndarray:
+    """Gradient of a named quantity with respect to ``(P0, beta, c)``, for rows ``th`` (B, 3)."""
+    beta, c = th[:, 1], th[:, 2]
+    out = np.zeros_like(th, dtype=float)
+    if name in ("ceiling", "beta", "c"):
+        out[:, ("ceiling", "beta", "c").index(name)] = 1.0
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:, 1] = np.where(c != 0, 1.0 / c, np.nan)
+        out[:, 2] = np.where(c != 0, -beta / c**2, np.nan)
+    if name in ("a", "b_p"):
+        out[:, 0] = 1.0
+    return out
+
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Settings shared by every fit of a call.
+
+    Attributes
+    ----------
+    ci : {"hac", "bootstrap"}
+        Interval method; ``"hac"`` (default) is deterministic and fast.
+    alpha : float
+        1 - confidence level.
+    n_boot : int
+        Bootstrap replicates.
+    block_length : int or None
+        Moving-block length; default ``round(1.5 n^(1/3))``.
+    maxlags : int or None
+        HAC truncation lag; default Newey-West ``floor(4 (n/100)^(2/9))``.
+    perf_range : (float, float) or None
+        The metric's range for the ceiling check; None for an unbounded metric.
+    r2_min : float
+        Threshold below which a fit is POOR_FIT.
+    seed : int
+        Seed of the bootstrap's random generator.
+    """
+
+    ci: CIMethod = "hac"
+    alpha: float = 0.05
+    n_boot: int = 1000
+    block_length: int | None = None
+    maxlags: int | None = None
+    perf_range: tuple[float, float] | None = (0.0, 1.0)
+    r2_min: float = R2_MIN
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.ci not in ("hac", "bootstrap"):
+            raise ValueError(f"ci must be 'hac' or 'bootstrap', got {self.ci!r}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
+        if self.n_boot < 50:
+            raise ValueError(f"n_boot must be at least 50, got {self.n_boot}")

@@ -1,0 +1,221 @@
+"""Statuses of a fit and the one implementation of the rules that assign them.
+
+Both fitting paths (numpy and the compiled kernels) compute numbers only; the checks before a
+fit (:func:`precheck_rows`) and the statuses and messages after it (:func:`assign_statuses`)
+are decided here, once, from those numbers.  Thresholds live in :mod:`scaling.core.rules`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import Enum
+
+import numpy as np
+
+from scaling.core.rules import CONSTANT_REL, HUGE_VALUE, MIN_POINTS, R2_MIN, TREND_TAU_MAX
+
+__all__ = ["FitStatus", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
+
+
+class FitStatus(str, Enum):
+    """Why a fit can or cannot be trusted; listed from most to least severe."""
+
+    INVALID_DATA = "invalid data"
+    """The run's rows failed validation (see the message): no estimate."""
+    TOO_FEW_POINTS = "too few points"
+    """Fewer than 4 usable points, or no spread in entropy or in performance: no estimate."""
+    NOT_DECREASING = "entropy not decreasing"
+    """Entropy does not fall over the run, so the law's premise fails; estimate shown but not usable."""
+    POOR_FIT = "poor fit"
+    """R^2 below the threshold (default 0.6): the law does not describe this run."""
+    AT_BOUND = "at bound"
+    """c sits at its search bound |c| * range(S) = 20: the curve is a step, not an exponential."""
+    WEAK_C = "weakly identified c"
+    """The interval for c reaches a search bound: the rate is not pinned down; the ceiling
+    interval accounts for it but may be wide."""
+    CEILING_OUT_OF_RANGE = "ceiling outside range"
+    """The fit is good but the extrapolated ceiling lies outside the metric's range
+    (e.g. above 1 for accuracy): the law over-extrapolates at zero entropy."""
+    OK = "ok"
+    """Converged inside the bounds with a good fit."""
+
+    @property
+    def usable(self) -> bool:
+        """Whether the estimates describe the run (possibly with a caveat)."""
+        return self in (FitStatus.OK, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C)
+
+    @property
+    def explanation(self) -> str:
+        """One sentence for people reading a report."""
+        return _EXPLANATIONS[self]
+
+
+_EXPLANATIONS = {
+    FitStatus.INVALID_DATA: "The run's rows failed validation, so it was not fitted.",
+    FitStatus.TOO_FEW_POINTS: "Too few usable validation points (or no spread in entropy or performance) to fit the law.",
+    FitStatus.NOT_DECREASING: "Entropy does not fall over the run, so the law's premise does not hold.",
+    FitStatus.POOR_FIT: "The law explains too little of the variation in performance (low R²).",
+    FitStatus.AT_BOUND: "The rate c hit its search bound: performance jumps rather than following an exponential.",
+    FitStatus.WEAK_C: "The data barely constrain the rate c; the ceiling's interval is wide for that reason.",
+    FitStatus.CEILING_OUT_OF_RANGE: "Good fit, but the predicted ceiling lies outside the metric's range.",
+    FitStatus.OK: "Good fit with all parameters inside their bounds.",
+}
+_SEVERITY = list(FitStatus)
+OK_MESSAGE = "converged inside the bounds"
+
+
+def worst(flags: Sequence[FitStatus]) -> FitStatus:
+    """The most severe status among ``flags`` (``OK`` when empty)."""
+    return min(flags, key=_SEVERITY.index) if flags else FitStatus.OK
+
+
+# ----- before a fit ------------------------------------------------------------------------
+#: why a row cannot be fitted (codes of :func:`precheck_rows`)
+PRE_FIT, PRE_HUGE, PRE_CONSTANT, PRE_FLAT_PERF = 0, 1, 2, 3
+
+
+def precheck_rows(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows of equal length can be fitted.
+
+    Parameters
+    ----------
+    S, y : arrays (R, n)
+        Entropy and performance of R runs of n finite points each.
+
+    Returns
+    -------
+    code : int array (R,)
+        :data:`PRE_FIT`, or why not: :data:`PRE_HUGE` (values of 1e100 or more overflow the
+        exponentials), :data:`PRE_CONSTANT` (constant entropy: c is not identified) or
+        :data:`PRE_FLAT_PERF` (constant performance: nothing for the law to describe, and
+        R^2 is undefined).
+    size : array (R,)
+        The largest magnitude of each row (for the message).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        smax, smin = S.max(axis=1), S.min(axis=1)
+        ymax, ymin = y.max(axis=1), y.min(axis=1)
+        s_abs = np.maximum(np.abs(smax), np.abs(smin))
+        y_abs = np.maximum(np.abs(ymax), np.abs(ymin))
+        size = np.maximum(s_abs, y_abs)
+        huge = ~(size < HUGE_VALUE)
+        const = ~huge & (smax - smin <= CONSTANT_REL * np.maximum(1.0, s_abs))
+        flat = ~huge & ~const & (ymax - ymin <= CONSTANT_REL * np.maximum(1.0, y_abs))
+    code = np.select([huge, const, flat], [PRE_HUGE, PRE_CONSTANT, PRE_FLAT_PERF], PRE_FIT)
+    return code, size
+
+
+def precheck_message(code: int, *, n: int, size: float = math.nan, entropy: float = math.nan, perf: float = math.nan) -> tuple[FitStatus, str]:
+    """The status and message of a run that is not fitted.
+
+    ``code`` is a :func:`precheck_rows` code, or None-like ``-1`` for fewer than
+    :data:`MIN_POINTS` points; ``n`` the number of points; ``size``, ``entropy``, ``perf`` the
+    row's largest magnitude and its first entropy and performance.
+    """
+    if n < MIN_POINTS:
+        return FitStatus.TOO_FEW_POINTS, f"{n} usable points; at least {MIN_POINTS} are needed"
+    if code == PRE_HUGE:
+        return FitStatus.INVALID_DATA, (
+            f"values as large as {size:.3g} overflow double precision; rescale entropy or perf below 1e100"
+        )
+    if code == PRE_CONSTANT:
+        return FitStatus.TOO_FEW_POINTS, f"entropy is constant ({entropy:.4g} nats) over the run: the law is not identified"
+    if code == PRE_FLAT_PERF:
+        return FitStatus.TOO_FEW_POINTS, (
+            f"performance is constant ({perf:.4g}) over the run: there is no change for the law to describe"
+        )
+    raise ValueError(f"code {code} is not a reason to skip a fit")
+
+
+# ----- after a fit -------------------------------------------------------------------------
+def _num(x: float, spec: str) -> str:
+    """``x`` formatted, or "undefined" when it is not finite: NaN never reaches a message."""
+    return format(x, spec) if math.isfinite(x) else "undefined"
+
+
+def assign_statuses(
+    *,
+    tau: np.ndarray,
+    r2: np.ndarray,
+    theta: np.ndarray,
+    at_bound: np.ndarray,
+    c_lo: np.ndarray,
+    c_hi: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    fixed: bool,
+    r2_min: float,
+    perf_range: tuple[float, float] | None,
+) -> tuple[list[FitStatus], list[tuple[FitStatus, ...]], list[str]]:
+    """Status, flags and message of every fitted row, from the numbers of its fit.
+
+    Parameters
+    ----------
+    tau : array (R,)
+        Kendall's tau between step and entropy (or -1 where a fall is certain).
+    r2 : array (R,)
+        R^2 of the fit.
+    theta : array (R, 3)
+        ``(P0, beta, c)``.
+    at_bound : bool array (R,)
+        c ended at its search bound.
+    c_lo, c_hi : arrays (R,)
+        The interval for c (equal to c when c is fixed).
+    lo, hi : arrays (R,)
+        The search bounds of c.
+    fixed : bool
+        c was fixed (no bound or identification checks).
+    r2_min : float
+        R^2 below which a fit is POOR_FIT.
+    perf_range : (float, float) or None
+        The metric's range for the ceiling check.
+
+    Returns
+    -------
+    status, flags, message : lists of length R
+    """
+    decreasing = tau < TREND_TAU_MAX
+    good_r2 = r2 >= r2_min
+    none = np.zeros(len(tau), dtype=bool)
+    bound = at_bound if not fixed else none
+    weak = ~at_bound & ~((c_lo > lo) & (c_hi < hi)) if not fixed else none
+    if perf_range is not None:
+        lo_m, hi_m = perf_range
+        out_range = ~((lo_m <= theta[:, 0]) & (theta[:, 0] <= hi_m))
+    else:
+        out_range = none
+    clean = decreasing & good_r2 & ~bound & ~weak & ~out_range
+    R = len(tau)
+    status, flags, msgs = [FitStatus.OK] * R, [()] * R, [OK_MESSAGE] * R
+    for i in np.flatnonzero(~clean):
+        fl, notes = [], []
+        if not decreasing[i]:
+            fl.append(FitStatus.NOT_DECREASING)
+            notes.append(f"entropy does not fall over steps (Kendall tau {_num(tau[i], '+.2f')})")
+        if not good_r2[i]:
+            fl.append(FitStatus.POOR_FIT)
+            notes.append(f"R2 = {_num(r2[i], '.2f')} < {r2_min}")
+        if bound[i]:
+            fl.append(FitStatus.AT_BOUND)
+            notes.append(f"c = {theta[i, 2]:.3g} at its bound [{lo[i]:.3g}, {hi[i]:.3g}]")
+        elif weak[i]:
+            fl.append(FitStatus.WEAK_C)
+            notes.append(
+                f"interval for c [{_num(c_lo[i], '.3g')}, {_num(c_hi[i], '.3g')}] reaches the search bounds "
+                f"[{lo[i]:.3g}, {hi[i]:.3g}]"
+            )
+        if out_range[i]:
+            lo_m, hi_m = perf_range
+            fl.append(FitStatus.CEILING_OUT_OF_RANGE)
+            notes.append(f"ceiling {_num(theta[i, 0], '.4g')} outside the metric's range [{lo_m:g}, {hi_m:g}]")
+        status[i] = worst(fl)
+        flags[i] = tuple(fl)
+        msgs[i] = "; ".join(notes) if notes else OK_MESSAGE
+    return status, flags, msgs
+
+
+def r_squared(rss: np.ndarray, tss: np.ndarray) -> np.ndarray:
+    """``1 - RSS/TSS``; NaN where TSS is not positive (rows the precheck has set aside)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tss > 0, 1.0 - rss / tss, np.nan)
