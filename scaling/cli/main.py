@@ -21,9 +21,9 @@ import pandas as pd
 import typer
 
 from scaling import __version__
-from scaling.data.load import ColumnMap, Dataset, load, read_file
+from scaling.data.load import ColumnMap, Dataset
 from scaling.data.readers import read_source
-from scaling.data.readers.wandb import looks_like_wandb
+from scaling.data.sources import load
 from scaling.exceptions import DataError, DataWarning
 from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.single import FitOptions
@@ -115,35 +115,11 @@ def _load(
     perf_scale: PerfScale,
     align: AlignHow,
 ) -> Dataset:
-    tidy = fmt == Format.tidy or (fmt == Format.auto and all(_is_tidy(p) for p in data))
-    if tidy:
-        if len(data) == 1:
-            return load(data[0], columns, perf_scale=perf_scale.value, align_how=align.value)
-        frames = []
-        for path in data:
-            frame = read_file(path)
-            if not columns.run and "run" not in frame.columns:
-                frame = frame.assign(run=path.stem)  # one run per file, named after it
-            frames.append(frame)
-        return load(pd.concat(frames, ignore_index=True), columns, perf_scale=perf_scale.value, align_how=align.value)
-    table = read_source(
-        data,
-        format="auto" if fmt == Format.auto else fmt.value,
-        entropy_key=entropy_key,
-        perf_key=perf_key,
-        meta=meta,
-    )
-    return load(table, None, perf_scale=perf_scale.value, align_how=align.value)
-
-
-def _is_tidy(path: Path) -> bool:
-    """A CSV/Parquet file that is not a W&B export."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq", ".tsv"):
-        return True
-    if suffix != ".csv" or not path.is_file():
-        return False
-    return not looks_like_wandb(path)
+    fields = {k: getattr(columns, k) for k in ("model", "params", "algorithm", "seed", "task", "step", "entropy", "perf")}
+    return load(
+        *data, format=fmt.value, run=list(columns.run) if columns.run else None, **fields,
+        entropy_key=entropy_key, perf_key=perf_key, meta=meta, perf_scale=perf_scale.value, align=align.value,
+    )  # fmt: skip
 
 
 def write_table(frame: pd.DataFrame, out: Path) -> None:
@@ -250,7 +226,7 @@ def fit(
     """
     options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
     results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
-    typer.echo(results.summary())
+    typer.echo(results.summary_text())
     if out is not None:
         write_table(results.to_frame(), out)
 

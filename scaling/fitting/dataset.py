@@ -21,10 +21,11 @@ from scaling.fitting.single import (
     _no_estimate,
     run_points,
 )
+from scaling.protocol import ResultMixin
 
 
 @dataclass(frozen=True, eq=False)
-class FitResults:
+class FitResults(ResultMixin):
     """The fits of all runs of a data set.
 
     Attributes
@@ -70,8 +71,35 @@ class FitResults:
         """How many runs have each status."""
         return pd.Series([f.status.value for f in self.fits]).value_counts()
 
-    def summary(self) -> str:
-        """A readable fixed-width table, one line per run, then the status legend."""
+    def summary(self) -> pd.DataFrame:
+        """One row per run: points, ceiling with its interval, c, R2 and status (a DataFrame).
+
+        The interval columns are ``ceiling_lo`` and ``ceiling_hi`` at level ``1 - alpha`` of the
+        fit; :meth:`conf_int` gives other levels and quantities, :meth:`to_frame` every column.
+        """
+        cols = ["run", "model", "params", "algorithm", "n_points", "ceiling", "ceiling_lo", "ceiling_hi", "c", "c_lo", "c_hi", "r2", "status"]
+        return self.to_frame()[cols].set_index("run")
+
+    def conf_int(self, alpha: float | None = None, quantity: str = "ceiling") -> pd.DataFrame:
+        """The ``1 - alpha`` interval of one quantity for every run.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            1 - confidence level; default the level the fits were made at.
+        quantity : {"ceiling", "a", "b", "c", "beta"}
+            The quantity.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by run, columns ``lower`` and ``upper`` (NaN for runs without an estimate).
+        """
+        rows = [f.conf_int(quantity, alpha=alpha) for f in self.fits]
+        return pd.DataFrame(rows, columns=["lower", "upper"], index=pd.Index([f.run for f in self.fits], name="run"))
+
+    def summary_text(self) -> str:
+        """A readable fixed-width table, one line per run, then the status legend (what ``scaling fit`` prints)."""
         level = round(100 * (1 - self.options.alpha))
         rows = []
         for f in self.fits:

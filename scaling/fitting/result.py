@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -12,6 +12,7 @@ import pandas as pd
 from scaling.core import intervals, law
 from scaling.core.rules import R2_MIN
 from scaling.fitting.status import FitStatus
+from scaling.protocol import ResultMixin
 
 #: the first columns of a fit table (:meth:`FitResults.to_frame`), in order.
 CORE_COLUMNS = [
@@ -25,7 +26,7 @@ CIMethod = Literal["hac", "bootstrap"]
 
 
 @dataclass(frozen=True, eq=False)
-class RunFit:
+class RunFit(ResultMixin):
     """Result of fitting the law to one run.
 
     Attributes
@@ -221,9 +222,23 @@ class RunFit:
         boot_se = float(np.std(vals[np.isfinite(vals)], ddof=1))
         return boot_se, est - q_hi * se, est - q_lo * se
 
-    def conf_int(self, name: str = "ceiling") -> tuple[float, float]:
-        """The ``1 - alpha`` interval of one quantity (see :meth:`summary`)."""
-        _, lo, hi = self._interval(name)
+    def conf_int(self, quantity: str = "ceiling", *, alpha: float | None = None) -> tuple[float, float]:
+        """The ``1 - alpha`` interval of one quantity (see :meth:`summary`).
+
+        Parameters
+        ----------
+        quantity : {"ceiling", "a", "b", "c", "beta", "a_p", "b_p"}
+            The quantity.
+        alpha : float, optional
+            1 - confidence level; default the fit's own ``alpha``.
+
+        Returns
+        -------
+        (lower, upper)
+            NaN when the run has no estimate.
+        """
+        fit = self if alpha is None or alpha == self.alpha else replace(self, alpha=_check_alpha(alpha))
+        _, lo, hi = fit._interval(quantity)
         return lo, hi
 
     def to_frame(self) -> pd.DataFrame:
@@ -250,6 +265,12 @@ class RunFit:
             row[f"aicc_{k}"] = v
         row.update(status=self.status.value, flags=";".join(f.value for f in self.flags), message=self.message)
         return pd.DataFrame([row])
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    return float(alpha)
 
 
 def _a_b(theta: np.ndarray) -> tuple[float, float]:

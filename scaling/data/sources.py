@@ -1,0 +1,120 @@
+"""One entry for every input: tidy tables and training logs, as the ``scaling`` commands read them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from scaling.data.load import Align, ColumnMap, Dataset, PerfScale, read_file
+from scaling.data.load import load as load_tidy
+from scaling.data.readers import read_source
+from scaling.data.readers.wandb import looks_like_wandb
+
+Format = Literal["auto", "tidy", "wandb", "verl", "tensorboard", "jsonl"]
+FORMATS: tuple[str, ...] = ("auto", "tidy", "wandb", "verl", "tensorboard", "jsonl")
+
+
+def load(
+    *sources: str | Path | pd.DataFrame,
+    format: Format = "auto",
+    run: str | Sequence[str] | None = None,
+    model: str | None = None,
+    params: str | None = None,
+    algorithm: str | None = None,
+    seed: str | None = None,
+    task: str | None = None,
+    step: str | None = None,
+    entropy: str | None = None,
+    perf: str | None = None,
+    entropy_key: str | None = None,
+    perf_key: str | None = None,
+    meta: str | Path | Mapping[str, Any] | None = None,
+    perf_scale: PerfScale = "auto",
+    align: Align = "same",
+) -> Dataset:
+    """Load tidy tables or training logs into a validated, aligned :class:`~scaling.data.load.Dataset`.
+
+    Parameters
+    ----------
+    *sources : path or DataFrame
+        Tidy CSV/Parquet files (one row per logged point) or a DataFrame; or training logs: W&B
+        export CSVs, verl console logs, TensorBoard event directories, JSON lines.  Formats
+        are told apart by their content (``format="auto"``) and may be mixed.
+    format : {"auto", "tidy", "wandb", "verl", "tensorboard", "jsonl"}
+        Force one input format.
+    run : str or list of str, optional
+        Column(s) of a tidy table that identify a run; a comma-separated string or a list
+        (joined with ``/``).  Without it and without a ``run`` column, each file is one run
+        named after the file.
+    model, params, algorithm, seed, task, step, entropy, perf : str, optional
+        Column names of a tidy table when they differ from the canonical ones.
+    entropy_key, perf_key : str, optional
+        Log keys holding entropy and validation performance (default: the first known key
+        a run logs, see :data:`scaling.data.readers.keys.ENTROPY_KEYS`).
+    meta : path or mapping, optional
+        Model, parameter count, algorithm or seed per run for logs (CSV or TOML file).
+    perf_scale : {"auto", "fraction", "percent", "none"}
+        Unit of the performance metric; never guessed silently.
+    align : {"same", "mean"}
+        Entropy paired with a validation at step s: that of step s, or the mean since the
+        previous validation.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        When nothing usable can be read (the message names the file, column or key).
+    ValueError
+        For an unknown ``format``.
+
+    Examples
+    --------
+    >>> import scaling as sc
+    >>> ds = sc.load("data/runs.csv", run="task,model,algorithm,seed", perf="val_acc")  # doctest: +SKIP
+    >>> len(ds.runs)  # doctest: +SKIP
+    45
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if not sources:
+        raise ValueError("give at least one file, directory or DataFrame to load")
+    run_cols = ",".join(run) if run is not None and not isinstance(run, str) else run
+    columns = ColumnMap.parse(
+        run=run_cols, model=model, params=params, algorithm=algorithm, seed=seed, task=task, step=step, entropy=entropy, perf=perf
+    )
+    frames = [s for s in sources if isinstance(s, pd.DataFrame)]
+    paths = [Path(s) for s in sources if not isinstance(s, pd.DataFrame)]
+    if frames and paths:
+        raise ValueError("give either DataFrames or files, not both")
+    if frames:
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return load_tidy(frame, columns, perf_scale=perf_scale, align_how=align)
+    tidy = format == "tidy" or (format == "auto" and all(_is_tidy(p) for p in paths))
+    if tidy:
+        if len(paths) == 1:
+            return load_tidy(paths[0], columns, perf_scale=perf_scale, align_how=align)
+        parts = []
+        for path in paths:
+            frame = read_file(path)
+            if not columns.run and "run" not in frame.columns:
+                frame = frame.assign(run=path.stem)  # one run per file, named after it
+            parts.append(frame)
+        return load_tidy(pd.concat(parts, ignore_index=True), columns, perf_scale=perf_scale, align_how=align)
+    table = read_source(paths, format=format, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
+    return load_tidy(table, None, perf_scale=perf_scale, align_how=align)
+
+
+def _is_tidy(path: Path) -> bool:
+    """A CSV/Parquet file that is not a W&B export."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq", ".tsv"):
+        return True
+    if suffix != ".csv" or not path.is_file():
+        return False
+    return not looks_like_wandb(path)
