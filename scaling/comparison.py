@@ -47,6 +47,7 @@ from scipy import stats
 
 from scaling.core import intervals, law
 from scaling.core.intervals import ar1_sandwich
+from scaling.core.panel import fit_panel, panel_jacobian
 from scaling.data.load import Dataset
 from scaling.fitting.single import FitOptions, RunPoints, fit_run
 from scaling.forecasting.forecast import run_points
@@ -219,19 +220,16 @@ class ModelComparison:
         frames = []
         if not self.theta:
             return pd.DataFrame(columns=[self.by, "entropy", "mean", "lo", "hi"])
-        K = len(self.algorithms)
         zcrit = stats.norm.ppf(1 - self.options.alpha / 2)
+        betas = np.array([self.theta[alg][1] for alg in self.algorithms])
         for j, alg in enumerate(self.algorithms):
             P0, beta, c = self.theta[alg]
             S_max = float(self.points.loc[self.points[self.by] == alg, "entropy"].max())
             S = np.linspace(0.0, S_max, n)
             mean = P0 - beta * law.g(S, c)
-            J = np.zeros((n, 2 * K + 1))
-            J[:, 2 * j] = 1.0
-            J[:, 2 * j + 1] = -law.g(S, c)
-            J[:, -1] = -beta * law.dg_dc(S, c)
-            se = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", J, self.cov, J), 0.0))
-            frames.append(pd.DataFrame({self.by: alg, "entropy": S, "mean": mean, "lo": mean - zcrit * se, "hi": mean + zcrit * se}))
+            J = panel_jacobian(S, np.full(n, j), betas, c)
+            _, lo, hi = intervals.delta_interval(J, self.cov, mean, zcrit)
+            frames.append(pd.DataFrame({self.by: alg, "entropy": S, "mean": mean, "lo": lo, "hi": hi}))
         P0, beta, c = self.theta["all"]
         S = np.linspace(0.0, float(self.points["entropy"].max()), n)
         mean = P0 - beta * law.g(S, c)
@@ -433,18 +431,6 @@ def _bootstrap_p(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
     return float((1 + np.sum(f_b >= f_obs)) / (opts.n_boot + 1))
 
 
-def _nonlinear_cov(panel: _Panel, theta: np.ndarray, c: float) -> np.ndarray:
-    """AR(1)-sandwich covariance of ``(P0_0, beta_0, ..., P0_{K-1}, beta_{K-1}, c)``."""
-    K = len(panel.levels)
-    g, dg = law.g(panel.S, c), law.dg_dc(panel.S, c)
-    J = np.zeros((panel.S.size, 2 * K + 1))
-    J[:, : 2 * K] = _design(g, panel.code, K)
-    betas = theta[1 : 2 * K : 2]
-    J[:, -1] = -betas[panel.code] * dg
-    fitted = theta[0 : 2 * K : 2][panel.code] - betas[panel.code] * g
-    return ar1_sandwich(J, panel.y - fitted, panel.run, k=3)
-
-
 def _simultaneous_critical(corr: np.ndarray, level: float, rng: np.random.Generator, n_sim: int = 20000) -> float:
     """Critical value q with P(max |Z_i| <= q) = level for Z ~ N(0, corr) (Tukey-style, simulated)."""
     m = corr.shape[0]
@@ -558,11 +544,9 @@ def compare_model(
                                "", math.nan, NOT_TESTABLE, f"not testable: {why}", opts, scale=scale)  # fmt: skip
     panel, points = _stack(keep, lev_order, by)
     K = len(lev_order)
-    c = float(_common_c(panel))
+    joint = fit_panel(panel.S, panel.y, panel.code, blocks=panel.run, cov_type="ar1")
+    c, theta, cov = joint.c, joint.theta[:-1], joint.cov
     lin = _linear_test(panel, c, opts)
-    g = law.g(panel.S, c)
-    theta = sm.OLS(panel.y, _design(g, panel.code, K)).fit().params
-    cov = _nonlinear_cov(panel, np.append(theta, c), c)
     f_stat = lin["f_ar1"] if opts.test == "ar1" else lin["f_iid"]
     p = lin["p_ar1"] if opts.test == "ar1" else _bootstrap_p(panel, lin["f_iid"], opts)
     rng = np.random.default_rng([opts.seed, 7])

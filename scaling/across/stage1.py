@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scaling.core import intervals, law
+from scaling.core import intervals, law, panel
 from scaling.fitting.single import FitOptions, RunPoints, fit_run, run_points
 
 #: quantities of a model that stage 2 can regress on log(params).
@@ -344,62 +344,42 @@ def fit_stage1(
         if not runs:
             raise ValueError(f"model {name!r} has no run to pool")
     pools = tuple(tuple(runs) for _, _, runs in models)
-    S_m = [np.concatenate([r.entropy for r in runs]) for runs in pools]
-    y_m = [np.concatenate([r.perf for r in runs]) for runs in pools]
-    bounds = law.c_bounds(np.concatenate(S_m))
-    K = len(pools)
-    if c is None:
-        sol = law.varpro_shared(S_m, y_m, bounds)
-        c_hat, at_bound = float(sol.c), bool(sol.at_bound)
-        P0 = np.array([float(v) for v in sol.P0])
-        beta = np.array([float(v) for v in sol.beta])
-    else:
-        c_hat, at_bound = float(c), False
-        lin = [law.solve_linear(S, y, c_hat) for S, y in zip(S_m, y_m)]
-        P0 = np.array([float(v[0]) for v in lin])
-        beta = np.array([float(v[1]) for v in lin])
-    theta = np.empty(2 * K + 1)
-    theta[0:-1:2], theta[1:-1:2], theta[-1] = P0, beta, c_hat
-    fit_c = c is None
     all_runs = [r for runs in pools for r in runs]
-    lags = maxlags or intervals.newey_west_lags(int(np.median([r.entropy.size for r in all_runs])))
-    J_rows, resid = [], []
-    for k, runs in enumerate(pools):
-        for r in runs:
-            J = np.zeros((r.entropy.size, 2 * K + 1))
-            J[:, 2 * k] = 1.0
-            J[:, 2 * k + 1] = -law.g(r.entropy, c_hat)
-            if fit_c:
-                J[:, -1] = -beta[k] * law.dg_dc(r.entropy, c_hat)
-            J_rows.append(J)
-            resid.append(r.perf - (P0[k] - beta[k] * law.g(r.entropy, c_hat)))
-    groups = np.repeat(np.arange(len(all_runs)), [r.entropy.size for r in all_runs])
-    Jall = np.concatenate(J_rows)
-    cov = np.zeros((2 * K + 1, 2 * K + 1))
-    cols = list(range(2 * K)) + ([2 * K] if fit_c else [])
-    cov[np.ix_(cols, cols)] = intervals.hac_cov(Jall[:, cols], np.concatenate(resid), lags, groups=groups)
+    sizes = [r.entropy.size for r in all_runs]
+    codes = np.repeat(np.arange(len(pools)), [sum(r.entropy.size for r in runs) for runs in pools])
+    y_all = np.concatenate([r.perf for r in all_runs])
+    pf = panel.fit_panel(
+        np.concatenate([r.entropy for r in all_runs]),
+        y_all,
+        codes,
+        blocks=np.repeat(np.arange(len(all_runs)), sizes),
+        step=np.concatenate([r.step for r in all_runs]),
+        c=c,
+        maxlags=maxlags,
+    )
+    K = len(pools)
     r2 = np.empty(K)
     run_sd = np.full(K, np.nan)
-    for k, (S, y) in enumerate(zip(S_m, y_m)):
-        e = y - (P0[k] - beta[k] * law.g(S, c_hat))
+    for k, rss in enumerate(pf.rss_by_group):
+        y = y_all[codes == k]
         tss = float(np.sum((y - y.mean()) ** 2))
-        r2[k] = 1 - float(e @ e) / tss if tss > 0 else np.nan
+        r2[k] = 1 - float(rss) / tss if tss > 0 else np.nan
         if len(pools[k]) > 1:
-            run_sd[k] = float(np.std([law.solve_linear(r.entropy, r.perf, c_hat)[0] for r in pools[k]], ddof=1))
+            run_sd[k] = float(np.std([law.solve_linear(r.entropy, r.perf, pf.c)[0] for r in pools[k]], ddof=1))
     return Stage1(
         task=task,
         models=tuple(m for m, _, _ in models),
         params=np.array([p for _, p, _ in models], dtype=float),
-        theta=theta,
-        cov=cov,
-        fixed_c=not fit_c,
+        theta=pf.theta,
+        cov=pf.cov,
+        fixed_c=pf.fixed_c,
         runs=tuple(tuple(r.ident["run"] for r in runs) for runs in pools),
-        n_points=np.array([S.size for S in S_m]),
+        n_points=np.bincount(codes, minlength=K),
         r2=r2,
         run_sd=run_sd,
-        bounds=bounds,
-        c_at_bound=at_bound,
-        hac_lags=lags,
+        bounds=pf.bounds,
+        c_at_bound=pf.at_bound,
+        hac_lags=pf.hac_lags,
         pools=pools,
     )
 

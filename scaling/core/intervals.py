@@ -63,6 +63,75 @@ def jacobian(S: np.ndarray, beta: float, c: float, fit_c: bool = True) -> np.nda
     return np.column_stack(cols)
 
 
+def delta_se(grad: np.ndarray, cov: np.ndarray, negative: str = "clip") -> np.ndarray:
+    """Delta-method standard errors ``sqrt(g' C g)``, vectorised over rows of gradients.
+
+    Parameters
+    ----------
+    grad : array (..., p)
+        Gradients of the quantities with respect to the parameters (one per row).
+    cov : array (p, p) or (..., p, p)
+        Covariance of the parameters; a stack broadcasts against the rows of ``grad``
+        (e.g. one covariance per bootstrap replicate).
+    negative : {"clip", "nan"}
+        What a negative ``g' C g`` (rounding, or a covariance that is not positive
+        semi-definite) becomes: a standard error of 0 (``"clip"``) or NaN (``"nan"``).
+
+    Returns
+    -------
+    array (...)
+        Standard errors; NaN where the gradient or covariance is not finite.
+    """
+    if negative not in ("clip", "nan"):
+        raise ValueError(f"negative must be 'clip' or 'nan', got {negative!r}")
+    g = np.asarray(grad, dtype=float)
+    C = np.asarray(cov, dtype=float)
+    var = np.einsum("...i,...ij,...j->...", g, C, g)
+    if negative == "clip":
+        return np.sqrt(np.maximum(var, 0.0))
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(np.where(var >= 0, var, np.nan))
+
+
+def delta_interval(
+    grad: np.ndarray,
+    cov: np.ndarray,
+    estimate: np.ndarray | float,
+    crit: np.ndarray | float,
+    negative: str = "clip",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Delta-method interval ``estimate -+ crit * sqrt(g' C g)``, vectorised over rows.
+
+    Parameters
+    ----------
+    grad : array (..., p)
+        Gradient of each quantity with respect to the parameters (for the law's
+        ``theta = (P0, beta, c)``, p = 3; for a panel fit, p = 2G + 1).
+    cov : array (p, p) or (..., p, p)
+        Covariance of the parameters (see :func:`delta_se`).
+    estimate : array (...) or float
+        Point estimates of the quantities.
+    crit : array or float
+        Critical value(s), e.g. :func:`fixed_b_critical` or a normal quantile; broadcasts.
+    negative : {"clip", "nan"}
+        See :func:`delta_se`.
+
+    Returns
+    -------
+    se, lo, hi : arrays (...)
+        Standard errors and the interval's ends (0-d arrays for a single gradient).
+
+    Examples
+    --------
+    >>> se, lo, hi = delta_interval([0.0, 1.0, 0.0], np.diag([1.0, 4.0, 9.0]), 0.5, 2.0)
+    >>> float(se), float(lo), float(hi)
+    (2.0, -3.5, 4.5)
+    """
+    se = delta_se(grad, cov, negative)
+    est = np.asarray(estimate, dtype=float)
+    return se, est - crit * se, est + crit * se
+
+
 def hac_cov(
     J: np.ndarray,
     resid: np.ndarray,

@@ -3,8 +3,9 @@
 Coefficients of different runs or models are only comparable at a common c
 (``DESIGN.md`` section 6).  :func:`fit_shared` estimates c jointly from the runs
 whose own free fit is usable, then fits every run at that c.  Its covariance
-comes from the joint Jacobian (the panel HAC treats runs as independent time
-series), so each run's ceiling interval includes the uncertainty of the shared c.
+comes from the panel fit (:func:`scaling.core.panel.fit_panel`, one group per run;
+its HAC treats runs as independent time series), so each run's ceiling interval
+includes the uncertainty of the shared c.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from scaling.core import intervals, law
+from scaling.core import intervals, law, panel
 from scaling.fitting.single import (
     FitOptions,
     FitStatus,
@@ -86,55 +87,35 @@ def fit_shared(
 
 def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> list[RunFit]:
     S_list = [r.entropy for r in runs]
-    y_list = [r.perf for r in runs]
     K = len(runs)
-    widest = max(S_list, key=np.ptp)
-    bounds = law.c_bounds(widest)
-    if c_fixed is None:
-        sol = law.varpro_shared(S_list, y_list, bounds)
-        c_hat, at_bound = float(sol.c), bool(sol.at_bound)
-        P0s = [float(p) for p in sol.P0]
-        betas = [float(b) for b in sol.beta]
-        grid, prof = sol.grid, sol.profile
-    else:
-        c_hat, at_bound = float(c_fixed), False
-        lin = [law.solve_linear(S, y, c_hat) for S, y in zip(S_list, y_list)]
-        P0s = [float(v[0]) for v in lin]
-        betas = [float(v[1]) for v in lin]
-        grid, prof = np.empty(0), np.empty(0)
+    bounds = law.c_bounds(max(S_list, key=np.ptp))  # the widest run's range, not the pooled one
+    hac = opts.ci == "hac"
+    pf = panel.fit_panel(
+        np.concatenate(S_list),
+        np.concatenate([r.perf for r in runs]),
+        np.repeat(np.arange(K), [S.size for S in S_list]),
+        step=np.concatenate([r.step for r in runs]),
+        c=c_fixed,
+        bounds=bounds,
+        cov_type="hac" if hac else "none",
+        maxlags=opts.maxlags,
+    )
+    c_hat, at_bound = pf.c, pf.at_bound
     fit_c = c_fixed is None
-    fitted = [P0 - b * law.g(S, c_hat) for P0, b, S in zip(P0s, betas, S_list)]
-    resid = [y - f for y, f in zip(y_list, fitted)]
-    n_total = sum(S.size for S in S_list)
-    p = 2 * K + int(fit_c)
+    rss_k = pf.rss_by_group
     replicates: list[np.ndarray | None] = [None] * K
-    if opts.ci == "hac":
-        J = np.zeros((n_total, p))
-        row = 0
-        for k, (S, b) in enumerate(zip(S_list, betas)):
-            n = S.size
-            J[row : row + n, 2 * k] = 1.0
-            J[row : row + n, 2 * k + 1] = -law.g(S, c_hat)
-            if fit_c:
-                J[row : row + n, -1] = -b * law.dg_dc(S, c_hat)
-            row += n
-        groups = np.repeat(np.arange(K), [S.size for S in S_list])
-        lags = opts.maxlags or intervals.newey_west_lags(int(np.median([S.size for S in S_list])))
-        cov_all = intervals.hac_cov(J, np.concatenate(resid), lags, groups=groups)
-        covs = []
-        for k in range(K):
-            idx = [2 * k, 2 * k + 1] + ([p - 1] if fit_c else [])
-            cov = np.zeros((3, 3))
-            cov[: len(idx), : len(idx)] = cov_all[np.ix_(idx, idx)]
-            covs.append(cov)
+    if hac:
+        lags = pf.hac_lags
+        covs = [pf.group_cov(k) for k in range(K)]
     else:
         lags = 0
         rng = np.random.default_rng(opts.seed)
         Ys = []
-        for S, f, e, b in zip(S_list, fitted, resid, betas):
+        for k, S in enumerate(S_list):
+            sel = pf.groups == k
             L = opts.block_length or intervals.default_block_length(S.size)
-            J = intervals.jacobian(S, b, c_hat, fit_c=fit_c)
-            Ys.append(intervals.residual_block_bootstrap(f, e, J, L, opts.n_boot, rng))
+            J = intervals.jacobian(S, pf.beta[k], c_hat, fit_c=fit_c)
+            Ys.append(intervals.residual_block_bootstrap(pf.fitted[sel], pf.resid[sel], J, L, opts.n_boot, rng))
         if fit_c:
             bs = law.varpro_shared(S_list, Ys, bounds, refine="newton")
             cs = np.asarray(bs.c)
@@ -147,7 +128,7 @@ def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> li
         covs = [np.cov(rp.T) for rp in replicates]  # type: ignore[union-attr]
     fits = []
     for k, r in enumerate(runs):
-        rss = float(resid[k] @ resid[k])
+        rss = float(rss_k[k])
         # the point fit at the shared c; its intervals come from the joint fit above
         fit = _fit_prepared(r, "shared", c_hat, replace(opts, ci="hac"), cov_override=covs[k])
         fit = _replace(
@@ -155,8 +136,8 @@ def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> li
             ci_method=opts.ci,
             fixed_c=not fit_c,
             replicates=replicates[k],
-            profile_c=grid,
-            profile_rss=prof,
+            profile_c=pf.grid,
+            profile_rss=pf.profile,
             bounds=bounds,
             hac_lags=lags,
             rss=rss,

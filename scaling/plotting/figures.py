@@ -232,11 +232,11 @@ def exchange_rate_band(fit: RunFit, entropy: np.ndarray | float) -> pd.DataFrame
     if not fit.has_estimate:
         return pd.DataFrame({"entropy": S, "mean": nan, "lo": nan, "hi": nan})
     _, beta, c = fit.theta
-    se = _rate_se(S, beta, c, fit.cov[None, :, :])[0]
+    grad = _rate_gradient(S, beta, c)[0]
     if fit.replicates is None:
         df = max(fit.n_points - (2 if fit.fixed_c else 3), 1)
         t = intervals.fixed_b_critical(fit.alpha, fit.hac_lags, fit.n_points, df)
-        lo, hi = mean - t * se, mean + t * se
+        _, lo, hi = intervals.delta_interval(grad, fit.cov, mean, t)
     else:
         beta_b, c_b = fit.replicates[:, 1:2], fit.replicates[:, 2:3]
         rates = beta_b * np.exp(c_b * S[None, :])
@@ -244,7 +244,9 @@ def exchange_rate_band(fit: RunFit, entropy: np.ndarray | float) -> pd.DataFrame
         if fit.replicate_cov is None:  # percentile interval
             lo, hi = np.nanquantile(rates, q, axis=0)
         else:  # studentized (bootstrap-t), as RunFit does for the ceiling
-            se_b = _rate_se(S, fit.replicates[:, 1], fit.replicates[:, 2], fit.replicate_cov)
+            se = intervals.delta_se(grad, fit.cov)
+            grad_b = _rate_gradient(S, fit.replicates[:, 1], fit.replicates[:, 2])
+            se_b = intervals.delta_se(grad_b, fit.replicate_cov[:, None, :, :])
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_b = (rates - mean[None, :]) / se_b
             t_b[~np.isfinite(t_b)] = np.nan
@@ -253,14 +255,12 @@ def exchange_rate_band(fit: RunFit, entropy: np.ndarray | float) -> pd.DataFrame
     return pd.DataFrame({"entropy": S, "mean": mean, "lo": lo, "hi": hi})
 
 
-def _rate_se(S: np.ndarray, beta, c, cov: np.ndarray) -> np.ndarray:
-    """Delta-method standard errors of ``beta exp(c S)``, shape (B, len(S)), for B covariances."""
+def _rate_gradient(S: np.ndarray, beta, c) -> np.ndarray:
+    """Gradients of ``beta exp(c S)`` with respect to ``(P0, beta, c)``, shape (B, len(S), 3), for B rows of (beta, c)."""
     beta = np.atleast_1d(np.asarray(beta, dtype=float))[:, None]
     c = np.atleast_1d(np.asarray(c, dtype=float))[:, None]
     e = np.exp(c * S[None, :])
-    J = np.stack([np.zeros_like(e), e, beta * S[None, :] * e], axis=-1)  # (B, n, 3)
-    var = np.einsum("bni,bij,bnj->bn", J, cov, J)
-    return np.sqrt(np.maximum(var, 0.0))
+    return np.stack([np.zeros_like(e), e, beta * S[None, :] * e], axis=-1)
 
 
 # --------------------------------------------------------------------------------
