@@ -152,11 +152,9 @@ class RunFit(ResultMixin):
             lo, hi = np.nanquantile(curves, [self.alpha / 2, 1 - self.alpha / 2], axis=0)
         else:
             _, beta, c = self.theta
-            J = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])
-            se = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", J, self.cov, J), 0.0))
             df = max(self.n_points - (2 if self.fixed_c else 3), 1)
             t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
-            lo, hi = mean - t * se, mean + t * se
+            _, lo, hi = intervals.delta_interval(intervals.jacobian(S, beta, c), self.cov, mean, t)
         return pd.DataFrame({"entropy": S, "mean": mean, "lo": lo, "hi": hi})
 
     def exchange_rate(self, entropy: np.ndarray | float) -> np.ndarray:
@@ -196,12 +194,11 @@ class RunFit(ResultMixin):
             return math.nan, math.nan, math.nan
         est = float(_quantity(name, self.theta[None, :])[0])
         grad = _gradient(name, self.theta[None, :])[0]
-        var = float(grad @ self.cov @ grad)
-        se = math.sqrt(var) if var >= 0 else math.nan
         if self.replicates is None:
             df = max(self.n_points - (2 if self.fixed_c else 3), 1)
             t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
-            return se, est - t * se, est + t * se
+            return tuple(float(v) for v in intervals.delta_interval(grad, self.cov, est, t, negative="nan"))
+        se = float(intervals.delta_se(grad, self.cov, negative="nan"))
         vals = _quantity(name, self.replicates)
         if self.replicate_cov is None:  # percentile interval
             vals = vals[np.isfinite(vals)]
@@ -211,8 +208,7 @@ class RunFit(ResultMixin):
             return float(np.std(vals, ddof=1)), float(lo), float(hi)
         # studentized (bootstrap-t) interval: each replicate divided by its own HAC standard error
         g_b = _gradient(name, self.replicates)
-        with np.errstate(invalid="ignore"):  # rounding can leave a tiny negative variance: NaN, dropped below
-            se_b = np.sqrt(np.einsum("bi,bij,bj->b", g_b, self.replicate_cov, g_b))
+        se_b = intervals.delta_se(g_b, self.replicate_cov, negative="nan")  # a tiny negative variance: NaN, dropped below
         with np.errstate(divide="ignore", invalid="ignore"):
             t_b = (vals - est) / se_b
         t_b = t_b[np.isfinite(t_b)]
