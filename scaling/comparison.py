@@ -52,6 +52,7 @@ from scaling.data.load import Dataset
 from scaling.fitting.single import FitOptions, RunPoints, fit_run
 from scaling.forecasting.forecast import run_points
 from scaling.progress import track
+from scaling.protocol import ResultMixin
 
 Test = Literal["bootstrap", "ar1"]
 
@@ -118,7 +119,7 @@ class CompareOptions:
 
 
 @dataclass(frozen=True, eq=False)
-class ModelComparison:
+class ModelComparison(ResultMixin):
     """Comparison of the algorithms' curves for one model.
 
     Attributes
@@ -263,7 +264,11 @@ class ModelComparison:
         }
         return pd.DataFrame([row])
 
-    def summary(self) -> str:
+    def summary(self) -> pd.DataFrame:
+        """Per algorithm: the ceiling at the common c with its interval (a DataFrame)."""
+        return self.ceilings.copy()
+
+    def summary_text(self) -> str:
         """The explanation, the per-algorithm ceilings and the one-versus-rest table as text."""
         lines = [f"{self.model}: {self.verdict}", f"  {self.explanation}"]
         if not self.ceilings.empty:
@@ -278,7 +283,7 @@ def _indent(text: str) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class Comparison:
+class Comparison(ResultMixin):
     """Comparisons for every model of a data set.
 
     Attributes
@@ -324,9 +329,14 @@ class Comparison:
         out = pd.concat(frames, ignore_index=True)
         return out[["model"] + [c for c in out.columns if c != "model"]]
 
-    def summary(self) -> str:
+    def summary(self) -> pd.DataFrame:
+        """One row per model: p-value, largest ceiling difference with its interval, verdict."""
+        cols = ["model", "n_algorithms", "p_value", "max_ceiling_diff", "diff_lo", "diff_hi", "verdict"]
+        return self.to_frame()[cols].set_index("model")
+
+    def summary_text(self) -> str:
         """Every model's explanation and tables."""
-        return "\n\n".join(m.summary() for m in self.models)
+        return "\n\n".join(m.summary_text() for m in self.models)
 
 
 # --------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def test_unusable_runs_are_reported_and_not_pooled():
     ex = res.excluded()
     assert ex["run"].tolist() == ["sim/m1/flat"] and ex["status"].iloc[0] == "poor fit" and "R2" in ex["reason"].iloc[0]
     assert all("sim/m1/flat" not in runs for runs in res["sim"].stage1.runs)
-    assert "sim/m1/flat: poor fit" in res.summary()
+    assert "sim/m1/flat: poor fit" in res.summary_text()
 
 
 def test_tasks_are_fitted_separately_and_selectable():

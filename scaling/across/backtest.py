@@ -24,6 +24,7 @@ from scaling.across.stage1 import fit_stage1, measure_at_c, pools_by_task, scree
 from scaling.across.stage2 import FORMS, LINKS, METHODS, check_choice, fit_stage2
 from scaling.exceptions import StatisticalWarning
 from scaling.progress import track
+from scaling.protocol import ResultMixin
 
 COLUMNS = [
     "task", "scheme", "n_out", "held_out", "params", "n_fit", "fit_max_params", "decades_beyond", "form",
@@ -32,7 +33,7 @@ COLUMNS = [
 
 
 @dataclass(frozen=True, eq=False)
-class SizeBacktest:
+class SizeBacktest(ResultMixin):
     """Rows of a size backtest and their summaries.
 
     Attributes

@@ -38,6 +38,7 @@ from scipy import optimize
 from scaling.across.stage1 import Stage1, bootstrap_stage1, fit_stage1, pools_by_task, screen_runs
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, Stage2Status, check_choice, fit_stage2
 from scaling.exceptions import StatisticalWarning
+from scaling.protocol import ResultMixin
 
 __all__ = [
     "AcrossResult",
@@ -60,7 +61,7 @@ def form_label(form: str, link: str) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class AcrossResult:
+class AcrossResult(ResultMixin):
     """Stage 1 and stage 2 of one task (model family).
 
     Attributes
@@ -210,7 +211,15 @@ class AcrossResult:
         frames += [a.to_frame() for k, a in self.alternatives.items() if k != self.label]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def summary(self) -> str:
+    def summary(self) -> pd.DataFrame:
+        """Per model: the stage-1 ceiling with its interval (see :meth:`points`)."""
+        return self.points()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per model stage-1 estimates (as :meth:`points`)."""
+        return self.points()
+
+    def summary_text(self) -> str:
         """Readable text: runs left out, the per-model table, the stage-2 coefficients."""
         lines = [f"task {self.task or '(none)'}"]
         ex = self.excluded()
@@ -251,7 +260,7 @@ class AcrossResult:
 
 
 @dataclass(frozen=True, eq=False)
-class AcrossResults:
+class AcrossResults(ResultMixin):
     """Stage 1 and 2 of every task of a data set.
 
     Attributes
@@ -302,8 +311,17 @@ class AcrossResults:
         """Runs left out of the pooling, with status and reason."""
         return self.runs[~self.runs["used"]].reset_index(drop=True)
 
-    def summary(self) -> str:
-        return "\n\n".join(r.summary() for r in self)
+    def summary(self) -> pd.DataFrame:
+        """Per task and model: stage-1 estimates (see :meth:`points`)."""
+        return self.points()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per task and model: stage-1 estimates."""
+        return self.points()
+
+    def summary_text(self) -> str:
+        """Every task's text summary (what ``scaling extrapolate`` prints)."""
+        return "\n\n".join(r.summary_text() for r in self)
 
 
 # --------------------------------------------------------------------------------
@@ -443,7 +461,7 @@ def _fit_task(task, models, runs, c, method, link, form, level, n_boot, rng) -> 
 # planning
 # --------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class Plan:
+class Plan(ResultMixin):
     """The smallest model whose ceiling reaches a target with a given probability.
 
     Attributes

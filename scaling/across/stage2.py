@@ -60,6 +60,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import optimize, special, stats
 
+from scaling.protocol import ResultMixin
+
 Method = Literal["wls", "random", "ols"]
 Link = Literal["identity", "logit"]
 Form = Literal["linear", "quadratic"]
@@ -109,7 +111,7 @@ def _dmu(eta: np.ndarray, link: str) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class Stage2Fit:
+class Stage2Fit(ResultMixin):
     """A regression of one per-model quantity on log10(params), and its predictions.
 
     Attributes

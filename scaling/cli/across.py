@@ -101,7 +101,7 @@ def _fit(ds: Dataset, tasks, mode, c, method, link, form, level, algorithms, r2_
         level=level, algorithms=_csv_list(algorithms), r2_min=r2_min, n_boot=n_boot, seed=seed,
     )  # fmt: skip
     if not any(r.ceiling is not None and r.ceiling.has_estimate for r in res):
-        typer.echo(res.summary())
+        typer.echo(res.summary_text())
         fail("no task has a stage-2 estimate: " + "; ".join(f"{r.task or '(all)'}: {r.message or r.status}" for r in res))
     return res
 
@@ -145,7 +145,7 @@ def extrapolate(
     """
     sizes = _numbers(to, "--to")
     res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot if ci == Interval.bootstrap else 0, seed)
-    typer.echo(res.summary())
+    typer.echo(res.summary_text())
     pred = _run_quietly(res.predict, sizes, n_runs=n_runs)
     pct = round(100 * level)
     show = pd.DataFrame(

@@ -75,6 +75,7 @@ from scaling.fitting.status import (
     r_squared,
 )
 from scaling.progress import track
+from scaling.protocol import ResultMixin
 
 #: runs per chunk for point fits (a chunk is one unit of work for joblib).
 POINT_CHUNK = 2048
@@ -628,7 +629,7 @@ _QUANTITIES = ("ceiling", "a", "b", "c", "beta")
 
 
 @dataclass(frozen=True, eq=False)
-class BatchFit:
+class BatchFit(ResultMixin):
     """Fits of many runs, stored as arrays (one row per run, in input order).
 
     Attributes

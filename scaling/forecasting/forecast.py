@@ -41,6 +41,7 @@ from scaling.core import intervals, law
 from scaling.data.load import Dataset
 from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, fit_run, run_points
 from scaling.progress import track
+from scaling.protocol import ResultMixin
 
 Family = Literal["auto", "exp_floor", "exp", "power"]
 #: entropy-trajectory families, in the order used to break ties in held-out error.
@@ -420,7 +421,7 @@ LAW_UNUSABLE = "law unusable on prefix"
 
 
 @dataclass(frozen=True, eq=False)
-class RunForecast:
+class RunForecast(ResultMixin):
     """Forecast of one run from its first ``fraction`` of points.
 
     Attributes
@@ -793,7 +794,7 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
 # many runs, many fractions
 # --------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class Forecasts:
+class Forecasts(ResultMixin):
     """Forecasts of every run of a data set at one fraction.
 
     Attributes
@@ -916,7 +917,7 @@ def summarise_forecasts(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True, eq=False)
-class ForecastBacktest:
+class ForecastBacktest(ResultMixin):
     """Forecasts of every run at several fractions.
 
     Attributes
