@@ -1,0 +1,98 @@
+"""The README stays short, every docs page is in the MkDocs nav, and generated outputs are current."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+
+
+def _cli_examples():
+    spec = importlib.util.spec_from_file_location("cli_examples", ROOT / "analyses" / "cli_examples.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _nav_pages() -> set[str]:
+    """Every ``name.md`` in mkdocs.yml's nav (read as text: the file has no custom tags to resolve)."""
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = text[text.index("\nnav:") :]
+    return set(re.findall(r":\s*([\w./-]+\.md)\s*$", nav, re.M))
+
+
+def test_readme_is_short():
+    assert README.stat().st_size < 16_000
+
+
+def test_every_docs_page_is_in_the_nav():
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    pages = {p for p in pages if not p.startswith(("generated/", "examples/"))}
+    nav = _nav_pages()
+    assert pages - nav == set(), "pages missing from mkdocs.yml nav"
+    assert nav - pages == set(), "nav entries without a page"
+
+
+def test_readme_links_to_docs_pages_exist():
+    for target in re.findall(r"\]\((docs/[^)#]+)", README.read_text(encoding="utf-8")):
+        assert (ROOT / target).exists(), target
+
+
+def test_ci_runs_the_readme_test_command_and_the_docs_build():
+    readme = README.read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = re.search(r"^python3 -m venv .*python -m pytest$", readme, re.M).group(0)
+    assert command in ci
+    assert "mkdocs build --strict" in ci
+
+
+def test_included_files_exist():
+    """Every ``--8<--`` include and every README block has its generated file."""
+    mod = _cli_examples()
+    for page in DOCS.rglob("*.md"):
+        for target in re.findall(r'--8<-- "([^"]+)"', page.read_text(encoding="utf-8")):
+            assert (ROOT / target).exists(), f"{page.name} includes {target}"
+    for name in mod.BLOCK.findall(README.read_text(encoding="utf-8")):
+        assert mod.block_text(name[1]) is not None, name[1]
+
+
+def test_readme_blocks_equal_the_generated_files():
+    mod = _cli_examples()
+    readme = README.read_text(encoding="utf-8")
+    assert mod.fill_blocks(readme) == readme, "README blocks are stale: run python analyses/cli_examples.py"
+
+
+def test_status_table_is_current():
+    mod = _cli_examples()
+    assert (DOCS / "generated" / "statuses.md").read_text(encoding="utf-8") == mod.status_table()
+    assert (DOCS / "generated" / "statuses.short.md").read_text(encoding="utf-8") == mod.status_table(short=True)
+
+
+def test_fit_example_output_is_current():
+    """Rerun `scaling fit` on data/runs.csv: the committed output (docs and README) is what it prints today."""
+    mod = _cli_examples()
+    ex = mod.BY_NAME["fit"]
+    text, _, rc = mod.run_example(ex)
+    assert rc == 0
+    assert (DOCS / "generated" / "fit.txt").read_text(encoding="utf-8") == text
+    short = mod.excerpt(ex, text)
+    assert (DOCS / "generated" / "fit.short.txt").read_text(encoding="utf-8") == short
+    block = re.search(r"<!-- begin: fit -->(.*?)<!-- end: fit -->", README.read_text(encoding="utf-8"), re.S)
+    assert block is not None
+    assert block.group(1) == "\n```text\n" + short + "```\n"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs not installed (pip install '.[docs]')")
+def test_mkdocs_config_loads():
+    from mkdocs.config import load_config
+
+    cfg = load_config(str(ROOT / "mkdocs.yml"))
+    assert cfg["docs_dir"].endswith("docs")
