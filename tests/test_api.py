@@ -63,7 +63,7 @@ def test_results_render_for_notebooks_and_plot(ds):
 
 
 def test_load_reads_logs_and_frames_like_the_cli():
-    logs = Path(__file__).parent / "files"
+    logs = Path(__file__).resolve().parent / "files"
     ds = sc.load(logs / "verl_new.log")
     assert len(ds.runs) >= 1 and {"entropy", "perf"} <= set(ds.points.columns)
     frame = pd.read_csv(DATA)

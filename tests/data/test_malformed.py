@@ -22,7 +22,7 @@ from scaling.data.load import load
 from scaling.exceptions import DataError, DataWarning
 from scaling.fitting.dataset import fit_dataset
 
-CORPUS = Path(__file__).resolve().parent / "malformed"
+CORPUS = Path(__file__).resolve().parents[1] / "malformed"
 runner = CliRunner()
 
 #: file -> the one-line error every reader of it must get

@@ -25,7 +25,7 @@ from scaling.fitting.result import FitOptions
 from scaling.fitting.single import fit_run, run_points
 from scaling.fitting.status import FitStatus
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "runs.csv"
+DATA = Path(__file__).resolve().parents[2] / "data" / "runs.csv"
 NUMERIC = [f"{q}{s}" for q in ("ceiling", "a", "b", "c", "beta") for s in ("", "_lo", "_hi")] + [
     "ceiling_se", "r2", "aicc_linear", "aicc_paper",
 ]  # fmt: skip

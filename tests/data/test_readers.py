@@ -28,8 +28,8 @@ from scaling.data.readers import (
 from scaling.data.readers.verl import clean_line, parse_pairs
 from scaling.exceptions import DataError, DataWarning
 
-FILES = Path(__file__).parent / "files"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+FILES = Path(__file__).resolve().parents[1] / "files"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 REALDATA = SHARED / "realdata"
 VERL = REALDATA / "verl-data"
 DEEP_GRPO = REALDATA / "Deep-GRPO"
