@@ -224,7 +224,7 @@ def exchange_rate_band(fit: RunFit, entropy: np.ndarray | float) -> pd.DataFrame
     -----
     The gradient of ``beta exp(c S)`` with respect to ``(P0, beta, c)`` is
     ``(0, exp(c S), beta S exp(c S))``.  Coverage is checked by simulation in
-    ``tests/test_plotting.py``.
+    ``tests/plotting/test_figures.py``.
     """
     S = np.atleast_1d(np.asarray(entropy, dtype=float))
     mean = fit.exchange_rate(S)

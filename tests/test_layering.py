@@ -1,0 +1,39 @@
+"""The package's one-way layering holds: import-linter contracts, and no import hidden in a function."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+from importlinter import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "scaling"
+
+
+def test_import_contracts_are_kept():
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the contracts live in pyproject.toml
+    try:
+        assert cli.lint_imports() == 0
+    finally:
+        os.chdir(cwd)
+
+
+def test_no_scaling_import_inside_a_function():
+    hidden = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for func in ast.walk(tree):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                names = []
+                if isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""] if node.level == 0 else ["." * node.level]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                if any(n.startswith("scaling") or n.startswith(".") for n in names):
+                    hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not hidden, f"imports of the package inside functions: {hidden}"
