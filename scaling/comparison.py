@@ -48,7 +48,7 @@ from scipy import stats
 from scaling.core import intervals, law
 from scaling.core.intervals import ar1_sandwich
 from scaling.data.load import Dataset
-from scaling.fitting.dataset import rescreen
+from scaling.fitting.screen import rescreen
 from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run
 from scaling.forecasting.forecast import run_points
 from scaling.progress import track
@@ -526,7 +526,7 @@ def compare_model(
         The metric's range; differences are shown in points (x100) for a 0-1 metric.
     fits : mapping of run id to RunFit, optional
         Free HAC fits made already (:func:`scaling.fitting.dataset.fit_dataset`): a run
-        found here is screened from its fit (:func:`scaling.fitting.dataset.rescreen`,
+        found here is screened from its fit (:func:`scaling.fitting.screen.rescreen`,
         the same status as a refit) instead of being fitted again.
 
     Returns

@@ -6,7 +6,7 @@ compares the algorithms within each model (:func:`scaling.comparison.compare_alg
 and fits the ceilings across model sizes with their extrapolation and backtest
 (:func:`scaling.across.predict.fit_across`, :func:`scaling.across.backtest.backtest_sizes`),
 each once.  The comparison and the cross-size analyses screen runs by their own free
-fit; they reuse the stage-1 fits for that (:func:`scaling.fitting.dataset.rescreen`
+fit; they reuse the stage-1 fits for that (:func:`scaling.fitting.screen.rescreen`
 gives the status a refit would), so every run is fitted once per study.
 
 The result records each analysis' result, or why it was not run, and the warnings

@@ -13,7 +13,8 @@ import pytest
 from scaling.across.predict import fit_across
 from scaling.comparison import CompareOptions, compare_algorithms
 from scaling.data.load import ColumnMap, load
-from scaling.fitting.dataset import fit_dataset, rescreen
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.screen import rescreen
 from scaling.fitting.single import FitOptions, fit_run, run_points
 from scaling.forecasting.forecast import ForecastOptions
 from scaling.study import ANALYSES, AcrossOptions, Study, StudySettings

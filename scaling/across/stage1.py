@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from scaling.core import intervals, law
-from scaling.fitting.dataset import rescreen
+from scaling.fitting.screen import rescreen
 from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run, run_points
 
 #: quantities of a model that stage 2 can regress on log(params).
@@ -243,7 +243,7 @@ def screen_runs(
     fits : mapping of run id to RunFit, optional
         Fits made already (:func:`scaling.fitting.dataset.fit_dataset`, mode ``free``,
         HAC intervals): a run found here is screened from its fit
-        (:func:`scaling.fitting.dataset.rescreen`, same status as a refit) instead of
+        (:func:`scaling.fitting.screen.rescreen`, same status as a refit) instead of
         being fitted again; other runs are fitted.
 
     Returns

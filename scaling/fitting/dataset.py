@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from scaling.core import intervals
 from scaling.data.load import Dataset
 from scaling.fitting.engine import BATCH_MIN_RUNS, fit_runs
 from scaling.fitting.shared import fit_shared
@@ -22,7 +21,6 @@ from scaling.fitting.single import (
     _fit_prepared,
     _no_estimate,
     _precheck,
-    _status,
     run_points,
 )
 from scaling.progress import track
@@ -162,52 +160,3 @@ def fit_dataset(
         ordered += (_no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
     return FitResults(ordered, mode, opts, data.notes, data.issues)
 
-
-def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
-    """The status a fresh free fit of the same run would get under other thresholds, without refitting.
-
-    A run's status depends on its point estimate (fixed by the data) and on the
-    options' ``alpha`` (through the interval of c), ``perf_range`` and ``r2_min``.
-    Given a free fit with HAC intervals at the default lags, this recomputes the
-    status, flags and message exactly as
-    ``fit_run(entropy, perf, step, mode="free", options=options)`` would, so that
-    analyses which only screen runs (stage 1 across sizes, the algorithm comparison)
-    can reuse the fits of :func:`fit_dataset` instead of fitting every run again.
-
-    Parameters
-    ----------
-    fit : RunFit
-        A run's fit, e.g. from :func:`fit_dataset` in mode ``free`` with ``ci="hac"``.
-    options : FitOptions
-        The screening's options (``ci="hac"`` and ``maxlags=None``; the others are free).
-
-    Returns
-    -------
-    RunFit or None
-        The fit with ``status``, ``flags``, ``message`` and ``alpha`` of a fit under
-        ``options`` (estimates unchanged), or None when ``fit`` cannot tell: c fixed or
-        shared, bootstrap intervals, other HAC lags, or options that need them.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scaling.fitting.single import fit_run
-    >>> S = np.linspace(0.8, 0.1, 40)
-    >>> y = 1.02 - 0.3 * np.exp(1.3 * S) + 0.002 * np.cos(7 * S)
-    >>> fit = fit_run(S, y, options=FitOptions(perf_range=(0.0, 1.0)))
-    >>> fit.status.value, rescreen(fit, FitOptions(perf_range=None)).status.value
-    ('ceiling outside range', 'ok')
-    """
-    if options.ci != "hac" or options.maxlags is not None:
-        return None
-    if not fit.has_estimate:  # a run too short or degenerate: its status does not depend on the options
-        return replace(fit, alpha=options.alpha) if fit.status in (FitStatus.TOO_FEW_POINTS, FitStatus.INVALID_DATA) else None
-    if fit.mode != "free" or fit.fixed_c or fit.ci_method != "hac" or fit.replicates is not None:
-        return None
-    if fit.hac_lags != intervals.newey_west_lags(fit.n_points):
-        return None
-    fit = replace(fit, alpha=options.alpha)
-    points = RunPoints(fit.entropy, fit.perf, fit.step, {})
-    at_bound = FitStatus.AT_BOUND in fit.flags
-    status, flags, message = _status(points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds)
-    return replace(fit, status=status, flags=flags, message=message)
