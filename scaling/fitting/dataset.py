@@ -159,4 +159,3 @@ def fit_dataset(
         empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=r, model="", params=math.nan, algorithm="", seed=""))
         ordered += (_no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
     return FitResults(ordered, mode, opts, data.notes, data.issues)
-
