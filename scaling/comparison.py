@@ -35,7 +35,7 @@ differs from every other algorithm's is flagged (the entropy-bonus runs,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Literal
@@ -49,7 +49,8 @@ from scaling.core import intervals, law
 from scaling.core.intervals import ar1_sandwich
 from scaling.core.panel import fit_panel, panel_jacobian
 from scaling.data.load import Dataset
-from scaling.fitting.single import FitOptions, RunPoints, fit_run
+from scaling.fitting.screen import rescreen
+from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run
 from scaling.forecasting.forecast import run_points
 from scaling.progress import track
 from scaling.protocol import ResultMixin
@@ -501,6 +502,7 @@ def compare_model(
     by: str = "algorithm",
     options: CompareOptions | None = None,
     perf_range: tuple[float, float] | None = (0.0, 1.0),
+    fits: Mapping[str, RunFit] | None = None,
 ) -> ModelComparison:
     """Compare the curves of the levels (algorithms) of one model.
 
@@ -518,6 +520,10 @@ def compare_model(
         Test, levels, margin, bootstrap settings.
     perf_range : (float, float) or None
         The metric's range; differences are shown in points (x100) for a 0-1 metric.
+    fits : mapping of run id to RunFit, optional
+        Free HAC fits made already (:func:`scaling.fitting.dataset.fit_dataset`): a run
+        found here is screened from its fit (:func:`scaling.fitting.screen.rescreen`,
+        the same status as a refit) instead of being fitted again.
 
     Returns
     -------
@@ -537,7 +543,9 @@ def compare_model(
     excluded = {}
     keep: list[tuple[RunPoints, str]] = []
     for r, lev in zip(runs, levels):
-        fit = fit_run(r.entropy, r.perf, r.step, options=FitOptions(perf_range=None, r2_min=opts.r2_min), **_ident(r))
+        screen = FitOptions(perf_range=None, r2_min=opts.r2_min)
+        given = fits.get(r.ident["run"]) if fits is not None else None
+        fit = (rescreen(given, screen) if given is not None else None) or fit_run(r.entropy, r.perf, r.step, options=screen, **_ident(r))
         if fit.status.usable:
             keep.append((r, str(lev)))
         else:
@@ -671,6 +679,7 @@ def compare_algorithms(
     *,
     group: Sequence[str] | None = None,
     options: CompareOptions | None = None,
+    fits: Mapping[str, RunFit] | None = None,
 ) -> Comparison:
     """Test, for every model, whether the algorithms share one entropy-performance curve.
 
@@ -684,6 +693,9 @@ def compare_algorithms(
         Columns that define a model; default ``task, model`` when the data have a
         task column (model names repeat across tasks), else ``model``.
     options : CompareOptions, optional
+    fits : mapping of run id to RunFit, optional
+        Free HAC fits of the runs made already (e.g. ``{f.run: f for f in fit_dataset(data)}``);
+        the runs are screened from them instead of being fitted again (see :func:`compare_model`).
 
     Returns
     -------
@@ -708,5 +720,5 @@ def compare_algorithms(
         label = "/".join(str(k) for k in key)
         names = list(dict.fromkeys(grp["run"]))
         levels = [str(grp.loc[grp["run"] == n, by].iloc[0]) for n in names]
-        out.append(compare_model([runs[n] for n in names], levels, model=label, by=by, options=opts, perf_range=data.perf_range))
+        out.append(compare_model([runs[n] for n in names], levels, model=label, by=by, options=opts, perf_range=data.perf_range, fits=fits))
     return Comparison(tuple(out), by, tuple(cols), opts)

@@ -13,7 +13,7 @@ form extrapolates best.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ from scaling.across.predict import ALTERNATIVES, form_label
 from scaling.across.stage1 import fit_stage1, measure_at_c, pools_by_task, screen_runs
 from scaling.across.stage2 import FORMS, LINKS, METHODS, check_choice, fit_stage2
 from scaling.exceptions import StatisticalWarning
+from scaling.fitting.single import RunFit
 from scaling.progress import track
 from scaling.protocol import ResultMixin
 
@@ -93,6 +94,7 @@ def backtest_sizes(
     r2_min: float = 0.6,
     schemes: Sequence[str] = ("leave-one-out", "leave-largest-out"),
     max_out: int | None = None,
+    fits: Mapping[str, RunFit] | None = None,
 ) -> SizeBacktest:
     """Leave-one-size-out and leave-the-largest-out backtests of the ceiling's extrapolation.
 
@@ -117,6 +119,9 @@ def backtest_sizes(
         1, 2, ... sizes together, while at least 3 sizes remain to fit).
     max_out : int, optional
         Most sizes held out together in ``leave-largest-out``.
+    fits : mapping of run id to RunFit, optional
+        Free HAC fits made already (:func:`scaling.fitting.dataset.fit_dataset`): runs are
+        screened from them instead of being fitted again (see :func:`scaling.across.stage1.screen_runs`).
 
     Returns
     -------
@@ -128,7 +133,7 @@ def backtest_sizes(
         check_choice("link", l_, LINKS)
     for s in schemes:
         check_choice("scheme", s, ("leave-one-out", "leave-largest-out"))
-    usable, runs = screen_runs(data, r2_min=r2_min, algorithms=algorithms)
+    usable, runs = screen_runs(data, r2_min=r2_min, algorithms=algorithms, fits=fits)
     if not (runs["task"] != "").any():
         runs = runs.assign(task="")
     pools = pools_by_task(usable, runs)

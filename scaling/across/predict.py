@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +38,7 @@ from scipy import optimize
 from scaling.across.stage1 import Stage1, bootstrap_stage1, fit_stage1, pools_by_task, screen_runs
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, Stage2Status, check_choice, fit_stage2
 from scaling.exceptions import StatisticalWarning
+from scaling.fitting.single import RunFit
 from scaling.protocol import ResultMixin
 
 __all__ = [
@@ -338,6 +339,7 @@ def fit_across(
     r2_min: float = 0.6,
     n_boot: int = 0,
     seed: int = 0,
+    fits: Mapping[str, RunFit] | None = None,
 ) -> AcrossResults:
     """Fit stage 1 and stage 2 for every task (model family) of a data set.
 
@@ -369,6 +371,9 @@ def fit_across(
         Two-stage bootstrap replicates (0: analytic intervals only).
     seed : int
         Seed of the bootstrap.
+    fits : mapping of run id to RunFit, optional
+        Free HAC fits made already (:func:`scaling.fitting.dataset.fit_dataset`): runs are
+        screened from them instead of being fitted again (see :func:`scaling.across.stage1.screen_runs`).
 
     Returns
     -------
@@ -390,7 +395,7 @@ def fit_across(
         raise ValueError(f"c must be a finite number, got {c}")
     if link == "logit" and getattr(data, "perf_range", (0.0, 1.0)) != (0.0, 1.0):
         raise ValueError("link='logit' needs a metric in [0, 1] (the data are unbounded; use --perf-scale fraction or link='identity')")
-    usable, runs = screen_runs(data, r2_min=r2_min, algorithms=algorithms)
+    usable, runs = screen_runs(data, r2_min=r2_min, algorithms=algorithms, fits=fits)
     all_tasks = list(dict.fromkeys(runs.loc[runs["task"] != "", "task"])) or [""]
     if not (runs["task"] != "").any():
         runs = runs.assign(task="")

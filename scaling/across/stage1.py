@@ -16,7 +16,7 @@ invalid data) is left out and reported with its reason.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,7 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from scaling.core import intervals, law, panel
-from scaling.fitting.single import FitOptions, RunPoints, fit_run, run_points
+from scaling.fitting.screen import rescreen
+from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run, run_points
 
 #: quantities of a model that stage 2 can regress on log(params).
 QUANTITIES = ("ceiling", "a", "b", "beta")
@@ -226,6 +227,7 @@ def screen_runs(
     *,
     r2_min: float = 0.6,
     algorithms: Sequence[str] | None = None,
+    fits: Mapping[str, RunFit] | None = None,
 ) -> tuple[dict[str, RunPoints], pd.DataFrame]:
     """Fit every run freely and decide which runs may be pooled into their model.
 
@@ -238,6 +240,11 @@ def screen_runs(
         R^2 below which a run's own fit is ``poor fit`` (not usable).
     algorithms : list of str, optional
         Keep only runs of these algorithms (e.g. leave out runs with an entropy bonus).
+    fits : mapping of run id to RunFit, optional
+        Fits made already (:func:`scaling.fitting.dataset.fit_dataset`, mode ``free``,
+        HAC intervals): a run found here is screened from its fit
+        (:func:`scaling.fitting.screen.rescreen`, same status as a refit) instead of
+        being fitted again; other runs are fitted.
 
     Returns
     -------
@@ -261,7 +268,7 @@ def screen_runs(
         if not (np.isfinite(params) and params > 0):
             rows.append(dict(row, status="no params", used=False, reason="no positive parameter count"))
             continue
-        fit = fit_run(rp.entropy, rp.perf, rp.step, mode="free", options=opts, **ident)
+        fit = _reused(fits, str(run), opts) or fit_run(rp.entropy, rp.perf, rp.step, mode="free", options=opts, **ident)
         ok = fit.status.usable
         rows.append(dict(row, status=fit.status.value, used=ok, reason="" if ok else fit.message))
         if ok:
@@ -269,6 +276,13 @@ def screen_runs(
     for run, why in invalid.items():
         rows.append(dict(task="", run=run, model="", params=math.nan, algorithm="", seed="", status="invalid data", used=False, reason=why))
     return usable, pd.DataFrame(rows, columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
+
+
+def _reused(fits: Mapping[str, RunFit] | None, run: str, options: FitOptions) -> RunFit | None:
+    """The given fit of ``run`` re-screened under ``options``, or None when it must be fitted."""
+    if fits is None or run not in fits:
+        return None
+    return rescreen(fits[run], options)
 
 
 def pools_by_task(usable: dict[str, RunPoints], runs: pd.DataFrame) -> dict[str, list[tuple[str, float, list[RunPoints]]]]:

@@ -1,8 +1,7 @@
-"""The ``scaling report`` command: fit every run and write one HTML page with figures and tables."""
+"""The ``scaling report`` command: run a :class:`~scaling.study.Study` once and write its HTML page."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,11 +10,10 @@ import typer
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.comparison import CompareOptions
 from scaling.data.load import Dataset
-from scaling.exceptions import DataWarning, StatisticalWarning
-from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.single import FitOptions
 from scaling.forecasting.forecast import ForecastOptions
-from scaling.reporting.page import full_sections, write_report
+from scaling.reporting.page import write_report
+from scaling.study import Study, StudySettings
 
 
 @app.command("report")
@@ -23,7 +21,7 @@ from scaling.reporting.page import full_sections, write_report
 def report(
     ds: Dataset,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Directory for index.html, figures/ (PNG, SVG) and tables/ (CSV).")
+        Path, typer.Option("--out", "-o", help="Directory for index.html, figures/ (PNG; SVG with --svg) and tables/ (CSV).")
     ] = Path("report"),
     mode: Annotated[
         Mode,
@@ -62,6 +60,9 @@ def report(
     forecast_boot: Annotated[
         int, typer.Option("--forecast-boot", help="Draws behind the forecasts' prediction intervals (as in 'scaling forecast').", min=50)
     ] = 400,
+    svg: Annotated[
+        bool, typer.Option("--svg/--no-svg", help="Also write every figure as SVG (draws each figure twice).")
+    ] = False,
     title: Annotated[Optional[str], typer.Option(help="Title of the page.")] = None,
     perf_label: Annotated[
         Optional[str],
@@ -73,33 +74,31 @@ def report(
     """Write an HTML report: warnings first, data summary, per-run fits with statuses in words, figures,
     early prediction, algorithm comparison and results across model sizes (when the data allow them).
 
-    Opens in any browser (figures embedded); figures are also written as PNG and SVG, tables as CSV.
+    Opens in any browser (figures embedded); figures are also written as PNG (and SVG with
+    --svg), tables as CSV.  Every run is fitted once; the analyses reuse those fits.
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
-    extras: dict = {}
-    if forecast:
-        extras["forecast_options"] = ForecastOptions(alpha=1 - level, n_boot=forecast_boot, seed=seed)
-    if compare:
-        extras["compare_options"] = CompareOptions(n_boot=compare_boot, seed=seed, r2_min=r2_min)
-
-    options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", StatisticalWarning)
-        warnings.simplefilter("always", DataWarning)
-        results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
-    seen = [str(w.message) for w in caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
-    for msg in seen:
-        typer.echo(f"warning: {msg}", err=True)
-    sections = full_sections(forecast=forecast, compare=compare, across=across)
-    rep = write_report(
-        ds, results, out, sections=sections, title=title, perf_label=perf_label, per_run=per_run, extras=extras, warnings_seen=seen
+    analyses = tuple(name for name, on in (("forecast", forecast), ("compare", compare), ("across", across)) if on)
+    settings = StudySettings(
+        mode=mode.value,
+        share_by=tuple(share_by.split(",")) if share_by else None,
+        fit=FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min),
+        forecast=ForecastOptions(alpha=1 - level, n_boot=forecast_boot, seed=seed),
+        compare=CompareOptions(n_boot=compare_boot, seed=seed, r2_min=r2_min),
+        analyses=analyses,
     )
+    study = Study.run(ds, settings)
+    for msg in study.warnings.get("fit", ()):
+        typer.echo(f"warning: {msg}", err=True)
+    rep = write_report(study, out, title=title, perf_label=perf_label, per_run=per_run, svg=svg)
+    results = study.fits
     counts = results.status_counts()
     typer.echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     typer.echo(f"sections: {', '.join(rep.sections)}")
     for name, why in rep.skipped.items():
         typer.echo(f"not run: {name}: {why}")
     typer.echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")
+    n_fig = sum(1 for p in rep.figures if p.suffix == ".png")
     typer.echo(
-        f"wrote {rep.path} ({len(rep.figures) // 2} figures, also as PNG and SVG in {out / 'figures'}; {len(rep.tables)} tables as CSV in {out / 'tables'})"
+        f"wrote {rep.path} ({n_fig} figures, also as {'PNG and SVG' if svg else 'PNG'} in {out / 'figures'}; {len(rep.tables)} tables as CSV in {out / 'tables'})"
     )

@@ -1,557 +1,98 @@
-"""One self-contained HTML page that a person opens in a browser: data, fits, figures, warnings.
+"""The report page: assembles the sections of a :class:`~scaling.study.Study` and writes them.
 
 :func:`write_report` writes ``DIR/index.html`` (figures embedded as base64 PNG, tables as
-HTML), and beside it every figure as ``figures/NAME.png`` and ``figures/NAME.svg`` and
-every table as ``tables/NAME.csv``.
+HTML), and beside it every figure as ``figures/NAME.png`` (and ``figures/NAME.svg`` with
+``svg=True``) and every table as ``tables/NAME.csv``.  It renders a study and computes
+nothing: the fits and analyses are the study's (:meth:`scaling.study.Study.run`).
 
 The page is a list of sections, each made by a *section builder*: a function taking a
-:class:`ReportContext` and returning a :class:`Section`.  A builder whose analysis the
-data do not allow raises :class:`SkipSection` with the reason; its section is then absent
-and the page lists it under "Analyses not run".  Warnings of every section (and the
-runs set aside or not usable) are collected and shown first.
+:class:`~scaling.reporting.blocks.ReportContext` and returning a
+:class:`~scaling.reporting.blocks.Section`.  A builder whose analysis the data did not
+allow raises :class:`~scaling.reporting.blocks.SkipSection` with the reason; its section
+is then absent and the page lists it under "Analyses not run".  Warnings of every
+section, of the study, and the runs set aside or not usable are collected and shown first.
 
-:data:`DEFAULT_SECTIONS` are the stage-1 sections (data, fits and their figures, one
-block per run).  :data:`ANALYSIS_SECTIONS` add early prediction, the algorithm
-comparison and the results across model sizes (built in :mod:`scaling.reporting.sections`,
-imported only when a report needs them); :func:`full_sections` orders both for the
-page that ``scaling report`` writes::
+:data:`DEFAULT_SECTIONS` are the stage-1 sections (:mod:`scaling.reporting.fit_sections`:
+data, fits and their figures, one block per run); :data:`ANALYSIS_SECTIONS` add early
+prediction, the algorithm comparison and the results across model sizes
+(:mod:`scaling.reporting.sections`); :func:`full_sections` orders both::
 
-    write_report(ds, fits, "report", sections=full_sections(compare=False))
+    study = Study.run(ds, StudySettings(analyses=("forecast",)))
+    write_report(study, "report")                        # the sections of the study's analyses
+    write_report(study, "report", sections=full_sections(compare=False, across=False))
 
 Adding a section::
 
-    def forecast_section(ctx: ReportContext) -> Section:
+    def usable_section(ctx: ReportContext) -> Section:
         runs = [f for f in ctx.fits if f.status.usable]
         if not runs:
-            raise SkipSection("early prediction needs at least one usable fit")
-        ...  # compute, then draw with scaling.plotting.figures
-        return Section("forecast", "Early prediction", html=paragraph(...),
-                       figures=(ReportFigure("forecast_grid", "caption", fig),),
-                       tables=(("forecast", frame),))
+            raise SkipSection("no usable fit")
+        return Section("usable", "Usable runs", html=paragraph(f"{len(runs)} usable runs"),
+                       tables=(("usable", ctx.fits.to_frame()),))
 
-    write_report(ds, fits, "report", sections=[*DEFAULT_SECTIONS, ("forecast", forecast_section)])
+    write_report(study, "report", sections=[*DEFAULT_SECTIONS, ("usable runs", usable_section)])
 
-Every string from the input (run names, messages, values) is escaped with
-:func:`html.escape` before it reaches the page; builders build markup with :func:`esc`,
-:func:`paragraph` and :func:`html_table`, which escape for them.
+The module layering is one way: :mod:`~scaling.reporting.blocks` (building blocks) <-
+:mod:`~scaling.reporting.fit_sections`, :mod:`~scaling.reporting.sections` <- this module.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from scaling import __version__
 from scaling.exceptions import DataWarning, StatisticalWarning
 from scaling.fitting.single import FitStatus
-from scaling.plotting import figures as plots
 from scaling.progress import track
+from scaling.reporting.blocks import (
+    Report,
+    ReportContext,
+    ReportFigure,
+    Section,
+    SectionBuilder,
+    SkipSection,
+    _plural,
+    _slug,
+    esc,
+    html_table,
+    paragraph,
+)
+from scaling.reporting.fit_sections import (
+    data_section,
+    exchange_section,
+    fits_section,
+    grid_section,
+    profile_section,
+    residuals_section,
+    runs_section,
+)
+from scaling.reporting.sections import across_section, compare_section, forecast_section
+from scaling.study import Study
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from scaling.data.load import Dataset
-    from scaling.fitting.dataset import FitResults
-
-
-# --------------------------------------------------------------------------------
-# building blocks
-# --------------------------------------------------------------------------------
-class SkipSection(Exception):
-    """Raised by a section builder when the data do not allow its analysis; the message says why."""
-
-
-@dataclass(frozen=True, eq=False)
-class ReportFigure:
-    """A figure of a section.
-
-    Attributes
-    ----------
-    name : str
-        File stem (made safe for file names); unique within the report.
-    caption : str
-        Plain text shown under the figure (escaped when rendered).
-    figure : matplotlib Figure
-        The figure; the report renders and writes it.
-    """
-
-    name: str
-    caption: str
-    figure: Any
-
-
-@dataclass(frozen=True, eq=False)
-class Section:
-    """One section of the page.
-
-    Attributes
-    ----------
-    key : str
-        Anchor id (letters, digits, ``-``).
-    title : str
-        Heading (plain text).
-    html : str
-        The body: markup built with :func:`esc`, :func:`paragraph`, :func:`html_table`.
-        Figures are rendered after it, in order.
-    figures : tuple of ReportFigure
-    tables : tuple of (name, DataFrame)
-        Written as ``tables/NAME.csv``.
-    warnings : tuple of str
-        Plain-text warnings listed at the top of the page.
-    """
-
-    key: str
-    title: str
-    html: str = ""
-    figures: tuple[ReportFigure, ...] = ()
-    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class ReportContext:
-    """What section builders read.
-
-    Attributes
-    ----------
-    data : Dataset
-        The loaded data.
-    fits : FitResults
-        Stage-1 fits of every run.
-    perf_label : str
-        The metric's name and unit for axis labels (``"accuracy"``).
-    per_run : bool
-        Whether to draw a figure per run.
-    extras : dict
-        Results of other analyses, by name, for builders that need them.
-    """
-
-    data: Dataset
-    fits: FitResults
-    perf_label: str = "accuracy"
-    per_run: bool = True
-    extras: dict = field(default_factory=dict)
-
-    @property
-    def level(self) -> str:
-        """The confidence level as text, e.g. ``"95%"``."""
-        return f"{100 * (1 - self.fits.options.alpha):.3g}%"
-
-
-SectionBuilder = Callable[[ReportContext], Section]
-
-
-@dataclass(frozen=True)
-class Report:
-    """What :func:`write_report` wrote.
-
-    Attributes
-    ----------
-    path : Path
-        The page, ``DIR/index.html``.
-    figures : tuple of Path
-        PNG and SVG files.
-    tables : tuple of Path
-        CSV files.
-    sections : tuple of str
-        Titles of the sections on the page, in order.
-    skipped : dict
-        Section name -> why it was not run.
-    warnings : tuple of str
-        The warnings listed at the top of the page.
-    """
-
-    path: Path
-    figures: tuple[Path, ...]
-    tables: tuple[Path, ...]
-    sections: tuple[str, ...]
-    skipped: dict
-    warnings: tuple[str, ...]
-
-
-def esc(value: object) -> str:
-    """Text escaped for HTML (``&``, ``<``, ``>``, quotes)."""
-    return html.escape(str(value), quote=True)
-
-
-def paragraph(*parts: object) -> str:
-    """A ``<p>`` of plain-text parts, each escaped, joined by spaces."""
-    return "<p>" + " ".join(esc(p) for p in parts) + "</p>"
-
-
-def html_table(
-    frame: pd.DataFrame,
-    *,
-    markup_columns: Sequence[str] = (),
-    row_classes: Sequence[str] | None = None,
-    numeric_digits: int = 4,
-    caption: str | None = None,
-) -> str:
-    """An HTML table of a frame; every cell is escaped except ``markup_columns``.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        The rows (the index is not shown).
-    markup_columns : sequence of str
-        Columns whose cells are markup built with :func:`esc` (e.g. status badges).
-    row_classes : sequence of str, optional
-        A CSS class per row.
-    numeric_digits : int
-        Significant digits of floats.
-    caption : str, optional
-        Plain-text caption.
-
-    Returns
-    -------
-    str
-    """
-    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    rows = []
-    for i, (_, row) in enumerate(frame.iterrows()):
-        cells = []
-        for col in frame.columns:
-            v = row[col]
-            text = str(v) if col in markup_columns else esc(_cell(v, numeric_digits))
-            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            cells.append(f'<td class="num">{text}</td>' if num else f"<td>{text}</td>")
-        cls = f' class="{esc(row_classes[i])}"' if row_classes is not None else ""
-        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-
-
-def _cell(v: object, digits: int) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, (float, np.floating)):
-        if not np.isfinite(v):
-            return ""
-        return f"{v:.{digits}g}"
-    return str(v)
-
-
-def _num(x: float, digits: int = 3) -> str:
-    return "" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
-    if not np.isfinite(est):
-        return ""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return _num(est, digits)
-    return f"{_num(est, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
-
-
-def _slug(text: str, limit: int = 60) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
-    return s[:limit]
-
-
-def _status_class(status: FitStatus) -> str:
-    if status == FitStatus.OK:
-        return "ok"
-    return "caveat" if status.usable else "bad"
-
-
-def _badge(status: FitStatus) -> str:
-    return f'<span class="badge {_status_class(status)}">{esc(status.value)}</span>'
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-# --------------------------------------------------------------------------------
-# sections
-# --------------------------------------------------------------------------------
-def data_section(ctx: ReportContext) -> Section:
-    """What was loaded: runs, models, algorithms, points, ranges, and the decisions taken."""
-    ds = ctx.data
-    pts = ds.points
-    per_run = (
-        pts.groupby("run", sort=False)
-        .agg(
-            task=("task", "first") if "task" in pts else ("run", "size"),
-            model=("model", "first"),
-            params=("params", "first"),
-            algorithm=("algorithm", "first"),
-            seed=("seed", "first"),
-            points=("perf", "size"),
-            first_step=("step", "min"),
-            last_step=("step", "max"),
-            entropy_first=("entropy", "first"),
-            entropy_last=("entropy", "last"),
-            perf_first=("perf", "first"),
-            perf_last=("perf", "last"),
-        )
-        .reset_index()
-    )
-    if "task" not in pts:
-        per_run["task"] = ""
-    models = (
-        per_run.groupby(["task", "model"], sort=False)
-        .agg(
-            params=("params", "first"),
-            runs=("run", "size"),
-            algorithms=("algorithm", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
-            points=("points", "sum"),
-            entropy_start=("entropy_first", "median"),
-            entropy_end=("entropy_last", "median"),
-            perf_start=("perf_first", "median"),
-            perf_end=("perf_last", "median"),
-        )
-        .reset_index()
-        .sort_values(["task", "params", "model"], na_position="last")
-    )
-    n_runs, n_set_aside = len(per_run), len(ds.invalid)
-    tasks = sorted(t for t in per_run["task"].astype(str).unique() if t)
-    algos = sorted(a for a in per_run["algorithm"].astype(str).unique() if a)
-    params = per_run["params"].dropna()
-    unit = (
-        "fraction in [0, 1]"
-        if ds.perf_range == (0.0, 1.0)
-        else ("unbounded" if ds.perf_range is None else f"range {ds.perf_range}")
-    )
-    text = [
-        paragraph(
-            f"Source: {ds.source or 'a table'}.",
-            f"{_plural(n_runs + n_set_aside, 'run')} read, {n_set_aside} set aside for invalid data;",
-            f"{len(pts):,} validation points with an entropy to fit",
-            f"(steps {pts['step'].min():g} to {pts['step'].max():g}).",
-        ),
-        paragraph(
-            (f"{_plural(len(tasks), 'task')} ({', '.join(tasks)}); " if tasks else "")
-            + f"{_plural(models['model'].nunique(), 'model')}"
-            + (
-                f" from {plots.format_params(params.min())} to {plots.format_params(params.max())} parameters"
-                if len(params)
-                else ""
-            )
-            + (f"; {_plural(len(algos), 'algorithm')} ({', '.join(algos)})" if algos else "")
-            + ".",
-            f"Entropy (nats) spans {pts['entropy'].min():.3g} to {pts['entropy'].max():.3g};",
-            f"performance spans {pts['perf'].min():.3g} to {pts['perf'].max():.3g} ({unit}).",
-        ),
-    ]
-    if ds.notes:
-        text.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in ds.notes) + "</ul>")
-    shown = models.rename(
-        columns={
-            "entropy_start": "entropy at start (median)",
-            "entropy_end": "entropy at end (median)",
-            "perf_start": "perf at start (median)",
-            "perf_end": "perf at end (median)",
-        }
-    )
-    shown["params"] = shown["params"].map(plots.format_params)
-    text.append(html_table(shown, numeric_digits=3, caption="Runs per model (medians over the model's runs)"))
-    run_table = per_run.assign(params=per_run["params"].map(plots.format_params))
-    text.append(f"<details><summary>All {n_runs} runs</summary>{html_table(run_table, numeric_digits=3)}</details>")
-    tables = [("data_runs", per_run), ("data_models", models)]
-    if ds.issues is not None and len(ds.issues):
-        tables.append(("data_issues", ds.issues))
-    return Section("data", "Data", "".join(text), tables=tuple(tables))
-
-
-def fits_section(ctx: ReportContext) -> Section:
-    """The per-run fits: ceiling and c with intervals, R², status in words."""
-    res = ctx.fits
-    fits = list(res.fits)
-    frame = res.to_frame()
-    seen = [f.status for f in fits]
-    counts = {s: seen.count(s) for s in FitStatus if s in seen}
-    usable = sum(1 for f in fits if f.status.usable)
-    mode_words = {
-        "free": "the rate c was fitted separately for each run",
-        "paper": "the rate c was fixed at 1 (the paper's form, Cui et al. 2025)",
-        "shared": "one rate c was shared across runs (each run keeps its own ceiling and slope)",
-    }.get(res.mode, f"mode {res.mode}")
-    ci_words = {
-        "hac": "a Newey-West (HAC) sandwich covariance with prewhitening and fixed-b critical values, "
-        "because points along a run are autocorrelated",
-        "bootstrap": f"a moving-block residual bootstrap over steps ({res.options.n_boot} replicates, refitting c), "
-        "studentized",
-    }.get(res.options.ci, res.options.ci)
-    body = [
-        paragraph(
-            f"The law Perf(S) = a − b·exp(c·S) was fitted to each run; {mode_words}.",
-            f"Intervals are {ctx.level}, from {ci_words}.",
-            "The ceiling P0 = a − b is the performance predicted when entropy reaches zero.",
-        ),
-        paragraph(
-            f"{usable} of {_plural(len(fits), 'run')} have usable estimates;",
-            "; ".join(f"{n} {s.value}" for s, n in counts.items()) + ".",
-        ),
-    ]
-    legend = pd.DataFrame(
-        [
-            {
-                "status": _badge(s),
-                "runs": int(counts[s]),
-                "what it means": s.explanation,
-                "estimate usable?": "yes" if s == FitStatus.OK else ("yes, with that caveat" if s.usable else "no"),
-            }
-            for s in counts
-        ]
-    )
-    body.append(html_table(legend, markup_columns=["status"], caption="Statuses found"))
-    order = sorted(
-        range(len(fits)),
-        key=lambda i: (fits[i].task, _params_key(fits[i].params), fits[i].model, fits[i].algorithm, fits[i].seed),
-    )
-    rows = []
-    for i in order:
-        f = fits[i]
-        lo, hi = f.conf_int("ceiling") if f.has_estimate else (np.nan, np.nan)
-        clo, chi = f.conf_int("c") if f.has_estimate and not f.fixed_c else (np.nan, np.nan)
-        rows.append(
-            {
-                "run": f.run,
-                "model": f.model,
-                "algorithm": f.algorithm,
-                "seed": f.seed,
-                "n": f.n_points,
-                f"ceiling P0 [{ctx.level} CI]": _interval(f.ceiling, lo, hi),
-                f"c [{ctx.level} CI]": (_num(f.c, 2) + " (fixed)")
-                if f.fixed_c and f.has_estimate
-                else _interval(f.c, clo, chi, 2),
-                "R²": _num(f.r2, 3),
-                "status": _badge(f.status),
-                "what it means": f.status.explanation
-                + ("" if f.status == FitStatus.OK or not f.message else f" ({f.message})"),
-            }
-        )
-    table = pd.DataFrame(rows)
-    body.append(
-        html_table(table, markup_columns=["status"], row_classes=[_status_class(fits[i].status) for i in order])
-    )
-    return Section("fits", "Per-run fits", "".join(body), tables=(("fits", frame),))
-
-
-def _params_key(p: float) -> float:
-    return p if p is not None and np.isfinite(p) else np.inf
-
-
-def _with_points(ctx: ReportContext) -> list:
-    fits = [f for f in ctx.fits.fits if f.entropy.size]
-    if not fits:
-        raise SkipSection("no run has validation points with an entropy")
-    return fits
-
-
-def grid_section(ctx: ReportContext) -> Section:
-    """The paper-style grid of fits and the forest plot of ceilings."""
-    fits = _with_points(ctx)
-    lvl = ctx.level
-    grid = plots.plot_fit_grid(fits, kind="fit", perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
-    figs = [
-        ReportFigure(
-            "fit_grid",
-            f"Validation performance against policy entropy, one panel per model (and task), colour by algorithm. "
-            f"Lines: the fitted law per run (dotted where it extrapolates to S = 0), its {lvl} band, and the ceiling "
-            f"P0 at S = 0 with its {lvl} interval. The dotted horizontal line is the metric's maximum. Each panel lists "
-            "its runs whose status is not ok; dashed curves are fits that are not usable.",
-            grid,
-        )
-    ]
-    if any(f.has_estimate for f in fits):
-        ax = plots.plot_ceiling_intervals(fits, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
-        figs.append(
-            ReportFigure(
-                "ceilings",
-                f"Each run's ceiling P0 with its {lvl} interval. Open grey markers: fits that are not usable; "
-                "statuses other than ok are written on the right. The x range is set by the usable runs.",
-                ax.figure,
-            )
-        )
-    intro = paragraph(
-        "Each point is one validation of one run. On runs where the law holds, the points of all algorithms "
-        "of a model fall on one curve, and the ceiling is where that curve meets zero entropy."
-    )
-    return Section("grid", "Entropy–performance fits", intro, figures=tuple(figs))
-
-
-def residuals_section(ctx: ReportContext) -> Section:
-    """Residuals against entropy, per model."""
-    fits = [f for f in _with_points(ctx) if f.has_estimate]
-    if not fits:
-        raise SkipSection("no run has an estimate, so there are no residuals")
-    fig = plots.plot_fit_grid(fits, kind="residuals", perf_label=ctx.perf_label)
-    intro = paragraph(
-        "Residuals (observed minus fitted) against entropy, with a LOWESS smoother per run. A law that describes "
-        "a run leaves residuals scattered around zero at every entropy; a bend shows where it does not "
-        "(for instance a late collapse of performance after entropy is spent)."
-    )
-    cap = "Residuals against entropy, one panel per model (and task), colour by algorithm."
-    return Section("residuals", "Residuals", intro, figures=(ReportFigure("residual_grid", cap, fig),))
-
-
-def profile_section(ctx: ReportContext) -> Section:
-    """Profile RSS(c) per model (absent when c was fixed or shared)."""
-    fits = [f for f in _with_points(ctx) if f.profile_c.size and f.has_estimate]
-    if not fits:
-        why = {"paper": "c was fixed at 1 (mode paper)", "shared": "c was shared across runs (mode shared)"}
-        raise SkipSection(f"{why.get(ctx.fits.mode, 'no fit has a profile of c')}, so there is no profile to draw")
-    fig = plots.plot_fit_grid(fits, kind="profile", perf_label=ctx.perf_label)
-    intro = paragraph(
-        "The profile residual sum of squares RSS(c) (the best fit at each rate c, divided by its minimum). "
-        "A sharp valley means the data pin c down; a flat profile means they barely constrain it, and the "
-        "ceiling's interval is then wide."
-    )
-    cap = "Profile RSS(c) / min RSS on a log scale, one panel per model (and task); dots mark the fitted c."
-    return Section("profile", "Profile of the rate c", intro, figures=(ReportFigure("profile_grid", cap, fig),))
-
-
-def exchange_section(ctx: ReportContext) -> Section:
-    """Exchange rate dPerf/d(-S) per model."""
-    fits = [f for f in _with_points(ctx) if f.has_estimate and f.status.usable]
-    if not fits:
-        raise SkipSection("no usable fit, so no exchange rate to show")
-    fig = plots.plot_fit_grid(fits, kind="exchange", perf_label=ctx.perf_label)
-    intro = paragraph(
-        f"The exchange rate dPerf/d(−S) = b·c·exp(c·S): how much {ctx.perf_label} one more nat of entropy buys "
-        f"at each entropy, with its pointwise {ctx.level} band (usable fits only). A rate that falls towards "
-        "zero entropy means the last nats buy less."
-    )
-    cap = f"Exchange rate ({ctx.perf_label} per nat) against entropy, one panel per model (and task); dotted where extrapolated."
-    return Section("exchange", "Exchange rate", intro, figures=(ReportFigure("exchange_grid", cap, fig),))
-
-
-def runs_section(ctx: ReportContext) -> Section:
-    """One collapsible block per run: status in words, estimates, and a three-panel figure."""
-    if not ctx.per_run:
-        raise SkipSection("figures per run were turned off (--no-per-run)")
-    fits = _with_points(ctx)
-    blocks, figures = [], []
-    for i, f in enumerate(track(fits, "per-run figures")):
-        name = f"run_{i:03d}_{_slug(f.run)}"
-        fig = plots.plot_run_panels(f, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
-        figures.append(ReportFigure(name, f"{f.run}: data and fitted law, residuals, and profile RSS(c).", fig))
-        summ = f.summary().reset_index() if f.has_estimate else pd.DataFrame()
-        words = f"{f.status.explanation}" + (
-            f" Details: {f.message}." if f.message and f.status != FitStatus.OK else ""
-        )
-        blocks.append(
-            f'<details class="run {_status_class(f.status)}"><summary>{esc(f.run)} {_badge(f.status)}</summary>'
-            f"{paragraph(words)}"
-            + (html_table(summ, caption=f"Estimates with {ctx.level} intervals ({f.ci_method})") if len(summ) else "")
-            + f"<!--figure:{esc(name)}--></details>"
-        )
-    intro = paragraph("Click a run to see its fit, residuals and profile, its estimates and what its status means.")
-    return Section("runs", "Each run", intro + "".join(blocks), figures=tuple(figures))
-
+__all__ = [
+    "ANALYSIS_SECTIONS",
+    "DEFAULT_SECTIONS",
+    "Report",
+    "ReportContext",
+    "ReportFigure",
+    "Section",
+    "SectionBuilder",
+    "SkipSection",
+    "esc",
+    "full_sections",
+    "html_table",
+    "paragraph",
+    "write_report",
+]
 
 #: the sections of a report, in page order (the warnings come first, built from all of them).
 DEFAULT_SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
@@ -563,24 +104,6 @@ DEFAULT_SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("exchange rate", exchange_section),
     ("figures per run", runs_section),
 )
-
-
-def _deferred(name: str, doc: str) -> SectionBuilder:
-    """A builder that imports :mod:`scaling.reporting.sections` (and its analyses) only when called."""
-
-    def build(ctx: ReportContext) -> Section:
-        from scaling.reporting import sections as report_sections
-
-        return getattr(report_sections, name)(ctx)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{doc} (see :func:`scaling.reporting.sections.{name}`)."
-    return build
-
-
-forecast_section = _deferred("forecast_section", "Early prediction from the first 15% of each usable run")
-compare_section = _deferred("compare_section", "Algorithm comparison per model, with the algorithm overlay")
-across_section = _deferred("across_section", "Ceilings across model sizes: stage 2, extrapolation, backtest")
 
 #: the analyses beyond stage 1, by the name used in :attr:`Report.skipped`.
 ANALYSIS_SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
@@ -612,6 +135,14 @@ def full_sections(*, forecast: bool = True, compare: bool = True, across: bool =
     return [*head, *extra, ("figures per run", runs_section)]
 
 
+
+
+def study_sections(study: Study) -> list[tuple[str, SectionBuilder]]:
+    """The sections of a study's report: :func:`full_sections` with the analyses the study was asked for."""
+    asked = set(study.settings.analyses)
+    return full_sections(forecast="forecast" in asked, compare="compare" in asked, across="across" in asked)
+
+
 def _status_warnings(ctx: ReportContext) -> list[str]:
     out = []
     for run, why in ctx.data.invalid.items():
@@ -630,6 +161,7 @@ def _status_warnings(ctx: ReportContext) -> list[str]:
             f"{_plural(len(members), 'run')} with status '{status.value}' ({verdict}): {status.explanation} Runs: {names}."
         )
     return out
+
 
 
 # --------------------------------------------------------------------------------
@@ -662,27 +194,41 @@ footer { margin-top: 3rem; color: var(--muted); font-size: 13px; }
 """
 
 
-def _render_figure(fig: Figure, dpi: int) -> tuple[bytes, bytes]:
-    """PNG (reduced to a 256-colour palette: a third of the size, same look) and SVG bytes."""
+
+
+def _render_figure(fig: Figure, dpi: int, svg: bool = False) -> tuple[bytes, bytes | None]:
+    """The figure drawn once and encoded once as a palette PNG; SVG bytes only when asked for.
+
+    The figure is drawn to an RGBA buffer (its layout engine runs once, in that draw) and
+    the buffer is reduced to a 256-colour palette (a third of the size, same look) and
+    written as PNG by Pillow.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
-    png, svg = io.BytesIO(), io.BytesIO()
-    fig.savefig(png, format="png", dpi=dpi)
-    fig.set_layout_engine("none")  # keep the layout of the PNG: computing it again would double the time
-    fig.savefig(svg, format="svg", dpi=dpi)
-    small = io.BytesIO()
-    Image.open(io.BytesIO(png.getvalue())).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(
-        small, format="png", optimize=True
-    )
-    return small.getvalue(), svg.getvalue()
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    w, h = canvas.get_width_height(physical=True)
+    rgb = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    png = io.BytesIO()
+    rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(png, format="png", compress_level=6)
+    vector = None
+    if svg:
+        out = io.BytesIO()
+        fig.set_layout_engine("none")  # keep the layout of the PNG: computing it again would double the time
+        fig.savefig(out, format="svg", dpi=dpi)
+        vector = out.getvalue()
+    return png.getvalue(), vector
 
 
-def _figure_html(name: str, caption: str, png: bytes, size: tuple[int, int]) -> str:
+def _figure_html(name: str, caption: str, png: bytes, size: tuple[int, int], svg: bool) -> str:
     data = base64.b64encode(png).decode("ascii")
     w, h = size
+    links = (f'<a href="figures/{esc(name)}.svg">SVG</a> · ' if svg else "") + f'<a href="figures/{esc(name)}.png">PNG</a>'
     return (
         f'<figure id="fig-{esc(name)}"><img src="data:image/png;base64,{data}" alt="{esc(caption)}" width="{w}" height="{h}">'
-        f'<figcaption>{esc(caption)} <a href="figures/{esc(name)}.svg">SVG</a> · <a href="figures/{esc(name)}.png">PNG</a></figcaption></figure>'
+        f"<figcaption>{esc(caption)} {links}</figcaption></figure>"
     )
 
 
@@ -691,31 +237,28 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def write_report(
-    data: Dataset,
-    fits: FitResults,
+    study: Study,
     out_dir: str | Path,
     *,
     sections: Iterable[tuple[str, SectionBuilder]] | None = None,
     title: str | None = None,
     perf_label: str | None = None,
     per_run: bool = True,
-    extras: dict | None = None,
-    warnings_seen: Sequence[str] = (),
     dpi: int = 100,
+    svg: bool = False,
 ) -> Report:
-    """Write the HTML report, its figures (PNG and SVG) and tables (CSV) into ``out_dir``.
+    """Write the HTML report of a study, its figures (PNG) and tables (CSV) into ``out_dir``.
 
     Parameters
     ----------
-    data : Dataset
-        The loaded data (:func:`scaling.data.load.load`).
-    fits : FitResults
-        Stage-1 fits (:func:`scaling.fitting.dataset.fit_dataset`).
+    study : Study
+        The fits and analyses (:meth:`scaling.study.Study.run`); nothing is computed here.
     out_dir : path
         Directory to write ``index.html``, ``figures/`` and ``tables/`` into (created;
         files of the same names are replaced, others are left alone).
     sections : iterable of (name, builder), optional
-        The sections in page order; default :data:`DEFAULT_SECTIONS`.  A builder raising
+        The sections in page order; default :func:`study_sections` (the stage-1 sections
+        and those of the analyses the study was asked for).  A builder raising
         :class:`SkipSection` is listed under "Analyses not run" with its reason; one
         raising anything else too, with the error, and the other sections still appear.
     title : str, optional
@@ -725,17 +268,23 @@ def write_report(
         ``"performance"``.
     per_run : bool
         Include a collapsible block with a figure for every run.
-    extras : dict, optional
-        Results of other analyses passed to builders (:attr:`ReportContext.extras`).
-    warnings_seen : sequence of str
-        Warnings raised before the report (e.g. while fitting) to list at the top.
     dpi : int
         Resolution of the PNG figures.
+    svg : bool
+        Also write every figure as ``figures/NAME.svg`` (draws each figure a second time).
 
     Returns
     -------
     Report
+
+    Notes
+    -----
+    The warnings at the top of the page are, in order: runs set aside and fits that are
+    not ok, the sections' own warnings, then those the study recorded (fits, forecasts,
+    comparison) and any raised while the sections were built.
     """
+    if not isinstance(study, Study):
+        raise ValueError(f"study must be a Study (scaling.study.Study.run), got {type(study).__name__}")
     if dpi < 30:
         raise ValueError(f"dpi must be at least 30, got {dpi}")
     out = Path(out_dir)
@@ -743,14 +292,15 @@ def write_report(
         raise ValueError(f"out_dir {out} exists and is not a directory")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
+    data = study.data
     if perf_label is None:
         perf_label = "accuracy" if data.perf_range == (0.0, 1.0) else "performance"
-    ctx = ReportContext(data, fits, perf_label, per_run, dict(extras or {}))
-    builders = list(DEFAULT_SECTIONS if sections is None else sections)
+    ctx = ReportContext(study, perf_label, per_run)
+    builders = list(study_sections(study) if sections is None else sections)
 
     built: list[Section] = []
     skipped: dict[str, str] = {}
-    caught_msgs: list[str] = [str(w) for w in warnings_seen]
+    caught_msgs: list[str] = [*study.warnings.get("fit", ()), *study.warnings.get("forecast", ()), *study.warnings.get("compare", ())]
     for name, builder in track(builders, "report sections"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -758,7 +308,7 @@ def write_report(
                 built.append(builder(ctx))
             except SkipSection as why:
                 skipped[name] = str(why)
-            except Exception as err:  # one failing analysis must not lose the others
+            except Exception as err:  # one failing section must not lose the others
                 skipped[name] = f"failed with {type(err).__name__}: {err}"
         caught_msgs += [str(w.message) for w in caught if issubclass(w.category, (DataWarning, StatisticalWarning))]
 
@@ -771,11 +321,13 @@ def write_report(
     rendered: dict[int, str] = {}
     for s, f in track(all_figs, "writing figures"):
         name = _unique(_slug(f.name, 80), names_used)
-        png, svg = _render_figure(f.figure, dpi)
+        png, vector = _render_figure(f.figure, dpi, svg)
         (out / "figures" / f"{name}.png").write_bytes(png)
-        (out / "figures" / f"{name}.svg").write_bytes(svg)
-        fig_paths += [out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"]
-        rendered[id(f)] = _figure_html(name, f.caption, png, _png_size(png))
+        fig_paths.append(out / "figures" / f"{name}.png")
+        if vector is not None:
+            (out / "figures" / f"{name}.svg").write_bytes(vector)
+            fig_paths.append(out / "figures" / f"{name}.svg")
+        rendered[id(f)] = _figure_html(name, f.caption, png, _png_size(png), svg)
         f.figure.clear()  # free memory: the figure is written
     for s in built:
         for tname, frame in s.tables:
@@ -792,7 +344,8 @@ def write_report(
                 loose.append(rendered[id(f)])
         body.append(f'<section id="{esc(_slug(s.key))}"><h2>{esc(s.title)}</h2>{inner}{"".join(loose)}</section>')
 
-    page = _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out)
+    n_figures = len(all_figs)
+    page = _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out, n_figures, svg)
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return Report(
@@ -809,7 +362,7 @@ def _unique(name: str, used: set[str]) -> str:
     return name
 
 
-def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out: Path) -> str:
+def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out: Path, n_figures: int, svg: bool) -> str:
     title = title or "Entropy–performance report"
     res = ctx.fits
     nav = [("warnings", "Warnings")] + [(_slug(s.key), s.title) for s in built]
@@ -851,7 +404,7 @@ def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_path
         '<section id="files"><h2>Files</h2>'
         + paragraph(
             f"Beside this page: {_plural(len(table_paths), 'table')} as CSV in tables/ and "
-            f"{_plural(len(fig_paths) // 2, 'figure')} as PNG and SVG in figures/."
+            f"{_plural(n_figures, 'figure')} as {'PNG and SVG' if svg else 'PNG'} in figures/."
         )
         + "<details><summary>List</summary><ul>"
         + "".join(f'<li><a href="{esc(f)}">{esc(f)}</a></li>' for f in files)
@@ -865,3 +418,4 @@ def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_path
         + "</footer></main></body></html>"
     )
     return "\n".join(parts)
+

@@ -1,41 +1,23 @@
 """Report sections for the analyses beyond stage 1: early prediction, algorithm comparison, sizes.
 
-Three section builders in the pattern of :mod:`scaling.reporting.page` (each takes a
-:class:`~scaling.reporting.page.ReportContext` and returns a :class:`~scaling.reporting.page.Section`,
-or raises :class:`~scaling.reporting.page.SkipSection` saying why the data do not allow it):
+Three section builders in the pattern of :mod:`scaling.reporting.blocks` (each takes a
+:class:`~scaling.reporting.blocks.ReportContext` and returns a :class:`~scaling.reporting.blocks.Section`,
+or raises :class:`~scaling.reporting.blocks.SkipSection` saying why the data did not allow it).
+They render the results of ``ctx.study`` (:class:`scaling.study.Study`) and compute no analysis:
 
-* :func:`forecast_section` - every run with a usable fit is forecast from its first 15%
-  of points (:func:`scaling.forecasting.forecast.forecast_dataset`: the law with c = 1 fitted to the
-  prefix, the entropy trajectory extrapolated); predicted final value with its prediction
-  interval against what happened, errors and coverage with intervals, and a figure of
-  predicted vs actual over a few runs spanning the range of errors;
+* :func:`forecast_section` - every run with a usable fit, forecast from its first 15%
+  of points (``study.forecast``: the law with c = 1 fitted to the prefix, the entropy
+  trajectory extrapolated); predicted final value with its prediction interval against
+  what happened, errors and coverage with intervals, and a figure of predicted vs
+  actual over a few runs spanning the range of errors;
 * :func:`compare_section` - per model, one curve for all algorithms against one per
-  algorithm (:func:`scaling.comparison.compare_algorithms`): verdicts with their numbers in
-  words, and the algorithm overlay;
+  algorithm (``study.comparison``): verdicts with their numbers in words, and the
+  algorithm overlay;
 * :func:`across_section` - per task with at least 3 usable model sizes, stage 1 and 2
-  across sizes (:func:`scaling.across.predict.fit_across`): ceiling, a and b against parameters
-  on a log axis with the stage-2 line, its bands and predictions at 10x and 100x the
-  largest size, the alternative mean forms, and the leave-largest-out backtest
-  (:func:`scaling.across.backtest.backtest_sizes`).
-
-Each builder computes its analysis from ``ctx.data`` and ``ctx.fits`` unless
-``ctx.extras`` holds it already; settings are read from ``ctx.extras`` too:
-
-==========================  ========================================================
-key                         value
-==========================  ========================================================
-``forecast``                :class:`~scaling.forecasting.forecast.Forecasts` (precomputed)
-``forecast_fraction``       prefix fraction, default 0.15
-``forecast_options``        :class:`~scaling.forecasting.forecast.ForecastOptions`
-``comparison``              :class:`~scaling.comparison.Comparison` (precomputed)
-``compare_options``         :class:`~scaling.comparison.CompareOptions`
-``across``                  :class:`~scaling.across.predict.AcrossResults` (precomputed)
-``size_backtest``           :class:`~scaling.across.backtest.SizeBacktest` (precomputed)
-``across_options``          dict of keywords of :func:`~scaling.across.predict.fit_across`
-                            (``c, method, link, form, algorithms, n_boot, seed``)
-``across_multiples``        sizes to extrapolate to, as multiples of the largest
-                            fitted size; default (10, 100)
-==========================  ========================================================
+  across sizes (``study.across``): ceiling, a and b against parameters on a log axis
+  with the stage-2 line, its bands and the predictions at 10x and 100x the largest
+  size (``study.across_predictions``), the alternative mean forms, and the
+  leave-largest-out backtest (``study.size_backtest``).
 
 Intervals on the page are at the report's level (``1 - ctx.fits.options.alpha``)
 unless a section says otherwise (the equivalence intervals of the comparison are 90%
@@ -45,36 +27,15 @@ simultaneous intervals, two one-sided 5% tests).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scaling.across.backtest import SizeBacktest, backtest_sizes
-from scaling.across.predict import AcrossResult, AcrossResults, fit_across
-from scaling.comparison import (
-    DIFFERENT,
-    EQUIVALENT,
-    INCONCLUSIVE,
-    NOT_TESTABLE,
-    SAME,
-    VERDICTS,
-    CompareOptions,
-    compare_algorithms,
-)
-from scaling.exceptions import DataWarning, StatisticalWarning
-from scaling.forecasting.forecast import (
-    FORECAST_OK,
-    ForecastOptions,
-    Forecasts,
-    RunForecast,
-    forecast_dataset,
-    run_points,
-)
+from scaling.fitting.single import run_points
 from scaling.plotting import figures as plots
-from scaling.reporting.page import (
+from scaling.reporting.blocks import (
     ReportContext,
     ReportFigure,
     Section,
@@ -87,11 +48,21 @@ from scaling.reporting.page import (
     html_table,
     paragraph,
 )
+from scaling.study import (
+    DIFFERENT,
+    EQUIVALENT,
+    FORECAST_OK,
+    INCONCLUSIVE,
+    NOT_TESTABLE,
+    SAME,
+    VERDICTS,
+    AcrossResult,
+    RunForecast,
+    SizeBacktest,
+    Study,
+    analysis_title,
+)
 
-#: prefix fraction of the report's forecasts (the paper fitted the first 36 of ~236 points).
-FORECAST_FRACTION = 0.15
-#: extrapolated sizes, as multiples of the largest fitted size.
-ACROSS_MULTIPLES = (10.0, 100.0)
 #: most runs drawn in the forecast figure.
 FORECAST_PANELS = 4
 
@@ -192,6 +163,14 @@ def _grid(n: int, ncols: int, panel: tuple[float, float]):
     return fig, list(axes.flat[:n])
 
 
+def _require(study: Study, name: str) -> None:
+    """Raise :class:`SkipSection` when the study did not run analysis ``name``, saying why."""
+    if name in study.skipped:
+        raise SkipSection(study.skipped[name])
+    if name not in study.settings.analyses:
+        raise SkipSection(f"the study was not asked for the {analysis_title(name)} (StudySettings.analyses)")
+
+
 def _scale(ctx: ReportContext) -> tuple[float, str]:
     return (100.0, "points") if ctx.data.perf_range == (0.0, 1.0) else (1.0, "units")
 
@@ -205,8 +184,7 @@ def forecast_section(ctx: ReportContext) -> Section:
     Parameters
     ----------
     ctx : ReportContext
-        ``ctx.extras`` may hold ``forecast`` (precomputed :class:`~scaling.forecasting.forecast.Forecasts`),
-        ``forecast_fraction`` and ``forecast_options``.
+        Renders ``ctx.study.forecast`` (the forecasts of the runs with a usable fit).
 
     Returns
     -------
@@ -219,24 +197,17 @@ def forecast_section(ctx: ReportContext) -> Section:
     Raises
     ------
     SkipSection
-        No run has a usable fit, or no usable run could be forecast.
+        No run has a usable fit, or no usable run could be forecast (the study's reason
+        when it did not run the forecasts).
     """
-    usable = {f.run: f for f in ctx.fits.fits if f.status.usable and f.entropy.size}
-    if not usable:
-        raise SkipSection("early prediction needs at least one run whose whole-run fit is usable; none is")
+    _require(ctx.study, "forecast")
+    usable = {f.run for f in ctx.fits.fits if f.status.usable and f.entropy.size}
     level = _report_level(ctx)
-    pre = ctx.extras.get("forecast")
-    if pre is not None:
-        fc: Forecasts = pre
-        fraction, opts = fc.fraction, fc.options
-        forecasts = [f for f in fc if f.run in usable]
-    else:
-        fraction = float(ctx.extras.get("forecast_fraction", FORECAST_FRACTION))
-        opts = ctx.extras.get("forecast_options") or ForecastOptions(alpha=1 - level)
-        fc = forecast_dataset(ctx.data, fraction, options=opts, runs=list(usable))
-        forecasts = list(fc)
+    fc = ctx.study.forecast
+    fraction, opts = fc.fraction, fc.options
+    forecasts = [f for f in fc if f.run in usable]
     if not forecasts:
-        raise SkipSection("the precomputed forecasts hold none of the runs with a usable fit")
+        raise SkipSection("the study's forecasts hold none of the runs with a usable fit")
     ok = [f for f in forecasts if f.usable and np.isfinite(f.final_actual)]
     if not ok:
         reasons = pd.Series([f.status for f in forecasts]).value_counts()
@@ -388,7 +359,7 @@ def forecast_section(ctx: ReportContext) -> Section:
         f"entropy with its {flvl} prediction interval; black: what was observed."
     )
     figures = (ReportFigure("forecast_runs", caption, fig),)
-    summary = fc.summary() if pre is None else Forecasts(tuple(forecasts), fraction, opts).summary()
+    summary = fc.summary() if len(forecasts) == len(fc) else type(fc)(tuple(forecasts), fraction, opts).summary()
     return Section(
         "forecast",
         "Early prediction",
@@ -441,8 +412,7 @@ def compare_section(ctx: ReportContext) -> Section:
     Parameters
     ----------
     ctx : ReportContext
-        ``ctx.extras`` may hold ``comparison`` (precomputed :class:`~scaling.comparison.Comparison`)
-        and ``compare_options``.
+        Renders ``ctx.study.comparison``.
 
     Returns
     -------
@@ -456,17 +426,8 @@ def compare_section(ctx: ReportContext) -> Section:
     SkipSection
         The data have fewer than two algorithms, or no model has usable runs of two.
     """
-    pts = ctx.data.points
-    algos = sorted({str(a) for a in pts["algorithm"]} - {""}) if "algorithm" in pts else []
-    if len(algos) < 2:
-        what = f"only one ({algos[0]})" if algos else "none (map an algorithm column with --algorithm)"
-        raise SkipSection(f"comparing algorithms needs runs of at least two algorithms; the data have {what}")
-    cmp = ctx.extras.get("comparison")
-    if cmp is None:
-        opts = ctx.extras.get("compare_options") or CompareOptions(r2_min=ctx.fits.options.r2_min)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            cmp = compare_algorithms(ctx.data, options=opts)
+    _require(ctx.study, "compare")
+    cmp = ctx.study.comparison
     opts = cmp.options
     testable = [m for m in cmp if m.verdict != NOT_TESTABLE]
     if not testable:
@@ -635,9 +596,8 @@ def across_section(ctx: ReportContext) -> Section:
     Parameters
     ----------
     ctx : ReportContext
-        ``ctx.extras`` may hold ``across`` (precomputed :class:`~scaling.across.predict.AcrossResults`),
-        ``size_backtest`` (:class:`~scaling.across.backtest.SizeBacktest`), ``across_options``
-        (keywords of :func:`~scaling.across.predict.fit_across`) and ``across_multiples``.
+        Renders ``ctx.study.across``, ``ctx.study.across_predictions`` and
+        ``ctx.study.size_backtest``; the study's warnings across sizes go to the top of the page.
 
     Returns
     -------
@@ -654,35 +614,13 @@ def across_section(ctx: ReportContext) -> Section:
     SkipSection
         No task has at least 3 model sizes with usable runs.
     """
-    pts = ctx.data.points
-    task_col = pts["task"].astype(str) if "task" in pts else pd.Series("", index=pts.index)
-    sizes = pts.assign(_task=task_col).groupby("_task")["params"].nunique()
-    if sizes.empty or sizes.max() < 3:
-        detail = ", ".join(f"{t or '(all runs)'}: {n}" for t, n in sizes.items())
-        raise SkipSection(
-            f"the regression across sizes needs at least 3 model sizes in a task; the data have {detail or 'none'}"
-        )
-    level = _report_level(ctx)
-    kw = dict(ctx.extras.get("across_options") or {})
-    kw.setdefault("r2_min", ctx.fits.options.r2_min)
-    multiples = tuple(ctx.extras.get("across_multiples", ACROSS_MULTIPLES))
-    caught: list[str] = []
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        ac: AcrossResults | None = ctx.extras.get("across")
-        if ac is None:
-            ac = fit_across(ctx.data, level=level, **kw)
-        level = ac.settings.get("level", level)
-        good = [
-            r
-            for r in ac
-            if r.stage1 is not None and r.stage1.K >= 3 and r.ceiling is not None and r.ceiling.has_estimate
-        ]
-        preds = {}
-        for r in good:
-            largest = float(r.stage1.params.max())
-            preds[r.task] = r.predict([largest * m for m in multiples])
-    caught += [str(x.message) for x in w if issubclass(x.category, (StatisticalWarning, DataWarning))]
+    _require(ctx.study, "across")
+    ac = ctx.study.across
+    level = ac.settings.get("level", _report_level(ctx))
+    multiples = tuple(ctx.study.settings.across.multiples)
+    caught: list[str] = list(ctx.study.warnings.get("across", ()))
+    good = ctx.study.extrapolated_tasks()
+    preds = ctx.study.across_predictions
     if not good:
         why = "; ".join(
             f"{r.task or '(all runs)'}: "
@@ -690,13 +628,7 @@ def across_section(ctx: ReportContext) -> Section:
             for r in ac
         )
         raise SkipSection(f"no task has at least 3 model sizes with usable runs and a stage-2 estimate ({why})")
-    bt_kw = {k: v for k, v in kw.items() if k in ("c", "method", "algorithms", "r2_min")}
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        bt: SizeBacktest | None = ctx.extras.get("size_backtest")
-        if bt is None:
-            bt = backtest_sizes(ctx.data, tasks=[r.task for r in good], level=level, **bt_kw)
-    caught += [str(x.message) for x in w if issubclass(x.category, (StatisticalWarning, DataWarning))]
+    bt: SizeBacktest = ctx.study.size_backtest
 
     lvl = f"{100 * level:.3g}%"
     scale, unit = _scale(ctx)

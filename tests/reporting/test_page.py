@@ -26,6 +26,7 @@ from scaling.reporting.page import (
     paragraph,
     write_report,
 )
+from scaling.study import Study, StudySettings
 from tests.conftest import simulate_run
 
 EVIL = '<script>alert("x")</script>$x^{'
@@ -127,7 +128,7 @@ def data():
 @pytest.fixture(scope="module")
 def report(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    rep = write_report(data, fit_dataset(data), out)
+    rep = write_report(Study.run(data, StudySettings(analyses=())), out)
     return rep, parse(rep.path), rep.path.read_text(encoding="utf-8")
 
 
@@ -156,11 +157,11 @@ def test_figures_and_tables_written_beside(report, data):
     rep, page, _ = report
     pngs = [p for p in rep.figures if p.suffix == ".png"]
     svgs = [p for p in rep.figures if p.suffix == ".svg"]
-    assert len(pngs) == len(svgs) == len(page.images)
+    # SVG copies are written only with svg=True (test_custom_section_with_figure_in_place): PNG is what is promised
+    assert len(pngs) == len(page.images) and not svgs
+    assert not list((rep.path.parent / "figures").glob("*.svg"))
     for p in pngs:
         assert Image.open(p).format == "PNG"
-    for s in svgs:
-        assert s.read_text()[:200].lstrip().startswith("<?xml") and "<svg" in s.read_text()
     names = {p.name for p in rep.tables}
     assert {"fits.csv", "data_runs.csv", "data_models.csv", "data_issues.csv"} <= names
     fits = pd.read_csv(rep.path.parent / "tables" / "fits.csv")
@@ -204,7 +205,8 @@ def test_skipped_sections_are_absent_and_explained(data, tmp_path):
         raise SkipSection("cross-size regression needs at least 3 model sizes; the data have 2")
 
     sections = [*DEFAULT_SECTIONS, ("cross-size", needs_sizes), ("broken analysis", broken)]
-    rep = write_report(data, fit_dataset(data, mode="paper"), tmp_path, sections=sections, per_run=False)
+    study = Study.run(data, StudySettings(mode="paper", analyses=()))
+    rep = write_report(study, tmp_path, sections=sections, per_run=False)
     page = parse(rep.path)
     assert "profile" not in page.sections and "runs" not in page.sections
     assert page.sections[-2:] == ["not-run", "files"]
@@ -233,12 +235,14 @@ def test_custom_section_with_figure_in_place(data, tmp_path):
             warnings=("extra warning <here>",),
         )
 
-    rep = write_report(data, fit_dataset(data), tmp_path, sections=[("extra", extra)])
+    rep = write_report(Study.run(data, StudySettings(analyses=())), tmp_path, sections=[("extra", extra)], svg=True)
     raw = rep.path.read_text()
     assert raw.index("before &lt;b&gt; 95%") < raw.index('id="fig-line"') < raw.index("after")
     assert "<h2>Extra &lt;analysis&gt;</h2>" in raw and "extra warning &lt;here&gt;" in raw
     assert (tmp_path / "tables" / "extra.csv").exists() and (tmp_path / "figures" / "line.svg").exists()
     assert parse(rep.path).sections == ["warnings", "extra-one", "files"]
+    svg = (tmp_path / "figures" / "line.svg").read_text()
+    assert svg[:200].lstrip().startswith("<?xml") and "<svg" in svg and 'href="figures/line.svg"' in raw
 
 
 def test_html_table_escapes_cells_but_not_markup_columns():
@@ -249,15 +253,17 @@ def test_html_table_escapes_cells_but_not_markup_columns():
 
 
 def test_bootstrap_report_and_bad_arguments(data, tmp_path):
-    res = fit_dataset(data, options=FitOptions(ci="bootstrap", n_boot=60))
-    rep = write_report(data, res, tmp_path, per_run=False, perf_label="pass rate")
+    res = Study.run(data, StudySettings(fit=FitOptions(ci="bootstrap", n_boot=60), analyses=()))
+    rep = write_report(res, tmp_path, per_run=False, perf_label="pass rate")
     raw = rep.path.read_text()
     assert "moving-block residual bootstrap" in raw and "60 replicates" in raw
     with pytest.raises(ValueError, match="dpi"):
-        write_report(data, res, tmp_path, dpi=5)
+        write_report(res, tmp_path, dpi=5)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="not a directory"):
-        write_report(data, res, tmp_path / "file")
+        write_report(res, tmp_path / "file")
+    with pytest.raises(ValueError, match="must be a Study"):
+        write_report(res.fits, tmp_path)
 
 
 def test_cli_report(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 from html.parser import HTMLParser
@@ -12,7 +13,6 @@ import pytest
 
 from scaling.comparison import CompareOptions, compare_algorithms
 from scaling.data.load import load
-from scaling.fitting.dataset import fit_dataset
 from scaling.forecasting.forecast import ForecastOptions, forecast_dataset
 from scaling.reporting.page import ReportContext, SkipSection, esc, full_sections, write_report
 from scaling.reporting.sections import (
@@ -22,15 +22,13 @@ from scaling.reporting.sections import (
     median_interval,
     proportion_interval,
 )
+from scaling.study import Study, StudySettings
 from tests.conftest import simulate_run
 
 EVIL = '<script>alert("x")</script>$x^{'
 SIZES = {"s": 1e5, "m": 4e5, "l<&>": 1.6e6, "xl": 6.4e6}
 SLOPE = 0.04  # true change of the ceiling per decade of parameters
-CHEAP = {
-    "forecast_options": ForecastOptions(n_boot=100),
-    "compare_options": CompareOptions(n_boot=99),
-}
+CHEAP = StudySettings(forecast=ForecastOptions(n_boot=100), compare=CompareOptions(n_boot=99))
 
 
 def ceiling_of(params: float) -> float:
@@ -52,9 +50,8 @@ def table(
     return pd.concat(parts, ignore_index=True)
 
 
-def context(frame: pd.DataFrame, **extras) -> ReportContext:
-    ds = load(frame)
-    return ReportContext(ds, fit_dataset(ds), extras={**CHEAP, **extras})
+def context(frame: pd.DataFrame) -> ReportContext:
+    return ReportContext(Study.run(load(frame), CHEAP))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +105,7 @@ def test_forecast_section_skips_with_reasons(rng):
 
 def test_forecast_section_uses_precomputed_result(ctx):
     pre = forecast_dataset(ctx.data, 0.3, options=ForecastOptions(n_boot=60), runs=["s/grpo", "s/rloo"])
-    sec = forecast_section(ReportContext(ctx.data, ctx.fits, extras={"forecast": pre}))
+    sec = forecast_section(ReportContext(dataclasses.replace(ctx.study, forecast=pre)))
     runs = dict(sec.tables)["forecast_runs"]
     assert sorted(runs["run"]) == ["s/grpo", "s/rloo"] and (runs["fraction"] == 0.3).all()
     assert "first 30% of validation points" in sec.html
@@ -189,7 +186,7 @@ class Page(HTMLParser):
 
 
 def test_full_report_escapes_names_and_orders_sections(ctx, tmp_path):
-    rep = write_report(ctx.data, ctx.fits, tmp_path, sections=full_sections(), per_run=False, extras=CHEAP, dpi=40)
+    rep = write_report(ctx.study, tmp_path, sections=full_sections(), per_run=False, dpi=40)
     raw = rep.path.read_text(encoding="utf-8")
     page = Page()
     page.feed(raw)

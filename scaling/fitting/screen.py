@@ -1,0 +1,64 @@
+"""Screening runs from fits made already: the status a fresh free fit would get, without refitting.
+
+The analyses that pool runs (stage 1 across sizes, the algorithm comparison) keep only
+runs whose own free fit is usable.  :func:`rescreen` reads that status off a fit made
+already (:func:`scaling.fitting.dataset.fit_dataset`), so a study fits every run once.
+This module imports only the one-run fit, so importing it costs nothing extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from scaling.core import intervals
+from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, _status
+
+
+def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
+    """The status a fresh free fit of the same run would get under other thresholds, without refitting.
+
+    A run's status depends on its point estimate (fixed by the data) and on the
+    options' ``alpha`` (through the interval of c), ``perf_range`` and ``r2_min``.
+    Given a free fit with HAC intervals at the default lags, this recomputes the
+    status, flags and message exactly as
+    ``fit_run(entropy, perf, step, mode="free", options=options)`` would, so that
+    analyses which only screen runs (stage 1 across sizes, the algorithm comparison)
+    can reuse the fits of :func:`scaling.fitting.dataset.fit_dataset` instead of fitting every run again.
+
+    Parameters
+    ----------
+    fit : RunFit
+        A run's fit, e.g. from :func:`scaling.fitting.dataset.fit_dataset` in mode ``free`` with ``ci="hac"``.
+    options : FitOptions
+        The screening's options (``ci="hac"`` and ``maxlags=None``; the others are free).
+
+    Returns
+    -------
+    RunFit or None
+        The fit with ``status``, ``flags``, ``message`` and ``alpha`` of a fit under
+        ``options`` (estimates unchanged), or None when ``fit`` cannot tell: c fixed or
+        shared, bootstrap intervals, other HAC lags, or options that need them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scaling.fitting.single import fit_run
+    >>> S = np.linspace(0.8, 0.1, 40)
+    >>> y = 1.35 - 0.3 * np.exp(1.3 * S) + 0.002 * np.cos(7 * S)
+    >>> fit = fit_run(S, y, options=FitOptions(perf_range=(0.0, 1.0)))
+    >>> fit.status.value, rescreen(fit, FitOptions(perf_range=None)).status.value
+    ('ceiling outside range', 'ok')
+    """
+    if options.ci != "hac" or options.maxlags is not None:
+        return None
+    if not fit.has_estimate:  # a run too short or degenerate: its status does not depend on the options
+        return replace(fit, alpha=options.alpha) if fit.status in (FitStatus.TOO_FEW_POINTS, FitStatus.INVALID_DATA) else None
+    if fit.mode != "free" or fit.fixed_c or fit.ci_method != "hac" or fit.replicates is not None:
+        return None
+    if fit.hac_lags != intervals.newey_west_lags(fit.n_points):
+        return None
+    fit = replace(fit, alpha=options.alpha)
+    points = RunPoints(fit.entropy, fit.perf, fit.step, {})
+    at_bound = FitStatus.AT_BOUND in fit.flags
+    status, flags, message = _status(points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds)
+    return replace(fit, status=status, flags=flags, message=message)

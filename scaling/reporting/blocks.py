@@ -1,0 +1,242 @@
+"""Building blocks of the report: sections, figures, the context builders read, and safe HTML.
+
+Every string from the input (run names, messages, values) is escaped with
+:func:`html.escape` before it reaches the page; builders build markup with :func:`esc`,
+:func:`paragraph` and :func:`html_table`, which escape for them.
+
+The sections themselves are in :mod:`scaling.reporting.fit_sections` (data and per-run
+fits) and :mod:`scaling.reporting.sections` (early prediction, algorithm comparison,
+model sizes); :mod:`scaling.reporting.page` assembles and writes the page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scaling.fitting.single import FitStatus
+from scaling.study import Study
+
+# --------------------------------------------------------------------------------
+# building blocks
+# --------------------------------------------------------------------------------
+class SkipSection(Exception):
+    """Raised by a section builder when the data do not allow its analysis; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReportFigure:
+    """A figure of a section.
+
+    Attributes
+    ----------
+    name : str
+        File stem (made safe for file names); unique within the report.
+    caption : str
+        Plain text shown under the figure (escaped when rendered).
+    figure : matplotlib Figure
+        The figure; the report renders and writes it.
+    """
+
+    name: str
+    caption: str
+    figure: Any
+
+
+@dataclass(frozen=True, eq=False)
+class Section:
+    """One section of the page.
+
+    Attributes
+    ----------
+    key : str
+        Anchor id (letters, digits, ``-``).
+    title : str
+        Heading (plain text).
+    html : str
+        The body: markup built with :func:`esc`, :func:`paragraph`, :func:`html_table`.
+        Figures are rendered after it, in order.
+    figures : tuple of ReportFigure
+    tables : tuple of (name, DataFrame)
+        Written as ``tables/NAME.csv``.
+    warnings : tuple of str
+        Plain-text warnings listed at the top of the page.
+    """
+
+    key: str
+    title: str
+    html: str = ""
+    figures: tuple[ReportFigure, ...] = ()
+    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ReportContext:
+    """What section builders read: a computed study and how to label it.
+
+    Attributes
+    ----------
+    study : Study
+        The fits and analyses (:meth:`scaling.study.Study.run`); builders only render it.
+    perf_label : str
+        The metric's name and unit for axis labels (``"accuracy"``).
+    per_run : bool
+        Whether to draw a figure per run.
+    """
+
+    study: Study
+    perf_label: str = "accuracy"
+    per_run: bool = True
+
+    @property
+    def data(self):
+        """The study's data (a :class:`~scaling.data.load.Dataset`)."""
+        return self.study.data
+
+    @property
+    def fits(self):
+        """The study's per-run fits (a :class:`~scaling.fitting.dataset.FitResults`)."""
+        return self.study.fits
+
+    @property
+    def level(self) -> str:
+        """The confidence level as text, e.g. ``"95%"``."""
+        return f"{100 * (1 - self.fits.options.alpha):.3g}%"
+
+
+SectionBuilder = Callable[[ReportContext], Section]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`write_report` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The page, ``DIR/index.html``.
+    figures : tuple of Path
+        PNG files (and SVG copies when asked for).
+    tables : tuple of Path
+        CSV files.
+    sections : tuple of str
+        Titles of the sections on the page, in order.
+    skipped : dict
+        Section name -> why it was not run.
+    warnings : tuple of str
+        The warnings listed at the top of the page.
+    """
+
+    path: Path
+    figures: tuple[Path, ...]
+    tables: tuple[Path, ...]
+    sections: tuple[str, ...]
+    skipped: dict
+    warnings: tuple[str, ...]
+
+
+def esc(value: object) -> str:
+    """Text escaped for HTML (``&``, ``<``, ``>``, quotes)."""
+    return html.escape(str(value), quote=True)
+
+
+def paragraph(*parts: object) -> str:
+    """A ``<p>`` of plain-text parts, each escaped, joined by spaces."""
+    return "<p>" + " ".join(esc(p) for p in parts) + "</p>"
+
+
+def html_table(
+    frame: pd.DataFrame,
+    *,
+    markup_columns: Sequence[str] = (),
+    row_classes: Sequence[str] | None = None,
+    numeric_digits: int = 4,
+    caption: str | None = None,
+) -> str:
+    """An HTML table of a frame; every cell is escaped except ``markup_columns``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The rows (the index is not shown).
+    markup_columns : sequence of str
+        Columns whose cells are markup built with :func:`esc` (e.g. status badges).
+    row_classes : sequence of str, optional
+        A CSS class per row.
+    numeric_digits : int
+        Significant digits of floats.
+    caption : str, optional
+        Plain-text caption.
+
+    Returns
+    -------
+    str
+    """
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    rows = []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        cells = []
+        for col in frame.columns:
+            v = row[col]
+            text = str(v) if col in markup_columns else esc(_cell(v, numeric_digits))
+            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            cells.append(f'<td class="num">{text}</td>' if num else f"<td>{text}</td>")
+        cls = f' class="{esc(row_classes[i])}"' if row_classes is not None else ""
+        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _cell(v: object, digits: int) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return ""
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _num(x: float, digits: int = 3) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
+    if not np.isfinite(est):
+        return ""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return _num(est, digits)
+    return f"{_num(est, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+    return s[:limit]
+
+
+def _status_class(status: FitStatus) -> str:
+    if status == FitStatus.OK:
+        return "ok"
+    return "caveat" if status.usable else "bad"
+
+
+def _badge(status: FitStatus) -> str:
+    return f'<span class="badge {_status_class(status)}">{esc(status.value)}</span>'
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+
+
+def _params_key(p: float) -> float:
+    return p if p is not None and np.isfinite(p) else np.inf

@@ -1,0 +1,307 @@
+"""Sections of the per-run fits: the data, the fits with statuses in words, their figures, one block per run.
+
+Each builder takes a :class:`~scaling.reporting.blocks.ReportContext` and returns a
+:class:`~scaling.reporting.blocks.Section`, or raises
+:class:`~scaling.reporting.blocks.SkipSection` saying why the data do not allow it.
+They render ``ctx.study.data`` and ``ctx.study.fits``; they compute no fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scaling.fitting.single import FitStatus
+from scaling.plotting import figures as plots
+from scaling.progress import track
+from scaling.reporting.blocks import (
+    ReportContext,
+    ReportFigure,
+    Section,
+    SkipSection,
+    _badge,
+    _interval,
+    _num,
+    _params_key,
+    _plural,
+    _slug,
+    _status_class,
+    esc,
+    html_table,
+    paragraph,
+)
+
+
+def data_section(ctx: ReportContext) -> Section:
+    """What was loaded: runs, models, algorithms, points, ranges, and the decisions taken."""
+    ds = ctx.data
+    pts = ds.points
+    per_run = (
+        pts.groupby("run", sort=False)
+        .agg(
+            task=("task", "first") if "task" in pts else ("run", "size"),
+            model=("model", "first"),
+            params=("params", "first"),
+            algorithm=("algorithm", "first"),
+            seed=("seed", "first"),
+            points=("perf", "size"),
+            first_step=("step", "min"),
+            last_step=("step", "max"),
+            entropy_first=("entropy", "first"),
+            entropy_last=("entropy", "last"),
+            perf_first=("perf", "first"),
+            perf_last=("perf", "last"),
+        )
+        .reset_index()
+    )
+    if "task" not in pts:
+        per_run["task"] = ""
+    models = (
+        per_run.groupby(["task", "model"], sort=False)
+        .agg(
+            params=("params", "first"),
+            runs=("run", "size"),
+            algorithms=("algorithm", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
+            points=("points", "sum"),
+            entropy_start=("entropy_first", "median"),
+            entropy_end=("entropy_last", "median"),
+            perf_start=("perf_first", "median"),
+            perf_end=("perf_last", "median"),
+        )
+        .reset_index()
+        .sort_values(["task", "params", "model"], na_position="last")
+    )
+    n_runs, n_set_aside = len(per_run), len(ds.invalid)
+    tasks = sorted(t for t in per_run["task"].astype(str).unique() if t)
+    algos = sorted(a for a in per_run["algorithm"].astype(str).unique() if a)
+    params = per_run["params"].dropna()
+    unit = (
+        "fraction in [0, 1]"
+        if ds.perf_range == (0.0, 1.0)
+        else ("unbounded" if ds.perf_range is None else f"range {ds.perf_range}")
+    )
+    text = [
+        paragraph(
+            f"Source: {ds.source or 'a table'}.",
+            f"{_plural(n_runs + n_set_aside, 'run')} read, {n_set_aside} set aside for invalid data;",
+            f"{len(pts):,} validation points with an entropy to fit",
+            f"(steps {pts['step'].min():g} to {pts['step'].max():g}).",
+        ),
+        paragraph(
+            (f"{_plural(len(tasks), 'task')} ({', '.join(tasks)}); " if tasks else "")
+            + f"{_plural(models['model'].nunique(), 'model')}"
+            + (
+                f" from {plots.format_params(params.min())} to {plots.format_params(params.max())} parameters"
+                if len(params)
+                else ""
+            )
+            + (f"; {_plural(len(algos), 'algorithm')} ({', '.join(algos)})" if algos else "")
+            + ".",
+            f"Entropy (nats) spans {pts['entropy'].min():.3g} to {pts['entropy'].max():.3g};",
+            f"performance spans {pts['perf'].min():.3g} to {pts['perf'].max():.3g} ({unit}).",
+        ),
+    ]
+    if ds.notes:
+        text.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in ds.notes) + "</ul>")
+    shown = models.rename(
+        columns={
+            "entropy_start": "entropy at start (median)",
+            "entropy_end": "entropy at end (median)",
+            "perf_start": "perf at start (median)",
+            "perf_end": "perf at end (median)",
+        }
+    )
+    shown["params"] = shown["params"].map(plots.format_params)
+    text.append(html_table(shown, numeric_digits=3, caption="Runs per model (medians over the model's runs)"))
+    run_table = per_run.assign(params=per_run["params"].map(plots.format_params))
+    text.append(f"<details><summary>All {n_runs} runs</summary>{html_table(run_table, numeric_digits=3)}</details>")
+    tables = [("data_runs", per_run), ("data_models", models)]
+    if ds.issues is not None and len(ds.issues):
+        tables.append(("data_issues", ds.issues))
+    return Section("data", "Data", "".join(text), tables=tuple(tables))
+
+
+def fits_section(ctx: ReportContext) -> Section:
+    """The per-run fits: ceiling and c with intervals, R², status in words."""
+    res = ctx.fits
+    fits = list(res.fits)
+    frame = res.to_frame()
+    seen = [f.status for f in fits]
+    counts = {s: seen.count(s) for s in FitStatus if s in seen}
+    usable = sum(1 for f in fits if f.status.usable)
+    mode_words = {
+        "free": "the rate c was fitted separately for each run",
+        "paper": "the rate c was fixed at 1 (the paper's form, Cui et al. 2025)",
+        "shared": "one rate c was shared across runs (each run keeps its own ceiling and slope)",
+    }.get(res.mode, f"mode {res.mode}")
+    ci_words = {
+        "hac": "a Newey-West (HAC) sandwich covariance with prewhitening and fixed-b critical values, "
+        "because points along a run are autocorrelated",
+        "bootstrap": f"a moving-block residual bootstrap over steps ({res.options.n_boot} replicates, refitting c), "
+        "studentized",
+    }.get(res.options.ci, res.options.ci)
+    body = [
+        paragraph(
+            f"The law Perf(S) = a − b·exp(c·S) was fitted to each run; {mode_words}.",
+            f"Intervals are {ctx.level}, from {ci_words}.",
+            "The ceiling P0 = a − b is the performance predicted when entropy reaches zero.",
+        ),
+        paragraph(
+            f"{usable} of {_plural(len(fits), 'run')} have usable estimates;",
+            "; ".join(f"{n} {s.value}" for s, n in counts.items()) + ".",
+        ),
+    ]
+    legend = pd.DataFrame(
+        [
+            {
+                "status": _badge(s),
+                "runs": int(counts[s]),
+                "what it means": s.explanation,
+                "estimate usable?": "yes" if s == FitStatus.OK else ("yes, with that caveat" if s.usable else "no"),
+            }
+            for s in counts
+        ]
+    )
+    body.append(html_table(legend, markup_columns=["status"], caption="Statuses found"))
+    order = sorted(
+        range(len(fits)),
+        key=lambda i: (fits[i].task, _params_key(fits[i].params), fits[i].model, fits[i].algorithm, fits[i].seed),
+    )
+    rows = []
+    for i in order:
+        f = fits[i]
+        lo, hi = f.conf_int("ceiling") if f.has_estimate else (np.nan, np.nan)
+        clo, chi = f.conf_int("c") if f.has_estimate and not f.fixed_c else (np.nan, np.nan)
+        rows.append(
+            {
+                "run": f.run,
+                "model": f.model,
+                "algorithm": f.algorithm,
+                "seed": f.seed,
+                "n": f.n_points,
+                f"ceiling P0 [{ctx.level} CI]": _interval(f.ceiling, lo, hi),
+                f"c [{ctx.level} CI]": (_num(f.c, 2) + " (fixed)")
+                if f.fixed_c and f.has_estimate
+                else _interval(f.c, clo, chi, 2),
+                "R²": _num(f.r2, 3),
+                "status": _badge(f.status),
+                "what it means": f.status.explanation
+                + ("" if f.status == FitStatus.OK or not f.message else f" ({f.message})"),
+            }
+        )
+    table = pd.DataFrame(rows)
+    body.append(
+        html_table(table, markup_columns=["status"], row_classes=[_status_class(fits[i].status) for i in order])
+    )
+    return Section("fits", "Per-run fits", "".join(body), tables=(("fits", frame),))
+
+
+def _with_points(ctx: ReportContext) -> list:
+    fits = [f for f in ctx.fits.fits if f.entropy.size]
+    if not fits:
+        raise SkipSection("no run has validation points with an entropy")
+    return fits
+
+
+def grid_section(ctx: ReportContext) -> Section:
+    """The paper-style grid of fits and the forest plot of ceilings."""
+    fits = _with_points(ctx)
+    lvl = ctx.level
+    grid = plots.plot_fit_grid(fits, kind="fit", perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
+    figs = [
+        ReportFigure(
+            "fit_grid",
+            f"Validation performance against policy entropy, one panel per model (and task), colour by algorithm. "
+            f"Lines: the fitted law per run (dotted where it extrapolates to S = 0), its {lvl} band, and the ceiling "
+            f"P0 at S = 0 with its {lvl} interval. The dotted horizontal line is the metric's maximum. Each panel lists "
+            "its runs whose status is not ok; dashed curves are fits that are not usable.",
+            grid,
+        )
+    ]
+    if any(f.has_estimate for f in fits):
+        ax = plots.plot_ceiling_intervals(fits, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
+        figs.append(
+            ReportFigure(
+                "ceilings",
+                f"Each run's ceiling P0 with its {lvl} interval. Open grey markers: fits that are not usable; "
+                "statuses other than ok are written on the right. The x range is set by the usable runs.",
+                ax.figure,
+            )
+        )
+    intro = paragraph(
+        "Each point is one validation of one run. On runs where the law holds, the points of all algorithms "
+        "of a model fall on one curve, and the ceiling is where that curve meets zero entropy."
+    )
+    return Section("grid", "Entropy–performance fits", intro, figures=tuple(figs))
+
+
+def residuals_section(ctx: ReportContext) -> Section:
+    """Residuals against entropy, per model."""
+    fits = [f for f in _with_points(ctx) if f.has_estimate]
+    if not fits:
+        raise SkipSection("no run has an estimate, so there are no residuals")
+    fig = plots.plot_fit_grid(fits, kind="residuals", perf_label=ctx.perf_label)
+    intro = paragraph(
+        "Residuals (observed minus fitted) against entropy, with a LOWESS smoother per run. A law that describes "
+        "a run leaves residuals scattered around zero at every entropy; a bend shows where it does not "
+        "(for instance a late collapse of performance after entropy is spent)."
+    )
+    cap = "Residuals against entropy, one panel per model (and task), colour by algorithm."
+    return Section("residuals", "Residuals", intro, figures=(ReportFigure("residual_grid", cap, fig),))
+
+
+def profile_section(ctx: ReportContext) -> Section:
+    """Profile RSS(c) per model (absent when c was fixed or shared)."""
+    fits = [f for f in _with_points(ctx) if f.profile_c.size and f.has_estimate]
+    if not fits:
+        why = {"paper": "c was fixed at 1 (mode paper)", "shared": "c was shared across runs (mode shared)"}
+        raise SkipSection(f"{why.get(ctx.fits.mode, 'no fit has a profile of c')}, so there is no profile to draw")
+    fig = plots.plot_fit_grid(fits, kind="profile", perf_label=ctx.perf_label)
+    intro = paragraph(
+        "The profile residual sum of squares RSS(c) (the best fit at each rate c, divided by its minimum). "
+        "A sharp valley means the data pin c down; a flat profile means they barely constrain it, and the "
+        "ceiling's interval is then wide."
+    )
+    cap = "Profile RSS(c) / min RSS on a log scale, one panel per model (and task); dots mark the fitted c."
+    return Section("profile", "Profile of the rate c", intro, figures=(ReportFigure("profile_grid", cap, fig),))
+
+
+def exchange_section(ctx: ReportContext) -> Section:
+    """Exchange rate dPerf/d(-S) per model."""
+    fits = [f for f in _with_points(ctx) if f.has_estimate and f.status.usable]
+    if not fits:
+        raise SkipSection("no usable fit, so no exchange rate to show")
+    fig = plots.plot_fit_grid(fits, kind="exchange", perf_label=ctx.perf_label)
+    intro = paragraph(
+        f"The exchange rate dPerf/d(−S) = b·c·exp(c·S): how much {ctx.perf_label} one more nat of entropy buys "
+        f"at each entropy, with its pointwise {ctx.level} band (usable fits only). A rate that falls towards "
+        "zero entropy means the last nats buy less."
+    )
+    cap = f"Exchange rate ({ctx.perf_label} per nat) against entropy, one panel per model (and task); dotted where extrapolated."
+    return Section("exchange", "Exchange rate", intro, figures=(ReportFigure("exchange_grid", cap, fig),))
+
+
+def runs_section(ctx: ReportContext) -> Section:
+    """One collapsible block per run: status in words, estimates, and a three-panel figure."""
+    if not ctx.per_run:
+        raise SkipSection("figures per run were turned off (--no-per-run)")
+    fits = _with_points(ctx)
+    blocks, figures = [], []
+    for i, f in enumerate(track(fits, "per-run figures")):
+        name = f"run_{i:03d}_{_slug(f.run)}"
+        fig = plots.plot_run_panels(f, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
+        figures.append(ReportFigure(name, f"{f.run}: data and fitted law, residuals, and profile RSS(c).", fig))
+        summ = f.summary().reset_index() if f.has_estimate else pd.DataFrame()
+        words = f"{f.status.explanation}" + (
+            f" Details: {f.message}." if f.message and f.status != FitStatus.OK else ""
+        )
+        blocks.append(
+            f'<details class="run {_status_class(f.status)}"><summary>{esc(f.run)} {_badge(f.status)}</summary>'
+            f"{paragraph(words)}"
+            + (html_table(summ, caption=f"Estimates with {ctx.level} intervals ({f.ci_method})") if len(summ) else "")
+            + f"<!--figure:{esc(name)}--></details>"
+        )
+    intro = paragraph("Click a run to see its fit, residuals and profile, its estimates and what its status means.")
+    return Section("runs", "Each run", intro + "".join(blocks), figures=tuple(figures))
+
+
