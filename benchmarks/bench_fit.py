@@ -31,6 +31,7 @@ with the per-run path: point estimates, covariances, interval ends, statuses and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -48,6 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scaling.core import intervals, law  # noqa: E402
 from scaling.fitting import engine as batch  # noqa: E402
 from scaling.fitting.single import FitOptions, fit_run  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: where ``--write`` puts the output; docs/speed.md includes it.
+RESULTS = ROOT / "benchmarks" / "results" / "bench_fit.txt"
 
 N_POINTS = 200
 
@@ -557,7 +562,42 @@ def main(argv=None) -> None:
     parser.add_argument("--point-only", action="store_true", help="point fits only (no bootstrap rows)")
     parser.add_argument("--jobs", type=int, default=2, help="joblib processes for the engine's second row (default 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--write", type=Path, nargs="?", const=RESULTS, default=None,
+        help=f"also write the output to this file (default {RESULTS.relative_to(ROOT)}), which the docs include",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.write is not None:
+        with _tee(args.write):
+            _run(args)
+    else:
+        _run(args)
+
+
+@contextlib.contextmanager
+def _tee(path: Path):
+    """Print to the terminal and to ``path`` at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        out = sys.stdout
+
+        class Both:
+            def write(self, text: str) -> int:
+                fh.write(text)
+                return out.write(text)
+
+            def flush(self) -> None:
+                fh.flush()
+                out.flush()
+
+        sys.stdout = Both()
+        try:
+            yield
+        finally:
+            sys.stdout = out
+
+
+def _run(args: argparse.Namespace) -> None:
     quick = args.quick
     args.sizes = args.sizes or ([200, 1000] if quick else [1000, 10000])
     args.boot = args.boot or (50 if quick else 200)

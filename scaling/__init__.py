@@ -10,6 +10,8 @@ The public API, one function per job::
     sc.compare(ds)                         # does the algorithm change the curve?
     sc.extrapolate(ds, to=[3e9, 7e10])     # ceilings of unseen sizes
     sc.plan(ds, target=0.95)               # the size needed for a target ceiling
+    study = sc.Study.run(ds)               # all of the above once, on one settings object
+    sc.report(study, "report")             # the HTML page, rendered from the study
 
 Every result has ``summary()`` (a DataFrame), ``to_frame()``, ``plot()`` and a notebook view.
 """
@@ -31,11 +33,13 @@ from scaling.fitting.single import fit_run
 from scaling.fitting.status import FitStatus
 from scaling.forecasting.forecast import ForecastOptions, backtest_forecast
 from scaling.forecasting.forecast import forecast_dataset as forecast
+from scaling.reporting.page import write_report as report
+from scaling.study import AcrossOptions, Study, StudySettings
 
 __all__ = [
     "__version__",
     "load", "fit", "fit_run", "forecast", "compare", "extrapolate", "plan",
-    "backtest_forecast", "backtest_sizes",
+    "backtest_forecast", "backtest_sizes", "Study", "StudySettings", "AcrossOptions", "report",
     "Dataset", "FitResults", "RunFit", "FitStatus",
     "FitOptions", "ForecastOptions", "CompareOptions",
     "DataError", "DataWarning", "FitError", "StatisticalWarning",

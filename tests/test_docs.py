@@ -96,3 +96,30 @@ def test_mkdocs_config_loads():
 
     cfg = load_config(str(ROOT / "mkdocs.yml"))
     assert cfg["docs_dir"].endswith("docs")
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """Every ```python block of the README runs, in order, in a folder holding data/ and a verl log."""
+    import re
+    import shutil
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 6
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "data" / "runs.csv", tmp_path / "data" / "runs.csv")
+    shutil.copy(ROOT / "tests" / "files" / "verl_new.log", tmp_path / "train.log")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert len(namespace["ds"].runs) >= 1
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -24,6 +24,7 @@ import pandas as pd
 from scaling.fitting.single import FitStatus
 from scaling.study import Study
 
+
 # --------------------------------------------------------------------------------
 # building blocks
 # --------------------------------------------------------------------------------

@@ -94,9 +94,13 @@ def test_rescaling_entropy_by_k_divides_c_by_k(run, k):
     if not base.has_estimate:
         return
     P0, beta, c = base.theta
-    assert scaled.c == pytest.approx(c / k, rel=1e-6, abs=1e-9 / (k * np.ptp(S)))
-    assert scaled.ceiling == pytest.approx(P0, rel=1e-7, abs=1e-9)
-    assert scaled.beta == pytest.approx(beta / k, rel=1e-6, abs=1e-9)
+    # Rounding k*S moves the inputs by 1e-16; where the profile is nearly flat (c weakly
+    # identified, ceilings far outside the data) the optimum moves by far more than that, so the
+    # difference is also allowed a millionth of the estimate's own standard error.
+    se = base.summary()["se"].fillna(0.0)
+    assert scaled.c == pytest.approx(c / k, rel=1e-6, abs=1e-9 / (k * np.ptp(S)) + 1e-6 * se["c"] / k)
+    assert scaled.ceiling == pytest.approx(P0, rel=1e-7, abs=1e-9 + 1e-6 * se["ceiling"])
+    assert scaled.beta == pytest.approx(beta / k, rel=1e-6, abs=1e-9 + 1e-6 * se["beta"] / k)
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
