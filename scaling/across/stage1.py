@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from scaling.core import intervals, law, panel
+from scaling.fitting.result import quantity_gradient, quantity_value
 from scaling.fitting.screen import rescreen
 from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run, run_points
 
@@ -120,8 +121,8 @@ class Stage1:
         cov : array (K, K)
             Delta-method covariance from :attr:`cov`; off-diagonal terms come from the shared c.
         """
-        G = _gradient(name, self.theta)
-        return _quantity(name, self.theta[None, :])[0], G @ self.cov @ G.T
+        G = _model_gradient(name, self.theta)
+        return _model_quantity(name, self.theta[None, :])[0], G @ self.cov @ G.T
 
     def estimate_given_c(self, name: str = "ceiling") -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """A quantity of every model split into its error given ``c`` and the part due to ``c``.
@@ -136,8 +137,8 @@ class Stage1:
         var_c : float
             Variance of ``c`` (0 when fixed; then ``V`` is the full covariance and ``d`` is 0).
         """
-        G = _gradient(name, self.theta)
-        values = _quantity(name, self.theta[None, :])[0]
+        G = _model_gradient(name, self.theta)
+        values = _model_quantity(name, self.theta[None, :])[0]
         full = G @ self.cov @ G.T
         var_c = float(self.cov[-1, -1])
         if self.fixed_c or not var_c > 0:
@@ -149,7 +150,7 @@ class Stage1:
         """Bootstrap replicates of a quantity, shape (B, K), or None without a bootstrap."""
         if self.replicates is None:
             return None
-        return _quantity(name, self.replicates)
+        return _model_quantity(name, self.replicates)
 
     def to_frame(self, level: float = 0.9) -> pd.DataFrame:
         """One row per model: size, runs pooled, ceiling, a, b with ``level`` intervals (normal), R^2."""
@@ -177,30 +178,28 @@ class Stage1:
         return out
 
 
-def _quantity(name: str, th: np.ndarray) -> np.ndarray:
-    """Quantity ``name`` of every model for rows of theta, shape (B, K)."""
+def _model_quantity(name: str, th: np.ndarray) -> np.ndarray:
+    """Quantity ``name`` of every model for rows of the panel's theta (B, 2K + 1), shape (B, K).
+
+    The panel holds ``(P0_k, beta_k)`` per model and one shared c; each model's quantity is
+    :func:`scaling.fitting.result.quantity_value` of its ``(P0_k, beta_k, c)``.
+    """
     if name not in QUANTITIES:
         raise ValueError(f"quantity must be one of {QUANTITIES}, got {name!r}")
-    P0, beta, c = th[:, 0:-1:2], th[:, 1:-1:2], th[:, -1:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.where(c != 0, beta / c, np.nan)
-    return {"ceiling": P0, "beta": beta, "b": b, "a": P0 + b}[name]
+    B, K = th.shape[0], (th.shape[1] - 1) // 2
+    triplets = np.column_stack([th[:, 0:-1:2].ravel(), th[:, 1:-1:2].ravel(), np.repeat(th[:, -1], K)])
+    return quantity_value(name, triplets).reshape(B, K)
 
 
-def _gradient(name: str, theta: np.ndarray) -> np.ndarray:
-    """Jacobian (K, 2K + 1) of a quantity of every model with respect to theta."""
+def _model_gradient(name: str, theta: np.ndarray) -> np.ndarray:
+    """Jacobian (K, 2K + 1) of a quantity of every model with respect to the panel's theta."""
     K = (theta.size - 1) // 2
-    c = float(theta[-1])
+    triplets = np.column_stack([theta[0:-1:2], theta[1:-1:2], np.full(K, theta[-1])])
+    g = quantity_gradient(name, triplets)  # (K, 3): d/dP0_k, d/dbeta_k, d/dc
     G = np.zeros((K, theta.size))
-    for k in range(K):
-        beta = float(theta[2 * k + 1])
-        if name in ("ceiling", "a"):
-            G[k, 2 * k] = 1.0
-        if name == "beta":
-            G[k, 2 * k + 1] = 1.0
-        if name in ("a", "b"):
-            G[k, 2 * k + 1] = 1.0 / c if c != 0 else np.nan
-            G[k, -1] = -beta / c**2 if c != 0 else np.nan
+    G[np.arange(K), 2 * np.arange(K)] = g[:, 0]
+    G[np.arange(K), 2 * np.arange(K) + 1] = g[:, 1]
+    G[:, -1] = g[:, 2]
     return G
 
 

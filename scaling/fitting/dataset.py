@@ -18,7 +18,7 @@ from scaling.fitting.single import (
     FitStatus,
     RunFit,
     RunPoints,
-    _no_estimate,
+    no_estimate,
     run_points,
 )
 from scaling.protocol import ResultMixin
@@ -172,10 +172,10 @@ def fit_dataset(
         fits.update(zip(runs, fit_runs(list(runs.values()), mode, opts, search="full").to_fits()))
     for run, why in data.invalid.items():
         empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=run, model="", params=math.nan, algorithm="", seed=""))
-        fits[run] = _no_estimate(empty, mode, opts, FitStatus.INVALID_DATA, why)
+        fits[run] = no_estimate(empty, mode, opts, FitStatus.INVALID_DATA, why)
     ordered = tuple(fits[r] for r in data.runs if r in fits)
     missing_pts = [r for r in data.runs if r not in fits]
     for r in missing_pts:  # valid rows but not a single validation point with entropy
         empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=r, model="", params=math.nan, algorithm="", seed=""))
-        ordered += (_no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
+        ordered += (no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
     return FitResults(ordered, mode, opts, data.notes, data.issues)

@@ -64,7 +64,7 @@ except Exception:  # pragma: no cover - a broken numba install: stay with numpy
 #: (set to False to force the numpy path; the tests compare the two).
 USE_NUMBA = HAVE_NUMBA
 from scaling.data.runtable import RunPoints, RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
-from scaling.fitting.result import CORE_COLUMNS, FitOptions, RunFit, _gradient, _quantity
+from scaling.fitting.result import CORE_COLUMNS, FitOptions, RunFit, quantity_gradient, quantity_value
 from scaling.fitting.status import (
     MIN_POINTS,
     PRE_FIT,
@@ -392,7 +392,7 @@ def _compiled(opts: FitOptions, search: str, c_fixed: float | None) -> bool:
 def _fit_chunk(
     S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str, limit_blas: bool = True
 ) -> dict:
-    """Check and fit runs of one length (rows of S, y, step): everything ``fit._fit_prepared`` computes.
+    """Check and fit runs of one length (rows of S, y, step): everything ``fit.fit_prepared`` computes.
 
     A pure function of its arguments (a unit of work for joblib/Dask).  Rows with values of
     1e100 or more, or constant entropy, are not fitted: ``pre`` says why for every row
@@ -822,8 +822,8 @@ def _intervals(res: BatchFit, name: str):
     """Vectorised :meth:`RunFit._interval` for all runs: (estimate, se, lo, hi)."""
     R = len(res.runs)
     th = res.theta
-    est = _quantity(name, th)
-    grad = _gradient(name, th)
+    est = quantity_value(name, th)
+    grad = quantity_gradient(name, th)
     var = _quad(grad, res.cov)
     with np.errstate(invalid="ignore"):
         se = np.where(var >= 0, np.sqrt(np.abs(var)), np.nan)
@@ -843,8 +843,8 @@ def _intervals(res: BatchFit, name: str):
         return np.where(ok, est, nan), np.where(ok, se, nan), np.where(ok, est - t * se, nan), np.where(ok, est + t * se, nan)
     a = res.options.alpha
     reps = res.replicates
-    vals = _quantity(name, reps.reshape(-1, 3)).reshape(reps.shape[:2])
-    g_b = _gradient(name, reps.reshape(-1, 3)).reshape(reps.shape)
+    vals = quantity_value(name, reps.reshape(-1, 3)).reshape(reps.shape[:2])
+    g_b = quantity_gradient(name, reps.reshape(-1, 3)).reshape(reps.shape)
     with np.errstate(invalid="ignore"):
         se_b = np.sqrt(_quad(g_b, res.replicate_cov))
     with np.errstate(divide="ignore", invalid="ignore"):

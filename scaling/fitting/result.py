@@ -192,14 +192,14 @@ class RunFit(ResultMixin):
     def _interval(self, name: str) -> tuple[float, float, float]:
         if not self.has_estimate:
             return math.nan, math.nan, math.nan
-        est = float(_quantity(name, self.theta[None, :])[0])
-        grad = _gradient(name, self.theta[None, :])[0]
+        est = float(quantity_value(name, self.theta[None, :])[0])
+        grad = quantity_gradient(name, self.theta[None, :])[0]
         if self.replicates is None:
             df = max(self.n_points - (2 if self.fixed_c else 3), 1)
             t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
             return tuple(float(v) for v in intervals.delta_interval(grad, self.cov, est, t, negative="nan"))
         se = float(intervals.delta_se(grad, self.cov, negative="nan"))
-        vals = _quantity(name, self.replicates)
+        vals = quantity_value(name, self.replicates)
         if self.replicate_cov is None:  # percentile interval
             vals = vals[np.isfinite(vals)]
             if vals.size < 10:
@@ -207,7 +207,7 @@ class RunFit(ResultMixin):
             lo, hi = np.quantile(vals, [self.alpha / 2, 1 - self.alpha / 2])
             return float(np.std(vals, ddof=1)), float(lo), float(hi)
         # studentized (bootstrap-t) interval: each replicate divided by its own HAC standard error
-        g_b = _gradient(name, self.replicates)
+        g_b = quantity_gradient(name, self.replicates)
         se_b = intervals.delta_se(g_b, self.replicate_cov, negative="nan")  # a tiny negative variance: NaN, dropped below
         with np.errstate(divide="ignore", invalid="ignore"):
             t_b = (vals - est) / se_b
@@ -276,7 +276,7 @@ def _a_b(theta: np.ndarray) -> tuple[float, float]:
     return P0 + beta / c, beta / c
 
 
-def _quantity(name: str, th: np.ndarray) -> np.ndarray:
+def quantity_value(name: str, th: np.ndarray) -> np.ndarray:
     """A named quantity computed from rows of ``(P0, beta, c)``."""
     P0, beta, c = th[:, 0], th[:, 1], th[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -292,7 +292,7 @@ def _quantity(name: str, th: np.ndarray) -> np.ndarray:
     }[name]
 
 
-def _gradient(name: str, th: np.ndarray) -> np.ndarray:
+def quantity_gradient(name: str, th: np.ndarray) -> np.ndarray:
     """Gradient of a named quantity with respect to ``(P0, beta, c)``, for rows ``th`` (B, 3)."""
     beta, c = th[:, 1], th[:, 2]
     out = np.zeros_like(th, dtype=float)

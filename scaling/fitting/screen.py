@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from scaling.core import intervals
-from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, _status
+from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, status_of_fit
 
 
 def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
@@ -60,5 +60,5 @@ def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
     fit = replace(fit, alpha=options.alpha)
     points = RunPoints(fit.entropy, fit.perf, fit.step, {})
     at_bound = FitStatus.AT_BOUND in fit.flags
-    status, flags, message = _status(points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds)
+    status, flags, message = status_of_fit(points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds)
     return replace(fit, status=status, flags=flags, message=message)

@@ -20,11 +20,10 @@ from scaling.fitting.single import (
     FitStatus,
     RunFit,
     RunPoints,
-    _fit_prepared,
-    _no_estimate,
-    _precheck,
-    _replace,
-    _status,
+    fit_prepared,
+    no_estimate,
+    precheck_run,
+    status_of_fit,
 )
 
 
@@ -57,12 +56,12 @@ def fit_shared(
     donors: list[int] = []
     own_status: dict[int, str] = {}
     for i, r in enumerate(runs):
-        bad = _precheck(r)
+        bad = precheck_run(r)
         if bad:
-            out[i] = _no_estimate(r, "shared", opts, *bad)
+            out[i] = no_estimate(r, "shared", opts, *bad)
             continue
         if c is None:
-            own = _fit_prepared(r, "free", None, FitOptions(ci="hac", perf_range=None, r2_min=opts.r2_min))
+            own = fit_prepared(r, "free", None, FitOptions(ci="hac", perf_range=None, r2_min=opts.r2_min))
             if own.status in (FitStatus.OK, FitStatus.WEAK_C, FitStatus.CEILING_OUT_OF_RANGE):
                 donors.append(i)
             else:
@@ -70,7 +69,7 @@ def fit_shared(
         else:
             donors.append(i)
     if not donors:
-        return [f if f is not None else _no_estimate(runs[i], "shared", opts, FitStatus.POOR_FIT,
+        return [f if f is not None else no_estimate(runs[i], "shared", opts, FitStatus.POOR_FIT,
                 "no run in the group has a usable free fit to estimate the shared c") for i, f in enumerate(out)]
     donor_runs = [runs[i] for i in donors]
     joint = _joint(donor_runs, opts, c)
@@ -79,9 +78,9 @@ def fit_shared(
     c_shared = joint[0].c
     for i, f in enumerate(out):
         if f is None:
-            fit = _fit_prepared(runs[i], "shared", c_shared, opts)
+            fit = fit_prepared(runs[i], "shared", c_shared, opts)
             note = f"not used to estimate the shared c (own free fit: {own_status[i]}); c held fixed"
-            out[i] = _replace(fit, message=f"{fit.message}; {note}", fixed_c=True)
+            out[i] = replace(fit, message=f"{fit.message}; {note}", fixed_c=True)
     return out  # type: ignore[return-value]
 
 
@@ -130,8 +129,8 @@ def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> li
     for k, r in enumerate(runs):
         rss = float(rss_k[k])
         # the point fit at the shared c; its intervals come from the joint fit above
-        fit = _fit_prepared(r, "shared", c_hat, replace(opts, ci="hac"), cov_override=covs[k])
-        fit = _replace(
+        fit = fit_prepared(r, "shared", c_hat, replace(opts, ci="hac"), cov_override=covs[k])
+        fit = replace(
             fit,
             ci_method=opts.ci,
             fixed_c=not fit_c,
@@ -143,6 +142,6 @@ def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> li
             rss=rss,
         )
         c_int = fit.conf_int("c") if fit_c else (c_hat, c_hat)
-        status, flags, msg = _status(r, fit.theta, c_int, at_bound, not fit_c, fit.r2, opts, bounds)
-        fits.append(_replace(fit, status=status, flags=flags, message=f"{msg}; c shared by {K} run(s)"))
+        status, flags, msg = status_of_fit(r, fit.theta, c_int, at_bound, not fit_c, fit.r2, opts, bounds)
+        fits.append(replace(fit, status=status, flags=flags, message=f"{msg}; c shared by {K} run(s)"))
     return fits

@@ -86,11 +86,11 @@ def fit_run(
         raise ValueError(f"mode must be 'free' or 'paper' for one run, got {mode!r}")
     r, _ = prepare_run(entropy, perf, step, make_ident(run, model, params, algorithm, seed))
     if c is not None:
-        return _fit_prepared(r, "shared", c, opts)
-    return _fit_prepared(r, mode, 1.0 if mode == "paper" else None, opts)
+        return fit_prepared(r, "shared", c, opts)
+    return fit_prepared(r, mode, 1.0 if mode == "paper" else None, opts)
 
 
-def _fit_prepared(r: RunPoints, label: str, c_fixed: float | None, opts: FitOptions, cov_override=None) -> RunFit:
+def fit_prepared(r: RunPoints, label: str, c_fixed: float | None, opts: FitOptions, cov_override=None) -> RunFit:
     """Fit one prepared run with the engine: c free (``c_fixed=None``) or fixed.
 
     ``label`` is the mode recorded on the result; ``cov_override`` replaces the covariance
@@ -110,7 +110,7 @@ def _fit_prepared(r: RunPoints, label: str, c_fixed: float | None, opts: FitOpti
     return replace(fit, **changes) if changes else fit
 
 
-def _no_estimate(r: RunPoints, mode: str, opts: FitOptions, status: FitStatus, message: str) -> RunFit:
+def no_estimate(r: RunPoints, mode: str, opts: FitOptions, status: FitStatus, message: str) -> RunFit:
     """A result without an estimate, for a run that was not fitted (``status`` says why)."""
     return RunFit(
         **r.ident,
@@ -139,11 +139,7 @@ def run_points(points: pd.DataFrame) -> dict[str, RunPoints]:
     return {r.ident["run"]: r for r in runs_from_frame(points)}
 
 
-def _replace(fit: RunFit, **changes) -> RunFit:
-    return replace(fit, **changes)
-
-
-def _precheck(r: RunPoints) -> tuple[FitStatus, str] | None:
+def precheck_run(r: RunPoints) -> tuple[FitStatus, str] | None:
     """Why one prepared run cannot be fitted (:func:`scaling.fitting.status.precheck_rows`), or None."""
     n = r.entropy.size
     if n < MIN_POINTS:
@@ -154,7 +150,7 @@ def _precheck(r: RunPoints) -> tuple[FitStatus, str] | None:
     return precheck_message(int(code[0]), n=n, size=float(size[0]), entropy=float(r.entropy[0]), perf=float(r.perf[0]))
 
 
-def _status(
+def status_of_fit(
     r: RunPoints, theta, c_interval, at_bound: bool, fixed_c: bool, r2: float, opts: FitOptions, bounds
 ) -> tuple[FitStatus, tuple[FitStatus, ...], str]:
     """:func:`scaling.fitting.status.assign_statuses` for one fit whose c interval or bounds were
