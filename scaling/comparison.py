@@ -38,7 +38,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -175,6 +175,11 @@ class ModelComparison(ResultMixin):
     scale : float
         Display factor of differences (100 for a 0-1 metric: "points").
     """
+
+    _plot_kind: ClassVar[str | None] = "algorithm_overlay"
+
+    def _plot_inputs(self) -> tuple[tuple, dict]:
+        return (self.points, self.curves()), {"hue": self.by, "level": 1 - self.options.alpha, "title": self.model}
 
     model: str
     by: str

@@ -93,3 +93,23 @@ def test_extrapolate_and_plan_through_the_api(ds):
     assert len(plans.summary()) == 1 and "params" in plans.summary().columns
     with pytest.raises(ValueError, match="positive"):
         sc.extrapolate(ds, to=[-1.0])
+
+
+def test_every_single_result_draws_itself(ds):
+    """plot() on a run's fit, forecast, algorithm comparison, cross-size fit and extrapolation."""
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = next(f for f in sc.forecast(ds, progress=False).forecasts if f.usable)
+        m = next(m for m in sc.compare(ds).models if m.n_algorithms > 1)
+        ex = sc.extrapolate(ds, to=[3e9, 7e10], tasks=["add4"])
+    for result in (fc, m, ex.across["add4"], ex):
+        ax = result.plot()
+        assert ax.has_data(), type(result).__name__
+    # the extrapolation adds the two predicted sizes to its task's figure, at the stated level
+    assert len(ex.plot().lines) > len(ex.across["add4"].plot().lines)
+    assert "90%" in " ".join(t.get_text() for t in ex.plot().get_legend().get_texts())
+    with pytest.raises(TypeError, match="plot its parts"):
+        sc.compare(ds).plot()
+    plt.close("all")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,19 @@ class Extrapolation(ResultMixin):
 
     across: AcrossResults
     predictions: pd.DataFrame
+
+    _plot_kind: ClassVar[str | None] = "ceiling_vs_params"
+
+    def _plot_inputs(self) -> tuple[tuple, dict]:
+        """The fitted sizes, the curve and the predicted sizes of the one task with an estimate."""
+        tasks = [r for r in self.across if r.stage1 is not None]
+        if len(tasks) != 1:
+            raise TypeError(f"plot one task at a time: extrapolation.across[task].plot() (tasks: {[r.task for r in tasks]})")
+        args, kw = tasks[0]._plot_inputs()
+        pred = self.predictions[self.predictions["task"] == tasks[0].task]
+        ex = pd.DataFrame({"params": pred["params"], "mean": pred["ceiling_pred"], "lo": pred["ceiling_lo"],
+                           "hi": pred["ceiling_hi"], "model": [f"{p:.3g}" for p in pred["params"]]})  # fmt: skip
+        return (args[0], args[1], ex), kw
 
     def summary(self) -> pd.DataFrame:
         """Per task and size: predicted ceiling with its prediction interval, and the reach in decades."""

@@ -30,6 +30,7 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,17 @@ class AcrossResult(ResultMixin):
     message : str
         Why there is no estimate, when there is none.
     """
+
+    _plot_kind: ClassVar[str | None] = "ceiling_vs_params"
+
+    def _plot_inputs(self) -> tuple[tuple, dict]:
+        c = self.curve()
+        line = pd.DataFrame({"params": c["params"], "mean": c["pred"], "lo": c["lo"], "hi": c["hi"],
+                             "ci_lo": c["mean_lo"], "ci_hi": c["mean_hi"]}) if len(c) else None  # fmt: skip
+        p = self.points()
+        points = pd.DataFrame({"model": p["model"], "params": p["params"], "ceiling": p["ceiling"],
+                               "lo": p["ceiling_lo"], "hi": p["ceiling_hi"]}) if len(p) else p  # fmt: skip
+        return (points, line, None), {"level": self.ceiling.level if self.ceiling is not None else 0.9}
 
     task: str
     stage1: Stage1 | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ class FitResults(ResultMixin):
     issues : DataFrame
         Rejected cells and rows (see :class:`scaling.data.load.Dataset`).
     """
+
+    _plot_kind: ClassVar[str | None] = "fit_grid"
 
     fits: tuple[RunFit, ...]
     mode: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,8 @@ class RunFit(ResultMixin):
     bounds : (float, float)
         The search bounds of c.
     """
+
+    _plot_kind: ClassVar[str | None] = "fit"
 
     run: str
     model: str

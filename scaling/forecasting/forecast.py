@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -460,6 +460,11 @@ class RunForecast(ResultMixin):
     alpha : float
         1 - level of the intervals.
     """
+
+    _plot_kind: ClassVar[str | None] = "forecast"
+
+    def _plot_inputs(self) -> tuple[tuple, dict]:
+        return (self.plot_frame("trajectory"),), {"title": self.run, "level": 1 - self.alpha}
 
     run: str
     model: str
