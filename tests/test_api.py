@@ -93,6 +93,13 @@ def test_extrapolate_and_plan_through_the_api(ds):
     assert len(plans.summary()) == 1 and "params" in plans.summary().columns
     with pytest.raises(ValueError, match="positive"):
         sc.extrapolate(ds, to=[-1.0])
+    # intervals at another level: narrower at 50% than at the fit's 90%, for stage 1 and stage 2
+    task = ex.across["add4"]
+    wide, narrow = task.conf_int(), task.conf_int(alpha=0.5)
+    assert ((narrow["upper"] - narrow["lower"]) < (wide["upper"] - wide["lower"])).all() and len(wide) >= 3
+    coef90, coef50 = task.ceiling.conf_int(), task.ceiling.conf_int(alpha=0.5)
+    np.testing.assert_allclose(coef90["lower"], task.ceiling.summary()["lo"], rtol=1e-12)
+    assert ((coef50["upper"] - coef50["lower"]) < (coef90["upper"] - coef90["lower"])).all()
 
 
 def test_every_single_result_draws_itself(ds):

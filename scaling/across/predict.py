@@ -232,6 +232,22 @@ class AcrossResult(ResultMixin):
         """Per model stage-1 estimates (as :meth:`points`)."""
         return self.points()
 
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Per model: the stage-1 ceiling interval at level ``1 - alpha`` (default the fit's level).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by model, columns ``lower`` and ``upper``.
+        """
+        if self.stage1 is None:
+            return pd.DataFrame(columns=["lower", "upper"])
+        if alpha is not None and not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+        level = self.ceiling.level if alpha is None else 1.0 - alpha
+        p = self.stage1.to_frame(level)
+        return pd.DataFrame({"lower": p["ceiling_lo"].to_numpy(), "upper": p["ceiling_hi"].to_numpy()}, index=pd.Index(p["model"], name="model"))
+
     def summary_text(self) -> str:
         """Readable text: runs left out, the per-model table, the stage-2 coefficients."""
         lines = [f"task {self.task or '(none)'}"]

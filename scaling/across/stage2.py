@@ -370,6 +370,21 @@ class Stage2Fit(ResultMixin):
         frame.index.name = "term"
         return frame
 
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Coefficient intervals at level ``1 - alpha`` (default the fit's ``level``): t with the residual df.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by term, columns ``lower`` and ``upper``.
+        """
+        level = self.level if alpha is None else 1.0 - _alpha(alpha)
+        se = np.sqrt(np.clip(np.diag(self.cov), 0, None)) if self.has_estimate else np.full(self.p, np.nan)
+        t = float(stats.t.ppf(0.5 + level / 2, max(self.df_resid, 1)))
+        frame = pd.DataFrame({"lower": self.coef - t * se, "upper": self.coef + t * se}, index=self.terms)
+        frame.index.name = "term"
+        return frame
+
     def info(self) -> dict:
         """Settings and fit statistics in one dict."""
         return dict(
@@ -669,3 +684,9 @@ def _with_replicates(
             bad = ~np.isfinite(reps).all(axis=1) | (np.abs(reps @ X.T) > _ETA_MAX).any(axis=1)
         reps[bad] = np.nan
     return replace(fit, replicates=reps, c_shift=c_shift)
+
+
+def _alpha(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    return float(alpha)
