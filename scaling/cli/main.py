@@ -24,6 +24,7 @@ from scaling import __version__
 from scaling.data.load import ColumnMap, Dataset
 from scaling.data.readers import read_source
 from scaling.data.sources import load
+from scaling.data.warmup import parse_warmup
 from scaling.exceptions import DataError, DataWarning
 from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.single import FitOptions
@@ -102,6 +103,16 @@ AlignOpt = Annotated[
     AlignHow,
     typer.Option("--align", help="Entropy paired with a validation at step s: 'same' = entropy of step s; 'mean' = mean since the previous validation."),
 ]
+WarmupOpt = Annotated[
+    str,
+    typer.Option(
+        "--warmup",
+        metavar="auto|none|STEP",
+        help="Leading warm-up validations left out of every fit: auto = detect per run a first phase at the metric's floor "
+        "below the curve of the later points (reported as n_warmup and in a note); none = keep every point; "
+        "STEP = leave out the points with step < STEP.",
+    ),
+]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table here: .csv, or .json by extension.")]
 
 
@@ -114,11 +125,13 @@ def _load(
     meta: Path | None,
     perf_scale: PerfScale,
     align: AlignHow,
+    warmup: str = "auto",
 ) -> Dataset:
     fields = {k: getattr(columns, k) for k in ("model", "params", "algorithm", "seed", "task", "step", "entropy", "perf")}
     return load(
         *data, format=fmt.value, run=list(columns.run) if columns.run else None, **fields,
         entropy_key=entropy_key, perf_key=perf_key, meta=meta, perf_scale=perf_scale.value, align=align.value,
+        warmup=parse_warmup(warmup),
     )  # fmt: skip
 
 
@@ -156,6 +169,7 @@ _DATA_OPTIONS: list[tuple[str, object, object]] = [
     ("meta", MetaOpt, None),
     ("perf_scale", ScaleOpt, PerfScale.auto),
     ("align", AlignOpt, AlignHow.same),
+    ("warmup", WarmupOpt, "auto"),
 ]
 
 
@@ -168,7 +182,7 @@ def load_data(data: list[Path], **opts) -> Dataset:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
-            ds = _load(data, opts["fmt"], columns, opts["entropy_key"], opts["perf_key"], opts["meta"], opts["perf_scale"], opts["align"])
+            ds = _load(data, opts["fmt"], columns, opts["entropy_key"], opts["perf_key"], opts["meta"], opts["perf_scale"], opts["align"], opts["warmup"])
     except (DataError, ValueError) as err:
         fail(err)
     for w in caught:

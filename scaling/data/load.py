@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
 CANONICAL = ["run", "model", "params", "algorithm", "seed", "step", "entropy", "perf"]
@@ -30,6 +31,8 @@ PerfScale = Literal["auto", "fraction", "percent", "none"]
 #: entropy or |perf| at least this large is rejected: squares and exponentials overflow double precision.
 HUGE = 1e100
 Align = Literal["same", "mean"]
+#: ``"auto"`` (detect a leading warm-up per run), ``"none"`` (keep every point) or a first step to keep.
+Warmup = Literal["auto", "none"] | int | float | str
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Dataset:
         Canonical long table of the valid runs (every logged row, perf as a fraction
         when the metric was percent).
     points : DataFrame
-        One row per validation point with its aligned entropy: what is fitted.
+        One row per validation point with its aligned entropy: what is fitted (each run's
+        warm-up, see ``warmup``, left out).
     issues : DataFrame
         Columns ``run, column, row, value, problem``: every rejected cell or row.
         ``row`` is the line of the file (header = line 1) or the frame's index label.
@@ -82,6 +86,9 @@ class Dataset:
         Decisions taken while loading (unit conversion, alignment, dropped points).
     source : str
         Where the data came from.
+    warmup : dict
+        Run -> :class:`~scaling.data.warmup.WarmUp`: how many leading validation points were
+        left out of :attr:`points`, at which steps, and why (empty when loaded without it).
     """
 
     table: pd.DataFrame
@@ -91,11 +98,17 @@ class Dataset:
     perf_range: tuple[float, float] | None = (0.0, 1.0)
     notes: tuple[str, ...] = ()
     source: str = ""
+    warmup: dict = field(default_factory=dict)
 
     @property
     def runs(self) -> list[str]:
         """All run ids, valid and invalid, in file order."""
         return list(dict.fromkeys([*self.table["run"].unique(), *self.invalid]))
+
+    def n_warmup(self, run: str) -> int:
+        """Leading validation points of ``run`` left out as warm-up (0 when none)."""
+        w = self.warmup.get(run)
+        return w.n if isinstance(w, WarmUp) else 0
 
 
 # ---------------------------------------------------------------------------------
@@ -342,6 +355,7 @@ def load(
     *,
     perf_scale: PerfScale = "auto",
     align_how: Align = "same",
+    warmup: Warmup = "auto",
 ) -> Dataset:
     """Load a tidy CSV/Parquet file (or a frame) into a validated, aligned :class:`Dataset`.
 
@@ -355,6 +369,12 @@ def load(
         The metric's unit (see :func:`perf_units`); never guessed silently.
     align_how : {"same", "mean"}
         Entropy paired with each validation point (see :func:`align`).
+    warmup : {"auto", "none"} or int
+        Leading warm-up points left out of :attr:`Dataset.points`: ``"auto"`` (default) detects,
+        per run, a first phase where performance sits at its floor below the curve of the later
+        points (:func:`scaling.data.warmup.detect_warmup`); ``"none"`` keeps every point; a step
+        STEP leaves out the points with ``step < STEP``.  Each run left shorter gets a note, and
+        :attr:`Dataset.warmup` records the points and steps left out.
 
     Returns
     -------
@@ -364,7 +384,10 @@ def load(
     ------
     DataError
         When the file cannot be used at all (missing file or column, no rows, no valid run).
+    ValueError
+        For an unknown ``warmup``.
     """
+    how = parse_warmup(warmup)
     if isinstance(source, pd.DataFrame):
         frame, name = source, "table"
     else:
@@ -386,6 +409,8 @@ def load(
     notes.append(f"entropy paired with validation by '{align_how}' alignment")
     if dropped:
         notes.append(f"{dropped} validation point(s) had no entropy at their step and were left out")
+    points, warmups = apply_warmup(points, how)
+    notes.extend(line for run, w in warmups.items() if (line := describe(run, w)))
     return Dataset(
         table=valid.reset_index(drop=True),
         points=points,
@@ -394,6 +419,7 @@ def load(
         perf_range=prange,
         notes=tuple(notes),
         source=name,
+        warmup=warmups,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from scaling.data.load import Align, ColumnMap, Dataset, PerfScale, read_file
+from scaling.data.load import Align, ColumnMap, Dataset, PerfScale, Warmup, read_file
 from scaling.data.load import load as load_tidy
 from scaling.data.readers import read_source
 from scaling.data.readers.wandb import looks_like_wandb
@@ -34,6 +34,7 @@ def load(
     meta: str | Path | Mapping[str, Any] | None = None,
     perf_scale: PerfScale = "auto",
     align: Align = "same",
+    warmup: Warmup = "auto",
 ) -> Dataset:
     """Load tidy tables or training logs into a validated, aligned :class:`~scaling.data.load.Dataset`.
 
@@ -61,6 +62,11 @@ def load(
     align : {"same", "mean"}
         Entropy paired with a validation at step s: that of step s, or the mean since the
         previous validation.
+    warmup : {"auto", "none"} or int
+        Leading warm-up points left out of the fit: ``"auto"`` (default) detects per run a
+        first phase at the metric's floor below the curve of the later points; ``"none"``
+        keeps every point; a step STEP leaves out the points with ``step < STEP``
+        (see :func:`scaling.data.warmup.detect_warmup`).
 
     Returns
     -------
@@ -94,20 +100,20 @@ def load(
         raise ValueError("give either DataFrames or files, not both")
     if frames:
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        return load_tidy(frame, columns, perf_scale=perf_scale, align_how=align)
+        return load_tidy(frame, columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
     tidy = format == "tidy" or (format == "auto" and all(_is_tidy(p) for p in paths))
     if tidy:
         if len(paths) == 1:
-            return load_tidy(paths[0], columns, perf_scale=perf_scale, align_how=align)
+            return load_tidy(paths[0], columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
         parts = []
         for path in paths:
             frame = read_file(path)
             if not columns.run and "run" not in frame.columns:
                 frame = frame.assign(run=path.stem)  # one run per file, named after it
             parts.append(frame)
-        return load_tidy(pd.concat(parts, ignore_index=True), columns, perf_scale=perf_scale, align_how=align)
+        return load_tidy(pd.concat(parts, ignore_index=True), columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
     table = read_source(paths, format=format, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
-    return load_tidy(table, None, perf_scale=perf_scale, align_how=align)
+    return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup)
 
 
 def _is_tidy(path: Path) -> bool:

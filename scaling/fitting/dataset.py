@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from scaling.data.load import Dataset
+from scaling.data.warmup import WarmUp
 from scaling.fitting.engine import fit_runs
 from scaling.fitting.shared import fit_shared
 from scaling.fitting.single import (
@@ -42,6 +43,9 @@ class FitResults(ResultMixin):
         Decisions taken while loading the data.
     issues : DataFrame
         Rejected cells and rows (see :class:`scaling.data.load.Dataset`).
+    warmup : dict
+        Run -> number of leading validation points left out as warm-up (see
+        :attr:`scaling.data.load.Dataset.warmup`); the column ``n_warmup`` of :meth:`to_frame`.
     """
 
     _plot_kind: ClassVar[str | None] = "fit_grid"
@@ -51,6 +55,7 @@ class FitResults(ResultMixin):
     options: FitOptions
     notes: tuple[str, ...] = ()
     issues: pd.DataFrame | None = None
+    warmup: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.fits)
@@ -65,10 +70,12 @@ class FitResults(ResultMixin):
         raise KeyError(f"no run named {run!r}; runs are {[f.run for f in self.fits]}")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per run: the core columns first, then intervals of a, b, c, AICc and messages."""
+        """One row per run: the core columns first, then intervals of a, b, c, AICc and messages, then ``n_warmup``."""
         frame = pd.concat([f.to_frame() for f in self.fits], ignore_index=True)
         rest = [c for c in frame.columns if c not in CORE_COLUMNS]
-        return frame[CORE_COLUMNS + rest]
+        frame = frame[CORE_COLUMNS + rest]
+        frame["n_warmup"] = [int(self.warmup.get(f.run, 0)) for f in self.fits]
+        return frame
 
     def status_counts(self) -> pd.Series:
         """How many runs have each status."""
@@ -181,4 +188,13 @@ def fit_dataset(
     for r in missing_pts:  # valid rows but not a single validation point with entropy
         empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=r, model="", params=math.nan, algorithm="", seed=""))
         ordered += (no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
-    return FitResults(ordered, mode, opts, data.notes, data.issues)
+    warm = {r: w for r, w in data.warmup.items() if isinstance(w, WarmUp) and w.n > 0}
+    ordered = tuple(replace(f, message=_with_warmup(f.message, warm[f.run])) if f.run in warm else f for f in ordered)
+    counts = {f.run: warm[f.run].n if f.run in warm else 0 for f in ordered}
+    return FitResults(ordered, mode, opts, data.notes, data.issues, counts)
+
+
+def _with_warmup(message: str, w: WarmUp) -> str:
+    steps = ", ".join(f"{s:g}" for s in w.steps)
+    return f"{message}; warm-up: {w.n} leading point(s) at step(s) {steps} left out"
+
