@@ -9,7 +9,8 @@ follows the law ``Perf = P0 - beta * g_c(S)``.  A candidate k is accepted when
 1. every one of the first k points lies below every later point (the floor precedes a jump);
 2. the law fitted to the later points (c on a grid, ``|c| * range(S) <= 20``) predicts every one of
    the first k points higher than observed by more than ``Z_WARMUP`` prediction standard errors
-   (``sigma * sqrt(1 + leverage)`` at the fitted c);
+   (``sigma * sqrt(1 + leverage)``, the leverage from the Jacobian in ``(P0, beta, c)``, so the
+   uncertainty of c in the extrapolation counts);
 3. each of those shortfalls is at least ``MIN_JUMP`` of the later points' observed range, so a
    tiny dip in a noisy run is not a warm-up.
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scaling.core.intervals import jacobian
 from scaling.core.law import g, solve_linear
 from scaling.core.rules import C_SPAN
 
@@ -96,14 +98,18 @@ def detect_warmup(entropy, perf, step=None) -> tuple[int, str]:
     kmax = min(MAX_WARMUP, n - MIN_REST)
     if kmax < 1:
         return 0, f"not tested: {n} points (a warm-up test needs at least {MIN_REST + 1})"
+    s_unit, y_unit = float(np.max(np.abs(S))), float(np.ptp(y))
+    if s_unit <= 0 or y_unit <= 0:
+        return 0, "not tested: entropy or performance has no spread"
+    S, y = S / s_unit, (y - y.min()) / y_unit  # internal units: the rule cannot depend on the input's
     for k in range(kmax, 0, -1):
-        ok, why = _is_warmup(S, y, k)
+        ok, why = _is_warmup(S, y, k, y_unit)
         if ok:
             return k, why
     return 0, "no leading points below the curve of the later points"
 
 
-def _is_warmup(S: np.ndarray, y: np.ndarray, k: int) -> tuple[bool, str]:
+def _is_warmup(S: np.ndarray, y: np.ndarray, k: int, y_unit: float) -> tuple[bool, str]:
     head, rest = y[:k], y[k:]
     if head.max() >= rest.min():
         return False, ""
@@ -120,19 +126,19 @@ def _is_warmup(S: np.ndarray, y: np.ndarray, k: int) -> tuple[bool, str]:
     m = rest.size
     sigma = float(np.sqrt(rss_c / (m - 3)))
     with np.errstate(over="ignore", invalid="ignore"):
-        X = np.column_stack([np.ones(m), g(S_rest, c)])
-        x0 = np.column_stack([np.ones(k), g(S[:k], c)])
-        pred = P0 - beta * x0[:, 1]
-    xtx = X.T @ X
-    if not np.all(np.isfinite(pred)) or np.linalg.cond(xtx) > 1e14:
+        J = jacobian(S_rest, float(beta), c)  # d pred / d(P0, beta, c): c's uncertainty counts too
+        J0 = jacobian(S[:k], float(beta), c)
+        pred = P0 - beta * g(S[:k], c)
+    jtj = J.T @ J
+    if not (np.all(np.isfinite(pred)) and np.all(np.isfinite(jtj))) or np.linalg.cond(jtj) > 1e14:
         return False, ""
-    lev = np.einsum("ij,jk,ik->i", x0, np.linalg.inv(xtx), x0)
+    lev = np.einsum("ij,jk,ik->i", J0, np.linalg.inv(jtj), J0)
     short = pred - head
     z = short / (sigma * np.sqrt(1.0 + np.maximum(lev, 0.0))) if sigma > 0 else np.where(short > 0, np.inf, -np.inf)
     rel = short / y_span
     if np.all(z > Z_WARMUP) and np.all(rel >= MIN_JUMP):
         why = (
-            f"the first {k} point(s) sit below every later point and {float(short.min()):.3g} or more below "
+            f"the first {k} point(s) sit below every later point and {float(short.min()) * y_unit:.3g} or more below "
             f"the curve of the later points ({float(z.min()):.1f}+ prediction standard errors, "
             f"{float(rel.min()):.0%}+ of their range)"
         )
