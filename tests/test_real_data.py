@@ -50,7 +50,7 @@ def test_qwen_ppo_runs_fit_end_to_end(shared_dir, resp, ci):
     from scaling.fitting.single import FitOptions
 
     path = shared_dir / "realdata" / "verl-data" / f"qwen2.5-0.5b-instruct_ppo_gsm8k_{resp}.csv"
-    ds = load(path, ColumnMap.parse(entropy="actor_entropy", perf="val_gsm8k_acc"))
+    ds = load(path, ColumnMap.parse(entropy="actor_entropy", perf="val_gsm8k_acc"), warmup="none")  # the whole run, warm-up included
     assert ds.points.shape[0] == 44
     res = fit_dataset(ds, options=FitOptions(ci=ci, n_boot=300))
     fit = res.fits[0]

@@ -45,7 +45,8 @@ class FitResults(ResultMixin):
         Rejected cells and rows (see :class:`scaling.data.load.Dataset`).
     warmup : dict
         Run -> number of leading validation points left out as warm-up (see
-        :attr:`scaling.data.load.Dataset.warmup`); the column ``n_warmup`` of :meth:`to_frame`.
+        :attr:`scaling.data.load.Dataset.warmup`); the last column ``n_warmup`` of :meth:`to_frame`
+        (absent when empty, i.e. for fits not made from a Dataset).
     """
 
     _plot_kind: ClassVar[str | None] = "fit_grid"
@@ -74,7 +75,8 @@ class FitResults(ResultMixin):
         frame = pd.concat([f.to_frame() for f in self.fits], ignore_index=True)
         rest = [c for c in frame.columns if c not in CORE_COLUMNS]
         frame = frame[CORE_COLUMNS + rest]
-        frame["n_warmup"] = [int(self.warmup.get(f.run, 0)) for f in self.fits]
+        if self.warmup:  # known when the fits come from a Dataset (fit_dataset)
+            frame["n_warmup"] = [int(self.warmup.get(f.run, 0)) for f in self.fits]
         return frame
 
     def status_counts(self) -> pd.Series:
