@@ -1,5 +1,7 @@
 """Acceptance on the real runs in ../shared (skipped only when ../shared is absent)."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -59,3 +61,50 @@ def test_qwen_ppo_runs_fit_end_to_end(shared_dir, resp, ci):
     lo, hi = fit.conf_int("ceiling")
     assert lo < fit.ceiling < hi
     assert isinstance(res.to_frame(), pd.DataFrame)
+
+
+def _not_ok_for_degenerate_or_beyond_data(res) -> int:
+    """No `ok` fit has a zero-width interval (c or ceiling) or, with c < 0, a ceiling outside the
+    performance it observed; returns how many fits were checked."""
+    checked = 0
+    for f in res.fits:
+        if f.status is not FitStatus.OK:
+            continue
+        checked += 1
+        for q in ("c", "ceiling"):
+            lo, hi = f.conf_int(q)
+            assert hi > lo, (f.run, q, lo, hi)
+        if f.c < 0:
+            assert f.perf.min() <= f.ceiling <= f.perf.max(), (f.run, f.c, f.ceiling)
+    return checked
+
+
+def test_no_ok_fit_on_data_is_degenerate_or_beyond_its_data():
+    ds = load(Path(__file__).resolve().parents[1] / "data" / "runs.csv", ColumnMap.parse(run="task,model,algorithm,seed", perf="val_acc"))
+    assert _not_ok_for_degenerate_or_beyond_data(fit_dataset(ds)) >= 1
+
+
+def test_no_ok_fit_on_real_data_is_degenerate_or_beyond_its_data(shared_dir):
+    import warnings
+
+    from scaling.data.readers import read_source
+
+    real = shared_dir / "realdata"
+    dg = real / "Deep-GRPO"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # runs with one series in an export are dropped by design
+        parts = [
+            read_source(sorted((real / "verl-data" / "raw").glob("*.log"))),
+            read_source([dg / "training_dynamics" / "entropy.csv", dg / "training_dynamics" / "test_reward.csv"]),
+            read_source([dg / "tree_methods_training_instability" / f for f in ("entropy.csv", "test_reward.csv")]),
+            read_source([dg / "depth_and_entropy.csv", dg / "sampling_strategy.csv"]),
+        ]
+    table = pd.concat(parts, ignore_index=True).drop_duplicates(["run", "step"])
+    res = fit_dataset(load(table, perf_scale="fraction"))
+    assert _not_ok_for_degenerate_or_beyond_data(res) >= 1
+    # the long Deep-GRPO baseline (919 points, c = -3.56, ceiling above every value it observed)
+    long = [f for f in res.fits if f.n_points == 919]
+    assert len(long) == 1 and long[0].status is FitStatus.CEILING_BEYOND_DATA
+    for p in sorted((real / "verl-data").glob("*.csv")):
+        ds = load(p, ColumnMap.parse(entropy="actor_entropy", perf="val_gsm8k_acc"))
+        assert _not_ok_for_degenerate_or_beyond_data(fit_dataset(ds)) >= 0

@@ -34,3 +34,20 @@ TREND_RHO_SURE = (3.0 * TREND_TAU_MAX - 1.0) / 2.0
 TREND_DISCORDANT_SURE = (1.0 - TREND_TAU_MAX) / 2.0
 #: default R^2 below which a fit is POOR_FIT.
 R2_MIN = 0.6
+
+#: reach ``S_min / (S_max - S_min)`` above which the ceiling is FAR_EXTRAPOLATION.  Set by
+#: analyses/reach.py (table in analyses/results/reach.md): on law runs with AR(1) noise the 95%
+#: ceiling interval still covers (0.87-0.91 in the worst design up to reach 3) and the bias stays
+#: small, but the ceiling's RMSE grows past the whole observed rise in performance between reach 1
+#: (worst design 0.27 for a 0.3 rise) and 1.5 (1.1): beyond reach 1 the ceiling is a guess, even
+#: when the law holds exactly.
+REACH_MAX = 1.0
+#: an interval is of zero width when it spans at most ZERO_WIDTH_REL of the data's range (the
+#: entropy range times the width for c; the performance range for the ceiling), unit-free.
+ZERO_WIDTH_REL = 1e-6
+#: a fit is exact (its zero-width intervals are then genuine) when ``1 - R^2`` is at most this.
+EXACT_FIT = 1e-12
+#: c is near its search bound when within this share of the search width (4 grid steps of 400).
+NEAR_BOUND_FRAC = 0.01
+#: ``|b|`` at most this share of the performance range counts as b -> 0.
+B_TINY_REL = 1e-6

@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -735,6 +736,13 @@ class BatchFit(ResultMixin):
         frame["status"] = [s.value for s in self.status]
         frame["flags"] = [";".join(f.value for f in fl) for fl in self.flags]
         frame["message"] = list(self.message)
+        s_rng = run_ranges(self.runs.entropy, self.runs.offsets)
+        with np.errstate(all="ignore"):  # values near the float limit: NaN or inf, never a warning
+            span = s_rng[:, 1] - s_rng[:, 0]
+            reach = np.where(span > 0, s_rng[:, 0] / span, np.nan)
+        frame["entropy_min"], frame["entropy_max"], frame["reach"] = s_rng[:, 0], s_rng[:, 1], reach
+        val, lo, hi = _at_min_entropy(self, s_rng[:, 0])
+        frame["perf_at_min_entropy"], frame["perf_at_min_entropy_lo"], frame["perf_at_min_entropy_hi"] = val, lo, hi
         rest = [c for c in frame.columns if c not in CORE_COLUMNS]
         return frame[CORE_COLUMNS + rest]
 
@@ -862,6 +870,55 @@ def _intervals(res: BatchFit, name: str):
         np.where(good, est - q_hi * se, nan),
         np.where(good, est - q_lo * se, nan),
     )
+
+
+def run_ranges(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``(min, max)`` of each run's slice ``x[offsets[i]:offsets[i + 1]]``, shape (R, 2); NaN for empty runs."""
+    R = offsets.size - 1
+    out = np.full((R, 2), np.nan)
+    full = np.flatnonzero(np.diff(offsets) > 0)
+    if full.size:
+        starts = offsets[:-1][full]
+        out[full, 0] = np.minimum.reduceat(x, starts)
+        out[full, 1] = np.maximum.reduceat(x, starts)
+    return out
+
+
+def _at_min_entropy(res: BatchFit, s_min: np.ndarray):
+    """The fitted value at each run's lowest observed entropy with its ``1 - alpha`` band
+    (:meth:`RunFit.predict_interval`, vectorised): (value, lo, hi)."""
+    R = len(res.runs)
+    th = res.theta
+    ok = res.has_estimate & np.isfinite(s_min)
+    val = np.full(R, np.nan)
+    lo, hi = np.full(R, np.nan), np.full(R, np.nan)
+    if not ok.any():
+        return val, lo, hi
+    idx = np.flatnonzero(ok)
+    S = s_min[idx]
+    P0, beta, c = th[idx, 0], th[idx, 1], th[idx, 2]
+    with np.errstate(all="ignore"):
+        val[idx] = P0 - beta * law.g(S, c)
+    if res.replicates is not None:
+        reps = res.replicates[idx]
+        curves = reps[:, :, 0] - reps[:, :, 1] * law.g(S[:, None], reps[:, :, 2])
+        a = res.options.alpha
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row gives NaN
+            lo[idx], hi[idx] = np.nanquantile(curves, [a / 2, 1 - a / 2], axis=1)
+        return val, lo, hi
+    fixed = res.mode != "free"
+    grad = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])
+    var = _quad(grad, res.cov[idx])
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.maximum(var, 0.0))
+    df = np.maximum(res.n_points[idx] - (2 if fixed else 3), 1)
+    t = np.array([
+        intervals.fixed_b_critical(res.options.alpha, int(L), int(n), int(d))
+        for L, n, d in zip(res.hac_lags[idx], res.n_points[idx], df)
+    ])  # fmt: skip
+    lo[idx], hi[idx] = val[idx] - t * se, val[idx] + t * se
+    return val, lo, hi
 
 
 def _quad(g: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -1123,9 +1180,12 @@ def fit_runs(
         c_lo = c_hi = theta[:, 2]
     else:
         _, _, c_lo, c_hi = _intervals(res, "c")
+    _, _, p_lo, p_hi = _intervals(res, "ceiling")
     status, flags, msgs = assign_statuses(
         tau=arrays["tau"], r2=r2, theta=theta, at_bound=at_bound, c_lo=c_lo, c_hi=c_hi,
         lo=arrays["lo"], hi=arrays["hi"], fixed=fixed, r2_min=opts.r2_min, perf_range=opts.perf_range,
+        s_range=run_ranges(runs.entropy, runs.offsets), y_range=run_ranges(runs.perf, runs.offsets),
+        ceil_lo=p_lo, ceil_hi=p_hi,
     )  # fmt: skip
     for i, (st, why) in pre.items():
         status[i], flags[i], msgs[i] = st, (st,), why

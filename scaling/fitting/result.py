@@ -123,6 +123,30 @@ class RunFit(ResultMixin):
         return _a_b(self.theta)[1]
 
     @property
+    def entropy_min(self) -> float:
+        """The lowest observed entropy (NaN without points)."""
+        return float(self.entropy.min()) if self.entropy.size else math.nan
+
+    @property
+    def entropy_max(self) -> float:
+        """The highest observed entropy (NaN without points)."""
+        return float(self.entropy.max()) if self.entropy.size else math.nan
+
+    @property
+    def reach(self) -> float:
+        """``entropy_min / (entropy_max - entropy_min)``: how far the ceiling (S = 0) lies from the
+        lowest observed entropy, in units of the observed entropy range.  Above
+        :data:`scaling.core.rules.REACH_MAX` the fit is FAR_EXTRAPOLATION."""
+        span = self.entropy_max - self.entropy_min
+        return self.entropy_min / span if span > 0 else math.nan
+
+    @property
+    def perf_at_min_entropy(self) -> float:
+        """The fitted performance at the lowest observed entropy: the last point of the curve the
+        data support, to set beside the extrapolated ceiling (its band: :meth:`predict_interval`)."""
+        return float(self.predict(self.entropy_min)) if self.entropy.size else math.nan
+
+    @property
     def has_estimate(self) -> bool:
         return bool(np.isfinite(self.theta).all())
 
@@ -262,6 +286,10 @@ class RunFit(ResultMixin):
         for k, v in self.alternatives.items():
             row[f"aicc_{k}"] = v
         row.update(status=self.status.value, flags=";".join(f.value for f in self.flags), message=self.message)
+        row.update(entropy_min=self.entropy_min, entropy_max=self.entropy_max, reach=self.reach)
+        band = self.predict_interval(self.entropy_min).iloc[0] if self.entropy.size else None
+        for key, col in (("perf_at_min_entropy", "mean"), ("perf_at_min_entropy_lo", "lo"), ("perf_at_min_entropy_hi", "hi")):
+            row[key] = float(band[col]) if band is not None else math.nan
         return pd.DataFrame([row])
 
 

@@ -60,5 +60,7 @@ def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
     fit = replace(fit, alpha=options.alpha)
     points = RunPoints(fit.entropy, fit.perf, fit.step, {})
     at_bound = FitStatus.AT_BOUND in fit.flags
-    status, flags, message = status_of_fit(points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds)
+    status, flags, message = status_of_fit(
+        points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds, fit.conf_int("ceiling")
+    )
     return replace(fit, status=status, flags=flags, message=message)

@@ -62,7 +62,8 @@ def fit_shared(
             continue
         if c is None:
             own = fit_prepared(r, "free", None, FitOptions(ci="hac", perf_range=None, r2_min=opts.r2_min))
-            if own.status in (FitStatus.OK, FitStatus.WEAK_C, FitStatus.CEILING_OUT_OF_RANGE):
+            # runs whose rate is estimated (far or beyond-data ceilings do not spoil c; degenerate fits do)
+            if own.status.usable or own.status is FitStatus.FAR_EXTRAPOLATION:
                 donors.append(i)
             else:
                 own_status[i] = own.status.value  # fitted below at the shared c
@@ -142,6 +143,7 @@ def _joint(runs: list[RunPoints], opts: FitOptions, c_fixed: float | None) -> li
             rss=rss,
         )
         c_int = fit.conf_int("c") if fit_c else (c_hat, c_hat)
-        status, flags, msg = status_of_fit(r, fit.theta, c_int, at_bound, not fit_c, fit.r2, opts, bounds)
+        p_int = fit.conf_int("ceiling") if fit_c else None
+        status, flags, msg = status_of_fit(r, fit.theta, c_int, at_bound, not fit_c, fit.r2, opts, bounds, p_int)
         fits.append(replace(fit, status=status, flags=flags, message=f"{msg}; c shared by {K} run(s)"))
     return fits

@@ -151,10 +151,13 @@ def precheck_run(r: RunPoints) -> tuple[FitStatus, str] | None:
 
 
 def status_of_fit(
-    r: RunPoints, theta, c_interval, at_bound: bool, fixed_c: bool, r2: float, opts: FitOptions, bounds
+    r: RunPoints, theta, c_interval, at_bound: bool, fixed_c: bool, r2: float, opts: FitOptions, bounds,
+    ceiling_interval=None,
 ) -> tuple[FitStatus, tuple[FitStatus, ...], str]:
     """:func:`scaling.fitting.status.assign_statuses` for one fit whose c interval or bounds were
-    set by a joint fit (shared c)."""
+    set by a joint fit (shared c); ``ceiling_interval`` (lo, hi) for the degenerate-fit check when
+    c is free."""
+    ranges = [np.array([[v.min(), v.max()]]) if v.size else np.full((1, 2), np.nan) for v in (r.entropy, r.perf)]
     status, flags, msgs = assign_statuses(
         tau=entropy_trend_rows(r.step[None, :], r.entropy[None, :]),
         r2=np.array([r2]),
@@ -167,5 +170,9 @@ def status_of_fit(
         fixed=fixed_c,
         r2_min=opts.r2_min,
         perf_range=opts.perf_range,
+        s_range=ranges[0],
+        y_range=ranges[1],
+        ceil_lo=None if ceiling_interval is None else np.array([ceiling_interval[0]]),
+        ceil_hi=None if ceiling_interval is None else np.array([ceiling_interval[1]]),
     )
     return status[0], flags[0], msgs[0]

@@ -13,7 +13,18 @@ from enum import Enum
 
 import numpy as np
 
-from scaling.core.rules import CONSTANT_REL, HUGE_VALUE, MIN_POINTS, R2_MIN, TREND_TAU_MAX
+from scaling.core.rules import (
+    B_TINY_REL,
+    CONSTANT_REL,
+    EXACT_FIT,
+    HUGE_VALUE,
+    MIN_POINTS,
+    NEAR_BOUND_FRAC,
+    R2_MIN,
+    REACH_MAX,
+    TREND_TAU_MAX,
+    ZERO_WIDTH_REL,
+)
 
 __all__ = ["FitStatus", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
 
@@ -31,19 +42,31 @@ class FitStatus(str, Enum):
     """R^2 below the threshold (default 0.6): the law does not describe this run."""
     AT_BOUND = "at bound"
     """c sits at its search bound |c| * range(S) = 20: the curve is a step, not an exponential."""
+    DEGENERATE = "degenerate fit"
+    """c free, and the fit is degenerate: the interval for c or the ceiling has zero width (while
+    the fit is not exact) or is undefined, or b -> 0 with c at (within 1% of) a search bound.  The
+    numbers describe no curve the data support."""
+    FAR_EXTRAPOLATION = "far extrapolation"
+    """The lowest observed entropy lies further from S = 0 than the data support: the reach
+    ``S_min / (S_max - S_min)`` exceeds the threshold set by simulation
+    (:data:`scaling.core.rules.REACH_MAX`), beyond which the ceiling's interval stops covering."""
     WEAK_C = "weakly identified c"
     """The interval for c reaches a search bound: the rate is not pinned down; the ceiling
     interval accounts for it but may be wide."""
     CEILING_OUT_OF_RANGE = "ceiling outside range"
     """The fit is good but the extrapolated ceiling lies outside the metric's range
     (e.g. above 1 for accuracy): the law over-extrapolates at zero entropy."""
+    CEILING_BEYOND_DATA = "ceiling beyond data"
+    """c < 0 (its whole interval below 0) and the ceiling lies outside the observed performance range: the curve bends away from
+    the data (typically a plateau extrapolated upward), so the ceiling is not backed by any
+    observation; the fit describes the run, the ceiling is a guess."""
     OK = "ok"
     """Converged inside the bounds with a good fit."""
 
     @property
     def usable(self) -> bool:
         """Whether the estimates describe the run (possibly with a caveat)."""
-        return self in (FitStatus.OK, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C)
+        return self in (FitStatus.OK, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C)
 
     @property
     def explanation(self) -> str:
@@ -57,8 +80,11 @@ _EXPLANATIONS = {
     FitStatus.NOT_DECREASING: "Entropy does not fall over the run, so the law's premise does not hold.",
     FitStatus.POOR_FIT: "The law explains too little of the variation in performance (low R²).",
     FitStatus.AT_BOUND: "The rate c hit its search bound: performance jumps rather than following an exponential.",
+    FitStatus.DEGENERATE: "The fit is degenerate (a zero-width or undefined interval, or b -> 0 with c at a bound): its numbers are not estimates.",
+    FitStatus.FAR_EXTRAPOLATION: "The ceiling lies further below the observed entropies than the data support: it is a guess.",
     FitStatus.WEAK_C: "The data barely constrain the rate c; the ceiling's interval is wide for that reason.",
     FitStatus.CEILING_OUT_OF_RANGE: "Good fit, but the predicted ceiling lies outside the metric's range.",
+    FitStatus.CEILING_BEYOND_DATA: "c < 0 and the ceiling lies outside every observed value: the curve bends away from the data.",
     FitStatus.OK: "Good fit with all parameters inside their bounds.",
 }
 _SEVERITY = list(FitStatus)
@@ -147,6 +173,10 @@ def assign_statuses(
     fixed: bool,
     r2_min: float,
     perf_range: tuple[float, float] | None,
+    s_range: np.ndarray | None = None,
+    y_range: np.ndarray | None = None,
+    ceil_lo: np.ndarray | None = None,
+    ceil_hi: np.ndarray | None = None,
 ) -> tuple[list[FitStatus], list[tuple[FitStatus, ...]], list[str]]:
     """Status, flags and message of every fitted row, from the numbers of its fit.
 
@@ -170,6 +200,12 @@ def assign_statuses(
         R^2 below which a fit is POOR_FIT.
     perf_range : (float, float) or None
         The metric's range for the ceiling check.
+    s_range, y_range : arrays (R, 2), optional
+        The observed (min, max) of entropy and of performance of each run: the reach
+        (FAR_EXTRAPOLATION), the unit-free scales of the degenerate-fit checks and the
+        observed range of CEILING_BEYOND_DATA.  Without them those rules are skipped.
+    ceil_lo, ceil_hi : arrays (R,), optional
+        The interval for the ceiling (its zero-width or undefined check when c is free).
 
     Returns
     -------
@@ -179,14 +215,41 @@ def assign_statuses(
     good_r2 = r2 >= r2_min
     none = np.zeros(len(tau), dtype=bool)
     bound = at_bound if not fixed else none
-    weak = ~at_bound & ~((c_lo > lo) & (c_hi < hi)) if not fixed else none
+    R = len(tau)
+    nan = np.full(R, np.nan)
+    s_min, s_max = (s_range[:, 0], s_range[:, 1]) if s_range is not None else (nan, nan)
+    y_min, y_max = (y_range[:, 0], y_range[:, 1]) if y_range is not None else (nan, nan)
+    with np.errstate(all="ignore"):  # huge or NaN values reach here only as NaN rules (False)
+        s_span, y_span = s_max - s_min, y_max - y_min
+        reach = s_min / s_span
+        b = np.where(theta[:, 2] != 0, theta[:, 1] / theta[:, 2], np.nan)
+    with np.errstate(all="ignore"):
+        have = s_range is not None and y_range is not None
+        far = have & (reach > REACH_MAX)
+        if fixed or not have:
+            c_undef = c_zero = p_undef = p_zero = b_tiny = none
+        else:
+            exact = ~(1.0 - r2 > EXACT_FIT)  # an exact fit's zero-width intervals are genuine
+            c_undef = ~(np.isfinite(c_lo) & np.isfinite(c_hi))
+            c_zero = ~c_undef & ~exact & ((c_hi - c_lo) * s_span <= ZERO_WIDTH_REL)
+            if ceil_lo is not None and ceil_hi is not None:
+                p_undef = ~(np.isfinite(ceil_lo) & np.isfinite(ceil_hi))
+                p_zero = ~p_undef & ~exact & ((ceil_hi - ceil_lo) <= ZERO_WIDTH_REL * y_span)
+            else:
+                p_undef = p_zero = none
+            near = np.minimum(theta[:, 2] - lo, hi - theta[:, 2]) <= NEAR_BOUND_FRAC * (hi - lo)
+            b_tiny = ~at_bound & near & (np.abs(b) <= B_TINY_REL * y_span)
+        degenerate = ~bound & (c_undef | c_zero | p_undef | p_zero | b_tiny)
+        weak = ~at_bound & ~degenerate & ~((c_lo > lo) & (c_hi < hi)) if not fixed else none
+        # c < 0 established (its whole interval below 0: a fitted c that only noise pushed below 0 on a
+        # nearly linear run does not count) and a ceiling outside every observed value
+        beyond = (theta[:, 2] < 0) & (c_hi < 0) & ~((y_min <= theta[:, 0]) & (theta[:, 0] <= y_max)) if have else none
     if perf_range is not None:
         lo_m, hi_m = perf_range
         out_range = ~((lo_m <= theta[:, 0]) & (theta[:, 0] <= hi_m))
     else:
         out_range = none
-    clean = decreasing & good_r2 & ~bound & ~weak & ~out_range
-    R = len(tau)
+    clean = decreasing & good_r2 & ~bound & ~degenerate & ~far & ~weak & ~out_range & ~beyond
     status, flags, msgs = [FitStatus.OK] * R, [()] * R, [OK_MESSAGE] * R
     for i in np.flatnonzero(~clean):
         fl, notes = [], []
@@ -199,7 +262,27 @@ def assign_statuses(
         if bound[i]:
             fl.append(FitStatus.AT_BOUND)
             notes.append(f"c = {theta[i, 2]:.3g} at its bound [{lo[i]:.3g}, {hi[i]:.3g}]")
-        elif weak[i]:
+        elif degenerate[i]:
+            fl.append(FitStatus.DEGENERATE)
+            why = []
+            if c_undef[i]:
+                why.append("the interval for c is undefined")
+            elif c_zero[i]:
+                why.append(f"the interval for c [{_num(c_lo[i], '.6g')}, {_num(c_hi[i], '.6g')}] has zero width (the fit is not exact)")
+            if p_undef[i]:
+                why.append("the interval for the ceiling is undefined")
+            elif p_zero[i]:
+                why.append(f"the interval for the ceiling [{_num(ceil_lo[i], '.6g')}, {_num(ceil_hi[i], '.6g')}] has zero width (the fit is not exact)")
+            if b_tiny[i]:
+                why.append(f"b = {_num(b[i], '.3g')} -> 0 with c = {theta[i, 2]:.4g} at its search bound [{lo[i]:.4g}, {hi[i]:.4g}]")
+            notes.append("degenerate fit: " + ", ".join(why))
+        if far[i]:
+            fl.append(FitStatus.FAR_EXTRAPOLATION)
+            notes.append(
+                f"far extrapolation: the lowest entropy {s_min[i]:.3g} is {reach[i]:.2f} times the observed entropy "
+                f"range [{s_min[i]:.3g}, {s_max[i]:.3g}] away from S = 0 (reach above {REACH_MAX:g})"
+            )
+        if weak[i]:
             fl.append(FitStatus.WEAK_C)
             notes.append(
                 f"interval for c [{_num(c_lo[i], '.3g')}, {_num(c_hi[i], '.3g')}] reaches the search bounds "
@@ -209,6 +292,12 @@ def assign_statuses(
             lo_m, hi_m = perf_range
             fl.append(FitStatus.CEILING_OUT_OF_RANGE)
             notes.append(f"ceiling {_num(theta[i, 0], '.4g')} outside the metric's range [{lo_m:g}, {hi_m:g}]")
+        if beyond[i]:
+            fl.append(FitStatus.CEILING_BEYOND_DATA)
+            notes.append(
+                f"c = {theta[i, 2]:.3g} < 0 (interval [{_num(c_lo[i], '.3g')}, {_num(c_hi[i], '.3g')}]) and the ceiling {_num(theta[i, 0], '.4g')} lies outside the observed "
+                f"performance [{y_min[i]:.4g}, {y_max[i]:.4g}]: the curve bends away from the data"
+            )
         status[i] = worst(fl)
         flags[i] = tuple(fl)
         msgs[i] = "; ".join(notes) if notes else OK_MESSAGE

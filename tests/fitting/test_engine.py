@@ -24,6 +24,7 @@ from scaling.fitting.dataset import FitResults, fit_dataset
 from scaling.fitting.result import FitOptions
 from scaling.fitting.single import fit_run, run_points
 from scaling.fitting.status import FitStatus
+from tests.fitting.test_reach_and_degenerate import GEMMA8_S, GEMMA8_Y
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "runs.csv"
 NUMERIC = [f"{q}{s}" for q in ("ceiling", "a", "b", "c", "beta") for s in ("", "_lo", "_hi")] + [
@@ -51,6 +52,11 @@ def sweep(rng, k: int = 30):
             rng, n=n, P0=rng.uniform(0.5, 1.05), beta=rng.uniform(0.05, 1.0), c=rng.uniform(-1, 3), sd=rng.uniform(0.003, 0.05)
         )
         raw.append((S, y, step))
+    raw += [
+        (GEMMA8_S, GEMMA8_Y, None),  # degenerate: c = 79.9, b ~ 8e-11, zero-width interval for c
+        (np.linspace(0.8, 0.5, 60), 0.9 - 0.3 * law.g(np.linspace(0.8, 0.5, 60), 1.0) + 0.004 * np.sin(np.arange(60)), None),  # reach 1.67
+        (np.linspace(0.9, 0.3, 120), 0.9 - 3.0 * law.g(np.linspace(0.9, 0.3, 120), -4.0) + 0.003 * np.cos(np.arange(120)), None),  # c < 0
+    ]
     S = np.linspace(0.8, 0.1, 60)
     step_fn = np.full(60, 0.8)
     step_fn[:2] = [0.2, 0.5]
@@ -299,7 +305,8 @@ def test_compiled_kernels_equal_numpy_path_and_per_run_fits(rng, mode):
     # every kind of run the rules tell apart is in the sweep, worded the same on both paths
     messages = " | ".join(slow.message)
     kinds = ["performance is constant", "entropy is constant", "overflow double precision", "at least 4 are needed",
-             "entropy does not fall", "converged inside the bounds"] + (["at its bound"] if mode == "free" else [])
+             "entropy does not fall", "converged inside the bounds", "far extrapolation"]
+    kinds += ["at its bound", "degenerate fit: the interval for c", "bends away from the data"] if mode == "free" else []
     for words in kinds:
         assert words in messages, words
     assert "nan" not in messages.lower()
