@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from scaling.core import law  # noqa: E402
 from scaling.data.load import ColumnMap, load  # noqa: E402
 from scaling.data.runtable import prepare_run  # noqa: E402
+from scaling.fitting.status import USABLE_VALUES  # noqa: E402
 from scaling.forecasting.forecast import (  # noqa: E402
     BACKTEST_FRACTIONS,
     ForecastOptions,
@@ -117,7 +118,7 @@ def real_runs(n_boot: int) -> tuple[str, dict]:
     modes = modes[["law"] + [c for c in modes.columns if c != "law"]].rename(columns=TABLE_COLS)
     sick = bt_all.runs[(bt_all.runs["fraction"] == 0.15) & ~bt_all.runs["run"].isin(healthy)]
     sick = sick[["run", "status", "final_pred", "final_lo", "final_hi", "final_actual", "full_status"]]
-    n_all = bt_all.runs.loc[bt_all.runs["full_status"].isin(["ok", "ceiling outside range", "weakly identified c"]), "run"].nunique()
+    n_all = bt_all.runs.loc[bt_all.runs["full_status"].isin(USABLE_VALUES), "run"].nunique()
 
     text = [
         "## Part 1: ../shared/toyrl\n",

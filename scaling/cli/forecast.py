@@ -15,6 +15,7 @@ import typer
 from scaling.cli.main import OutOpt, app, data_command, fail, write_table
 from scaling.comparison import VERDICTS, CompareOptions, compare_algorithms
 from scaling.data.load import Dataset
+from scaling.fitting.status import USABLE_VALUES
 from scaling.forecasting.forecast import BACKTEST_FRACTIONS, ForecastOptions, backtest_forecast, forecast_dataset
 
 #: columns printed by ``scaling forecast`` (the file gets all of them).
@@ -138,7 +139,7 @@ def backtest_forecast_cmd(
         fail(f"--fractions must be comma-separated numbers, got {fractions!r}")
     opts = ForecastOptions(mode=mode.value, family=family.value, alpha=1 - level, n_boot=n_boot, seed=seed)
     bt = backtest_forecast(ds, fr, options=opts)
-    n_scored = bt.runs.loc[bt.runs["full_status"].isin(["ok", "ceiling outside range", "weakly identified c"]), "run"].nunique()
+    n_scored = bt.runs.loc[bt.runs["full_status"].isin(USABLE_VALUES), "run"].nunique()
     typer.echo(f"law {mode.value}, entropy trajectory {family.value}, {level:.0%} intervals; "
                f"{n_scored} of {bt.runs['run'].nunique()} runs scored (whole-run fit usable)")  # fmt: skip
     typer.echo(_fmt(bt.table))

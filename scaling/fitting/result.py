@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
@@ -175,7 +176,9 @@ class RunFit(ResultMixin):
         if self.replicates is not None:
             P0, beta, c = (self.replicates[:, i : i + 1] for i in range(3))
             curves = P0 - beta * law.g(S[None, :], c)
-            lo, hi = np.nanquantile(curves, [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a point where every replicate overflowed: NaN
+                lo, hi = np.nanquantile(curves, [self.alpha / 2, 1 - self.alpha / 2], axis=0)
         else:
             _, beta, c = self.theta
             df = max(self.n_points - (2 if self.fixed_c else 3), 1)

@@ -26,7 +26,7 @@ from scaling.core.rules import (
     ZERO_WIDTH_REL,
 )
 
-__all__ = ["FitStatus", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
+__all__ = ["FitStatus", "USABLE_VALUES", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
 
 
 class FitStatus(str, Enum):
@@ -47,9 +47,11 @@ class FitStatus(str, Enum):
     the fit is not exact) or is undefined, or b -> 0 with c at (within 1% of) a search bound.  The
     numbers describe no curve the data support."""
     FAR_EXTRAPOLATION = "far extrapolation"
-    """The lowest observed entropy lies further from S = 0 than the data support: the reach
-    ``S_min / (S_max - S_min)`` exceeds the threshold set by simulation
-    (:data:`scaling.core.rules.REACH_MAX`), beyond which the ceiling's interval stops covering."""
+    """The lowest observed entropy lies far from S = 0: the reach ``S_min / (S_max - S_min)``
+    exceeds the threshold set by simulation (:data:`scaling.core.rules.REACH_MAX`), beyond which
+    the ceiling's error grows past the whole observed rise in performance.  Its interval still
+    covers (so the estimate is usable, with this caveat), but the ceiling is imprecise; the curve
+    itself describes the observed run."""
     WEAK_C = "weakly identified c"
     """The interval for c reaches a search bound: the rate is not pinned down; the ceiling
     interval accounts for it but may be wide."""
@@ -66,7 +68,9 @@ class FitStatus(str, Enum):
     @property
     def usable(self) -> bool:
         """Whether the estimates describe the run (possibly with a caveat)."""
-        return self in (FitStatus.OK, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C)
+        return self in (
+            FitStatus.OK, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION
+        )
 
     @property
     def explanation(self) -> str:
@@ -81,13 +85,15 @@ _EXPLANATIONS = {
     FitStatus.POOR_FIT: "The law explains too little of the variation in performance (low R²).",
     FitStatus.AT_BOUND: "The rate c hit its search bound: performance jumps rather than following an exponential.",
     FitStatus.DEGENERATE: "The fit is degenerate (a zero-width or undefined interval, or b -> 0 with c at a bound): its numbers are not estimates.",
-    FitStatus.FAR_EXTRAPOLATION: "The ceiling lies further below the observed entropies than the data support: it is a guess.",
+    FitStatus.FAR_EXTRAPOLATION: "The ceiling lies far below the observed entropies: the curve describes the run, but the ceiling's interval is wide and its value imprecise.",
     FitStatus.WEAK_C: "The data barely constrain the rate c; the ceiling's interval is wide for that reason.",
     FitStatus.CEILING_OUT_OF_RANGE: "Good fit, but the predicted ceiling lies outside the metric's range.",
     FitStatus.CEILING_BEYOND_DATA: "c < 0 and the ceiling lies outside every observed value: the curve bends away from the data.",
     FitStatus.OK: "Good fit with all parameters inside their bounds.",
 }
 _SEVERITY = list(FitStatus)
+#: the values of the statuses whose estimates are usable (:attr:`FitStatus.usable`), for tables.
+USABLE_VALUES: tuple[str, ...] = tuple(s.value for s in FitStatus if s.usable)
 OK_MESSAGE = "converged inside the bounds"
 
 
