@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.data.load import Dataset
+from scaling.data.runtable import make_ident
 from scaling.data.warmup import WarmUp
 from scaling.fitting.engine import fit_runs
 from scaling.fitting.shared import fit_shared
@@ -183,17 +184,20 @@ def fit_dataset(
     else:  # the engine, with the full grid so that every fit keeps its profile RSS(c)
         fits.update(zip(runs, fit_runs(list(runs.values()), mode, opts, search="full").to_fits()))
     for run, why in data.invalid.items():
-        empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=run, model="", params=math.nan, algorithm="", seed=""))
-        fits[run] = no_estimate(empty, mode, opts, FitStatus.INVALID_DATA, why)
+        fits[run] = no_estimate(_no_points(run), mode, opts, FitStatus.INVALID_DATA, why)
     ordered = tuple(fits[r] for r in data.runs if r in fits)
     missing_pts = [r for r in data.runs if r not in fits]
     for r in missing_pts:  # valid rows but not a single validation point with entropy
-        empty = RunPoints(np.empty(0), np.empty(0), np.empty(0), dict(run=r, model="", params=math.nan, algorithm="", seed=""))
-        ordered += (no_estimate(empty, mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
+        ordered += (no_estimate(_no_points(r), mode, opts, FitStatus.TOO_FEW_POINTS, "no validation point with an entropy"),)
     warm = {r: w for r, w in data.warmup.items() if isinstance(w, WarmUp) and w.n > 0}
     ordered = tuple(replace(f, message=_with_warmup(f.message, warm[f.run])) if f.run in warm else f for f in ordered)
     counts = {f.run: warm[f.run].n if f.run in warm else 0 for f in ordered}
     return FitResults(ordered, mode, opts, data.notes, data.issues, counts)
+
+
+def _no_points(run: str) -> RunPoints:
+    """A run with no usable point, known by name only."""
+    return RunPoints(np.empty(0), np.empty(0), np.empty(0), make_ident(run, "", math.nan, "", ""))
 
 
 def _with_warmup(message: str, w: WarmUp) -> str:

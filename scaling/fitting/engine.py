@@ -11,20 +11,20 @@ runs of equal length, instead of one Python-level fit per run:
   (``search="full"``, which :func:`scaling.fitting.dataset.fit_dataset` uses, evaluates every run's
   full grid and keeps it as the profile of its :class:`~scaling.fitting.single.RunFit`);
 * the best cell is refined for all runs together by the safeguarded Newton iteration of
-  :func:`scaling.core.law.newton_refine`, which the per-run path also ends with, so both paths
-  reach the same stationary point to near machine precision;
+  :func:`scaling.core.law.newton_refine`, which :func:`scaling.core.law.varpro` (the per-run
+  reference the tests compare with) also ends with, so both reach the same stationary point
+  to near machine precision;
 * HAC covariances, Kendall trends, goodness of fit and statuses are computed as arrays;
-* with ``ci="bootstrap"``, the residual block bootstrap draws the same random blocks as the
-  per-run path (one generator seeded with ``options.seed`` per run), and all replicates of
-  all runs in a chunk are refitted together (the replicate profiles are one batched matrix
-  product per chunk).
+* with ``ci="bootstrap"``, each run draws its residual blocks from its own generator seeded
+  with ``options.seed`` (as a run-by-run bootstrap would), and all replicates of all runs in a
+  chunk are refitted together (the replicate profiles are one batched matrix product per chunk).
 
-Results equal :func:`scaling.fitting.single.fit_run` run by run: statuses and messages exactly, estimates
-to about 1e-12, covariances to 1e-10 and interval ends to 1e-9 (tested to 1e-8).  On runs whose
-status is not usable (a flat profile, c at a bound, a covariance that is rounding noise) the
-estimate and the status still agree, but intervals may differ at the level of that noise.
-:func:`scaling.fitting.dataset.fit_dataset` routes data sets with :data:`BATCH_MIN_RUNS` runs or more
-through this module.
+This is the one implementation of the point fit: :func:`scaling.fitting.single.fit_run` is this
+engine on a batch of one, and :func:`scaling.fitting.dataset.fit_dataset` sends every run here.
+Point fits run on compiled kernels (:mod:`scaling.core._kernels`) when numba is installed and on
+the numpy code below otherwise; both compute numbers only, and the statuses and messages are
+decided once, from those numbers, by :mod:`scaling.fitting.status` (the tests hold the two paths
+equal on every kind of run).
 
 Chunks of runs are independent, pure functions of arrays, so they can be spread over
 processes with joblib (``n_jobs``) or over a Dask cluster by making ``dask`` joblib's backend::
@@ -838,16 +838,7 @@ def _intervals(res: BatchFit, name: str):
     ok = res.has_estimate
     nan = np.full(R, np.nan)
     if res.replicates is None:
-        fixed = res.mode != "free"
-        df = np.maximum(res.n_points - (2 if fixed else 3), 1)
-        keys = np.column_stack([res.hac_lags, res.n_points, df]).astype(int)[ok]
-        if keys.size and (keys == keys[0]).all():  # one length and lag (a sweep): no sort of the rows
-            uniq, inv = keys[:1], np.zeros(len(keys), dtype=int)
-        else:
-            uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        crit = np.array([intervals.fixed_b_critical(res.options.alpha, int(L), int(n), int(d)) for L, n, d in uniq])
-        t = nan.copy()
-        t[ok] = crit[np.ravel(inv)]
+        t = _critical_values(res, ok)
         return np.where(ok, est, nan), np.where(ok, se, nan), np.where(ok, est - t * se, nan), np.where(ok, est + t * se, nan)
     a = res.options.alpha
     reps = res.replicates
@@ -870,6 +861,20 @@ def _intervals(res: BatchFit, name: str):
         np.where(good, est - q_hi * se, nan),
         np.where(good, est - q_lo * se, nan),
     )
+
+
+def _critical_values(res: BatchFit, ok: np.ndarray) -> np.ndarray:
+    """The fixed-b HAC critical value of each run where ``ok`` (NaN elsewhere), as :meth:`RunFit._interval` uses it."""
+    df = np.maximum(res.n_points - (2 if res.mode != "free" else 3), 1)
+    keys = np.column_stack([res.hac_lags, res.n_points, df]).astype(int)[ok]
+    if keys.size and (keys == keys[0]).all():  # one length and lag (a sweep): no sort of the rows
+        uniq, inv = keys[:1], np.zeros(len(keys), dtype=int)
+    else:
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    crit = np.array([intervals.fixed_b_critical(res.options.alpha, int(L), int(n), int(d)) for L, n, d in uniq])
+    t = np.full(len(res.runs), np.nan)
+    t[ok] = crit[np.ravel(inv)]
+    return t
 
 
 def run_ranges(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -907,17 +912,9 @@ def _at_min_entropy(res: BatchFit, s_min: np.ndarray):
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row gives NaN
             lo[idx], hi[idx] = np.nanquantile(curves, [a / 2, 1 - a / 2], axis=1)
         return val, lo, hi
-    fixed = res.mode != "free"
-    grad = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])
-    var = _quad(grad, res.cov[idx])
-    with np.errstate(invalid="ignore"):
-        se = np.sqrt(np.maximum(var, 0.0))
-    df = np.maximum(res.n_points[idx] - (2 if fixed else 3), 1)
-    t = np.array([
-        intervals.fixed_b_critical(res.options.alpha, int(L), int(n), int(d))
-        for L, n, d in zip(res.hac_lags[idx], res.n_points[idx], df)
-    ])  # fmt: skip
-    lo[idx], hi[idx] = val[idx] - t * se, val[idx] + t * se
+    grad = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])  # d curve / d(P0, beta, c)
+    t = _critical_values(res, ok)[idx]
+    _, lo[idx], hi[idx] = intervals.delta_interval(grad, res.cov[idx], val[idx], t)
     return val, lo, hi
 
 

@@ -96,12 +96,8 @@ def fit_prepared(r: RunPoints, label: str, c_fixed: float | None, opts: FitOptio
     ``label`` is the mode recorded on the result; ``cov_override`` replaces the covariance
     (a shared fit's joint covariance; statuses do not depend on it when c is fixed).
     """
-    if c_fixed is None:
-        fit = fit_runs([r], "free", opts, search="full").fit(0)
-    elif label == "paper" or (c_fixed == 1.0 and label != "shared"):
-        fit = fit_runs([r], "paper", opts).fit(0)
-    else:
-        fit = fit_runs([r], "shared", opts, c=float(c_fixed)).fit(0)
+    mode = "free" if c_fixed is None else "paper" if label == "paper" else "shared"
+    fit = fit_runs([r], mode, opts, c=float(c_fixed) if mode == "shared" else None, search="full").fit(0)
     changes: dict = {}
     if fit.mode != label:
         changes["mode"] = label
