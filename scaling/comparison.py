@@ -49,8 +49,8 @@ from scaling.core import intervals, law
 from scaling.core.intervals import ar1_sandwich
 from scaling.core.panel import fit_panel, panel_jacobian
 from scaling.data.load import Dataset
-from scaling.fitting.screen import rescreen
-from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run
+from scaling.fitting.screen import screen_fits
+from scaling.fitting.single import FitOptions, RunFit, RunPoints
 from scaling.forecasting.forecast import run_points
 from scaling.progress import track
 from scaling.protocol import ResultMixin
@@ -547,10 +547,8 @@ def compare_model(
     scale = 100.0 if perf_range == (0.0, 1.0) else 1.0
     excluded = {}
     keep: list[tuple[RunPoints, str]] = []
-    for r, lev in zip(runs, levels):
-        screen = FitOptions(perf_range=None, r2_min=opts.r2_min)
-        given = fits.get(r.ident["run"]) if fits is not None else None
-        fit = (rescreen(given, screen) if given is not None else None) or fit_run(r.entropy, r.perf, r.step, options=screen, **_ident(r))
+    screened = screen_fits(runs, FitOptions(perf_range=None, r2_min=opts.r2_min), fits)
+    for r, lev, fit in zip(runs, levels, screened):
         if fit.status.usable:
             keep.append((r, str(lev)))
         else:
@@ -597,11 +595,6 @@ def compare_model(
         diff_lo=float(lo), diff_hi=float(hi), pair=f"{a} - {b}", bound=bound, verdict=verdict, explanation=expl,
         options=opts, theta=theta_d, cov=cov, points=points, scale=scale,
     )  # fmt: skip
-
-
-def _ident(r: RunPoints) -> dict:
-    keys = ("run", "model", "params", "algorithm", "seed")
-    return {k: r.ident[k] for k in keys if k in r.ident}
 
 
 def _stack(keep: list[tuple[RunPoints, str]], levels: tuple[str, ...], by: str) -> tuple[_Panel, pd.DataFrame]:

@@ -25,8 +25,8 @@ from scipy import stats
 
 from scaling.core import intervals, law, panel
 from scaling.fitting.result import quantity_gradient, quantity_value
-from scaling.fitting.screen import rescreen
-from scaling.fitting.single import FitOptions, RunFit, RunPoints, fit_run, run_points
+from scaling.fitting.screen import screen_fits
+from scaling.fitting.single import FitOptions, RunFit, RunPoints, run_points
 
 #: quantities of a model that stage 2 can regress on log(params).
 QUANTITIES = ("ceiling", "a", "b", "beta")
@@ -257,6 +257,7 @@ def screen_runs(
     keep_alg = None if algorithms is None else {str(a) for a in algorithms}
     usable: dict[str, RunPoints] = {}
     rows = []
+    candidates: list[RunPoints] = []
     for run, rp in run_points(points).items():
         ident = {k: rp.ident[k] for k in ("run", "model", "params", "algorithm", "seed")}
         params = ident["params"]
@@ -267,21 +268,20 @@ def screen_runs(
         if not (np.isfinite(params) and params > 0):
             rows.append(dict(row, status="no params", used=False, reason="no positive parameter count"))
             continue
-        fit = _reused(fits, str(run), opts) or fit_run(rp.entropy, rp.perf, rp.step, mode="free", options=opts, **ident)
+        rows.append(row)  # completed below, from its fit
+        candidates.append(rp)
+    by_run = {str(rp.ident["run"]): (rp, fit) for rp, fit in zip(candidates, screen_fits(candidates, opts, fits))}
+    for row in rows:
+        if "status" in row:
+            continue
+        rp, fit = by_run[str(row["run"])]
         ok = fit.status.usable
-        rows.append(dict(row, status=fit.status.value, used=ok, reason="" if ok else fit.message))
+        row.update(status=fit.status.value, used=ok, reason="" if ok else fit.message)
         if ok:
-            usable[str(run)] = rp
+            usable[str(row["run"])] = rp
     for run, why in invalid.items():
         rows.append(dict(task="", run=run, model="", params=math.nan, algorithm="", seed="", status="invalid data", used=False, reason=why))
     return usable, pd.DataFrame(rows, columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
-
-
-def _reused(fits: Mapping[str, RunFit] | None, run: str, options: FitOptions) -> RunFit | None:
-    """The given fit of ``run`` re-screened under ``options``, or None when it must be fitted."""
-    if fits is None or run not in fits:
-        return None
-    return rescreen(fits[run], options)
 
 
 def pools_by_task(usable: dict[str, RunPoints], runs: pd.DataFrame) -> dict[str, list[tuple[str, float, list[RunPoints]]]]:

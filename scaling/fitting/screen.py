@@ -3,14 +3,17 @@
 The analyses that pool runs (stage 1 across sizes, the algorithm comparison) keep only
 runs whose own free fit is usable.  :func:`rescreen` reads that status off a fit made
 already (:func:`scaling.fitting.dataset.fit_dataset`), so a study fits every run once.
-This module imports only the one-run fit, so importing it costs nothing extra.
+:func:`screen_fits` is what the screenings call: given fits where they can be read off, one
+engine call for the rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from scaling.core import intervals
+from scaling.fitting.engine import fit_runs
 from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, status_of_fit
 
 
@@ -64,3 +67,35 @@ def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
         points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds, fit.conf_int("ceiling")
     )
     return replace(fit, status=status, flags=flags, message=message)
+
+
+def screen_fits(runs: Sequence[RunPoints], options: FitOptions, fits: Mapping[str, RunFit] | None = None) -> list[RunFit]:
+    """The free fit of each run under ``options``, as a screening needs it.
+
+    A run whose fit is given (and can be re-screened, :func:`rescreen`) is not fitted again; the
+    others are fitted together in one call of the engine (:func:`scaling.fitting.engine.fit_runs`,
+    full grid: the same fit as :func:`scaling.fitting.single.fit_run`).
+
+    Parameters
+    ----------
+    runs : sequence of RunPoints
+        The runs, with ``ident["run"]`` naming them.
+    options : FitOptions
+        The screening's thresholds.
+    fits : mapping of run id to RunFit, optional
+        Fits made already.
+
+    Returns
+    -------
+    list of RunFit
+        One per run, in order.
+    """
+    out: list[RunFit | None] = []
+    for r in runs:
+        given = fits.get(r.ident["run"]) if fits is not None else None
+        out.append(rescreen(given, options) if given is not None else None)
+    todo = [i for i, f in enumerate(out) if f is None]
+    if todo:
+        for i, f in zip(todo, fit_runs([runs[i] for i in todo], "free", options, search="full").to_fits()):
+            out[i] = f
+    return out  # type: ignore[return-value]

@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from scaling.core import intervals, law, panel
+from scaling.fitting.screen import screen_fits
 from scaling.fitting.single import (
     FitOptions,
     FitStatus,
@@ -55,20 +56,23 @@ def fit_shared(
     out: list[RunFit | None] = [None] * len(runs)
     donors: list[int] = []
     own_status: dict[int, str] = {}
+    fittable: list[int] = []
     for i, r in enumerate(runs):
         bad = precheck_run(r)
         if bad:
             out[i] = no_estimate(r, "shared", opts, *bad)
-            continue
-        if c is None:
-            own = fit_prepared(r, "free", None, FitOptions(ci="hac", perf_range=None, r2_min=opts.r2_min))
-            # runs whose rate is estimated (far or beyond-data ceilings do not spoil c; degenerate fits do)
-            if own.status.usable or own.status is FitStatus.FAR_EXTRAPOLATION:
+        else:
+            fittable.append(i)
+    if c is None:
+        own = screen_fits([runs[i] for i in fittable], FitOptions(ci="hac", perf_range=None, r2_min=opts.r2_min))
+        for i, f in zip(fittable, own):
+            # runs whose rate is estimated inform c (far or beyond-data ceilings do not spoil it; degenerate fits do)
+            if f.status.usable:
                 donors.append(i)
             else:
-                own_status[i] = own.status.value  # fitted below at the shared c
-        else:
-            donors.append(i)
+                own_status[i] = f.status.value  # fitted below at the shared c
+    else:
+        donors = fittable
     if not donors:
         return [f if f is not None else no_estimate(runs[i], "shared", opts, FitStatus.POOR_FIT,
                 "no run in the group has a usable free fit to estimate the shared c") for i, f in enumerate(out)]
