@@ -7,7 +7,7 @@ segmented regression with one change point k: the first k points form a floor se
 follows the law ``Perf = P0 - beta * g_c(S)``.  A candidate k is accepted when
 
 1. every one of the first k points lies below every later point (the floor precedes a jump);
-2. the law fitted to the later points (c on a grid, ``|c| * range(S) <= 20``) predicts every one of
+2. the law fitted to the later points (:func:`scaling.core.law.varpro`, ``|c| * range(S) <= 20``) predicts every one of
    the first k points higher than observed by more than ``Z_WARMUP`` prediction standard errors
    (``sigma * sqrt(1 + leverage)``, the leverage from the Jacobian in ``(P0, beta, c)``, so the
    uncertainty of c in the extrapolation counts);
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.core.intervals import jacobian
-from scaling.core.law import g, solve_linear
+from scaling.core.law import g, varpro
 from scaling.core.rules import C_SPAN
 
 #: most leading points a warm-up may have.
@@ -39,7 +39,7 @@ MIN_REST = 8
 Z_WARMUP = 5.0
 #: shortfall as a fraction of the later points' observed range.
 MIN_JUMP = 0.25
-#: rates c tried for the law on the later points.
+#: grid points of the search for c of the law on the later points (refined by :func:`scaling.core.law.varpro`).
 _GRID = 161
 
 
@@ -118,11 +118,8 @@ def _is_warmup(S: np.ndarray, y: np.ndarray, k: int, y_unit: float) -> tuple[boo
     y_span = float(np.ptp(rest))
     if span <= 0 or y_span <= 0:
         return False, ""
-    grid = np.linspace(-C_SPAN / span, C_SPAN / span, _GRID)
-    _, _, rss = solve_linear(S_rest, rest, grid)
-    rss = np.where(np.isfinite(rss), rss, np.inf)
-    c = float(grid[int(np.argmin(rss))])
-    P0, beta, rss_c = solve_linear(S_rest, rest, c)
+    sol = varpro(S_rest, rest, (-C_SPAN / span, C_SPAN / span), grid_size=_GRID)
+    c, P0, beta, rss_c = float(sol.c), float(sol.P0), float(sol.beta), float(sol.rss)
     m = rest.size
     sigma = float(np.sqrt(rss_c / (m - 3)))
     with np.errstate(over="ignore", invalid="ignore"):
