@@ -253,7 +253,7 @@ def hac_cov_batch(
     array, shape (B, 3, 3)
         Covariances; the c row and column are zero when ``fit_c`` is false.
     """
-    B, n = resid.shape
+    B = resid.shape[0]
     Jt = jacobian_batch(S, theta, fit_c)  # (B, p, n): one row of the Jacobian's transpose per fit
     p = Jt.shape[1]
     bad = ~(np.isfinite(Jt).all(axis=(1, 2)) & np.isfinite(resid).all(axis=1))
@@ -267,6 +267,19 @@ def hac_cov_batch(
     bread = _pinv_psd(_gram(Jt, Jt))
     h = np.einsum("bin,bin->bn", bread @ Jt, Jt)
     v = Jt * (resid / np.clip(1.0 - h, 0.05, None))[:, None, :]
+    meat = prewhitened_meat(v, maxlags)
+    out = np.zeros((B, 3, 3))
+    out[:, :p, :p] = bread @ meat @ bread
+    return out
+
+
+def prewhitened_meat(v: np.ndarray, maxlags: int) -> np.ndarray:
+    """Long-run covariance of score series ``v`` (B, p, n): VAR(1) prewhitening, Bartlett, recolouring.
+
+    The meat of :func:`hac_cov_batch` (Andrews & Monahan 1992; the VAR(1) matrix with singular
+    values capped as in :func:`_var1`), for any stack of scores.
+    """
+    p, n = v.shape[1], v.shape[2]
     X, Y = v[:, :, :-1], v[:, :, 1:]
     vT = np.ascontiguousarray(np.swapaxes(v, 1, 2))
     XX = X @ vT[:, :-1]
@@ -276,10 +289,7 @@ def hac_cov_batch(
     w = Y - A @ X
     meat = _lagged_grams(w, maxlags)
     R = np.linalg.inv(np.eye(p)[None] - A)
-    meat = R @ meat @ np.swapaxes(R, 1, 2) * (n / (n - 1))
-    out = np.zeros((B, 3, 3))
-    out[:, :p, :p] = bread @ meat @ bread
-    return out
+    return R @ meat @ np.swapaxes(R, 1, 2) * (n / (n - 1))
 
 
 def _pinv_psd(M: np.ndarray) -> np.ndarray:
@@ -372,9 +382,16 @@ def block_indices(
 
 def ar1_coefficient(e: np.ndarray) -> float:
     """Least-squares AR(1) coefficient of a series, clipped to [-0.95, 0.95]."""
-    den = float(e[:-1] @ e[:-1])
-    phi = float(e[1:] @ e[:-1]) / den if den > 0 else 0.0
-    return float(np.clip(phi, -0.95, 0.95))
+    return float(ar1_coefficient_rows(np.asarray(e, dtype=float)[None, :])[0])
+
+
+def ar1_coefficient_rows(E: np.ndarray) -> np.ndarray:
+    """:func:`ar1_coefficient` of every row of ``E`` (R, n): ``sum e_t e_(t-1) / sum e_(t-1)^2``, clipped."""
+    den = np.einsum("rn,rn->r", E[:, :-1], E[:, :-1])
+    num = np.einsum("rn,rn->r", E[:, 1:], E[:, :-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return np.clip(phi, -0.95, 0.95)
 
 
 def residual_block_bootstrap(
@@ -424,12 +441,17 @@ def ar1_bias_corrected(resid: np.ndarray, k: int = 1) -> float:
     for phi.  (At n = 15 and phi = 0.5 the raw estimate averages 0.20; the corrected
     one 0.45.)
     """
-    r = resid - resid.mean()
-    n = r.size
-    raw = ar1_coefficient(r)
+    return float(ar1_bias_corrected_rows(np.asarray(resid, dtype=float)[None, :], k)[0])
+
+
+def ar1_bias_corrected_rows(resid: np.ndarray, k: int = 1) -> np.ndarray:
+    """:func:`ar1_bias_corrected` of every row of ``resid`` (R, n)."""
+    r = resid - resid.mean(axis=1, keepdims=True)
+    n = r.shape[1]
+    raw = ar1_coefficient_rows(r)
     if n <= k + 2:
         return raw
-    return float(np.clip((raw + k / n) / (1 - (k + 2) / n), -0.95, 0.95))
+    return np.clip((raw + k / n) / (1 - (k + 2) / n), -0.95, 0.95)
 
 
 def ar1_effective_df(resid: np.ndarray, k: int) -> tuple[float, float]:

@@ -51,3 +51,24 @@ EXACT_FIT = 1e-12
 NEAR_BOUND_FRAC = 0.01
 #: ``|b|`` at most this share of the performance range counts as b -> 0.
 B_TINY_REL = 1e-6
+
+#: late collapse (:func:`scaling.fitting.diagnostics.late_collapse_rows`): the peak level is the
+#: highest mean of COLLAPSE_WINDOW_FRAC of the points (at least COLLAPSE_MIN_WINDOW) ...
+COLLAPSE_WINDOW_FRAC = 0.1
+COLLAPSE_MIN_WINDOW = 3
+#: ... followed by at least COLLAPSE_TAIL_FRAC of the points (and at least one window);
+COLLAPSE_TAIL_FRAC = 0.1
+#: the fall from the peak to the tail's mean is tested one-sided at level COLLAPSE_ALPHA, divided
+#: among the ``(candidate peaks) / window`` nearly independent windows the peak was chosen from
+#: (Bonferroni), against AR(1) noise (the law's residuals, bias-corrected coefficient).  Set by
+#: analyses/statuses.py (table in analyses/results/statuses.md).
+COLLAPSE_ALPHA = 0.01
+#: the noise of the fall is that of the law refitted to the points up to the peak's end when they
+#: number at least this many (else the whole run's residuals, which a collapse inflates).
+COLLAPSE_MIN_PREFIX = 8
+#: entropy "does not rise" from the peak on when Kendall's tau between step and entropy there is at most this.
+COLLAPSE_TAU_MAX = -TREND_TAU_MAX
+#: systematic misfit (:func:`scaling.fitting.diagnostics.misfit_rows`): the two-sided level of the
+#: added-curvature (RESET-type) t-test with HAC (prewhitened Bartlett) errors and fixed-b critical
+#: values.  Set by analyses/statuses.py.
+MISFIT_ALPHA = 0.05

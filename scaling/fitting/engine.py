@@ -65,6 +65,7 @@ except Exception:  # pragma: no cover - a broken numba install: stay with numpy
 #: (set to False to force the numpy path; the tests compare the two).
 USE_NUMBA = HAVE_NUMBA
 from scaling.data.runtable import RunPoints, RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
+from scaling.fitting.diagnostics import check_residuals
 from scaling.fitting.result import CORE_COLUMNS, FitOptions, RunFit, quantity_gradient, quantity_value
 from scaling.fitting.status import (
     MIN_POINTS,
@@ -1178,11 +1179,12 @@ def fit_runs(
     else:
         _, _, c_lo, c_hi = _intervals(res, "c")
     _, _, p_lo, p_hi = _intervals(res, "ceiling")
+    checks = check_residuals(runs, theta, fixed, lags)
     status, flags, msgs = assign_statuses(
         tau=arrays["tau"], r2=r2, theta=theta, at_bound=at_bound, c_lo=c_lo, c_hi=c_hi,
         lo=arrays["lo"], hi=arrays["hi"], fixed=fixed, r2_min=opts.r2_min, perf_range=opts.perf_range,
         s_range=run_ranges(runs.entropy, runs.offsets), y_range=run_ranges(runs.perf, runs.offsets),
-        ceil_lo=p_lo, ceil_hi=p_hi,
+        ceil_lo=p_lo, ceil_hi=p_hi, checks=checks,
     )  # fmt: skip
     for i, (st, why) in pre.items():
         status[i], flags[i], msgs[i] = st, (st,), why

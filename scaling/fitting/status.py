@@ -15,16 +15,19 @@ import numpy as np
 
 from scaling.core.rules import (
     B_TINY_REL,
+    COLLAPSE_TAU_MAX,
     CONSTANT_REL,
     EXACT_FIT,
     HUGE_VALUE,
     MIN_POINTS,
+    MISFIT_ALPHA,
     NEAR_BOUND_FRAC,
     R2_MIN,
     REACH_MAX,
     TREND_TAU_MAX,
     ZERO_WIDTH_REL,
 )
+from scaling.fitting.diagnostics import ResidualChecks
 
 __all__ = ["FitStatus", "USABLE_VALUES", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
 
@@ -38,6 +41,14 @@ class FitStatus(str, Enum):
     """Fewer than 4 usable points, or no spread in entropy or in performance: no estimate."""
     NOT_DECREASING = "entropy not decreasing"
     """Entropy does not fall over the run, so the law's premise fails; estimate shown but not usable."""
+    LATE_COLLAPSE = "late collapse"
+    """After its peak, performance falls by more than its noise while entropy does not rise: a
+    one-sided test of the mean after the peak against the peak (a window of 10% of the points),
+    with the noise of the run up to the peak (the law refitted there, AR(1) errors) and a level
+    divided among the windows the peak was chosen from (:func:`scaling.fitting.diagnostics.late_collapse_rows`;
+    thresholds in :mod:`scaling.core.rules`).  The message gives the peak's steps and the size of
+    the fall.  The law does not describe the tail, so the estimates are not usable; the collapse
+    is a finding about the run (count it per size), not noise to drop."""
     POOR_FIT = "poor fit"
     """R^2 below the threshold (default 0.6): the law does not describe this run."""
     AT_BOUND = "at bound"
@@ -62,6 +73,12 @@ class FitStatus(str, Enum):
     """c < 0 (its whole interval below 0) and the ceiling lies outside the observed performance range: the curve bends away from
     the data (typically a plateau extrapolated upward), so the ceiling is not backed by any
     observation; the fit describes the run, the ceiling is a guess."""
+    SYSTEMATIC_MISFIT = "systematic misfit"
+    """The residuals follow a curve the law lacks: a Ramsey-type test adds the next power of
+    ``g_c(S)`` to the fit's linearisation and finds its coefficient non-zero (two-sided t-test
+    under AR(1) errors, Prais-Winsten, at :data:`scaling.core.rules.MISFIT_ALPHA`; false alarms
+    on law runs with AR(1) noise measured by analyses/statuses.py).  Usable, with the caveat
+    that the law is an approximation of this run's shape and its intervals assume the shape."""
     OK = "ok"
     """Converged inside the bounds with a good fit."""
 
@@ -69,7 +86,8 @@ class FitStatus(str, Enum):
     def usable(self) -> bool:
         """Whether the estimates describe the run (possibly with a caveat)."""
         return self in (
-            FitStatus.OK, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION
+            FitStatus.OK, FitStatus.SYSTEMATIC_MISFIT, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE,
+            FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION,
         )
 
     @property
@@ -82,6 +100,7 @@ _EXPLANATIONS = {
     FitStatus.INVALID_DATA: "The run's rows failed validation, so it was not fitted.",
     FitStatus.TOO_FEW_POINTS: "Too few usable validation points (or no spread in entropy or performance) to fit the law.",
     FitStatus.NOT_DECREASING: "Entropy does not fall over the run, so the law's premise does not hold.",
+    FitStatus.LATE_COLLAPSE: "After its peak, performance fell by more than its noise while entropy did not rise: the law does not describe the run's end.",
     FitStatus.POOR_FIT: "The law explains too little of the variation in performance (low R²).",
     FitStatus.AT_BOUND: "The rate c hit its search bound: performance jumps rather than following an exponential.",
     FitStatus.DEGENERATE: "The fit is degenerate (a zero-width or undefined interval, or b -> 0 with c at a bound): its numbers are not estimates.",
@@ -89,6 +108,7 @@ _EXPLANATIONS = {
     FitStatus.WEAK_C: "The data barely constrain the rate c; the ceiling's interval is wide for that reason.",
     FitStatus.CEILING_OUT_OF_RANGE: "Good fit, but the predicted ceiling lies outside the metric's range.",
     FitStatus.CEILING_BEYOND_DATA: "c < 0 and the ceiling lies outside every observed value: the curve bends away from the data.",
+    FitStatus.SYSTEMATIC_MISFIT: "The residuals follow a pattern the law lacks (added-curvature test): the curve is an approximation of this run.",
     FitStatus.OK: "Good fit with all parameters inside their bounds.",
 }
 _SEVERITY = list(FitStatus)
@@ -183,6 +203,7 @@ def assign_statuses(
     y_range: np.ndarray | None = None,
     ceil_lo: np.ndarray | None = None,
     ceil_hi: np.ndarray | None = None,
+    checks: ResidualChecks | None = None,
 ) -> tuple[list[FitStatus], list[tuple[FitStatus, ...]], list[str]]:
     """Status, flags and message of every fitted row, from the numbers of its fit.
 
@@ -212,6 +233,9 @@ def assign_statuses(
         observed range of CEILING_BEYOND_DATA.  Without them those rules are skipped.
     ceil_lo, ceil_hi : arrays (R,), optional
         The interval for the ceiling (its zero-width or undefined check when c is free).
+    checks : ResidualChecks, optional
+        The numbers of the late-collapse and misfit tests
+        (:func:`scaling.fitting.diagnostics.check_residuals`); without them those rules are skipped.
 
     Returns
     -------
@@ -255,13 +279,22 @@ def assign_statuses(
         out_range = ~((lo_m <= theta[:, 0]) & (theta[:, 0] <= hi_m))
     else:
         out_range = none
-    clean = decreasing & good_r2 & ~bound & ~degenerate & ~far & ~weak & ~out_range & ~beyond
+    if checks is not None:
+        with np.errstate(invalid="ignore"):  # NaN numbers (not computed) fire no rule
+            collapse = (checks.fall_z > checks.fall_crit) & (checks.tail_tau <= COLLAPSE_TAU_MAX)
+            misfit = np.abs(checks.misfit_t) > checks.misfit_crit
+    else:
+        collapse = misfit = none
+    clean = decreasing & good_r2 & ~bound & ~degenerate & ~far & ~weak & ~out_range & ~beyond & ~collapse & ~misfit
     status, flags, msgs = [FitStatus.OK] * R, [()] * R, [OK_MESSAGE] * R
     for i in np.flatnonzero(~clean):
         fl, notes = [], []
         if not decreasing[i]:
             fl.append(FitStatus.NOT_DECREASING)
             notes.append(f"entropy does not fall over steps (Kendall tau {_num(tau[i], '+.2f')})")
+        if collapse[i]:
+            fl.append(FitStatus.LATE_COLLAPSE)
+            notes.append(_collapse_note(checks, i))
         if not good_r2[i]:
             fl.append(FitStatus.POOR_FIT)
             notes.append(f"R2 = {_num(r2[i], '.2f')} < {r2_min}")
@@ -304,10 +337,26 @@ def assign_statuses(
                 f"c = {theta[i, 2]:.3g} < 0 (interval [{_num(c_lo[i], '.3g')}, {_num(c_hi[i], '.3g')}]) and the ceiling {_num(theta[i, 0], '.4g')} lies outside the observed "
                 f"performance [{y_min[i]:.4g}, {y_max[i]:.4g}]: the curve bends away from the data"
             )
+        if misfit[i]:
+            fl.append(FitStatus.SYSTEMATIC_MISFIT)
+            notes.append(
+                f"systematic misfit: an added curvature term (the next power of g_c(S)) has t = {checks.misfit_t[i]:+.2f}, "
+                f"beyond +-{checks.misfit_crit[i]:.2f} (two-sided {MISFIT_ALPHA:g} level under AR(1) errors): the residuals follow a curve the law lacks"
+            )
         status[i] = worst(fl)
         flags[i] = tuple(fl)
         msgs[i] = "; ".join(notes) if notes else OK_MESSAGE
     return status, flags, msgs
+
+
+def _collapse_note(checks: ResidualChecks, i: int) -> str:
+    """The message of a late collapse: where the peak is and how far performance fell."""
+    return (
+        f"late collapse: performance peaks at {checks.peak_level[i]:.4g} (mean over steps {checks.peak_first[i]:g}-{checks.peak_last[i]:g}) "
+        f"and then falls by {checks.fall[i]:.3g} (to a mean of {checks.tail_level[i]:.4g} over the {int(checks.n_tail[i])} points "
+        f"from step {checks.tail_first[i]:g}), {checks.fall_z[i]:.1f} times its noise (AR(1); threshold {checks.fall_crit[i]:.1f}), "
+        f"while entropy does not rise (Kendall tau {checks.tail_tau[i]:+.2f} from the peak on)"
+    )
 
 
 def r_squared(rss: np.ndarray, tss: np.ndarray) -> np.ndarray:

@@ -1,0 +1,275 @@
+"""Checks of a fit's residuals beyond R^2: a late collapse and a systematic misfit.
+
+Both compute numbers only (vectorised over runs of one length); the rules that turn them into
+the statuses ``late collapse`` and ``systematic misfit`` are applied in
+:func:`scaling.fitting.status.assign_statuses`, with thresholds from :mod:`scaling.core.rules`.
+Both statistics are unit-free: they do not change when performance is scaled or shifted or
+entropy is scaled.
+
+* **Late collapse** (:func:`late_collapse_rows`).  The peak is the window of
+  ``w = max(3, ceil(0.1 n))`` consecutive points with the highest mean performance, among the
+  windows followed by at least ``max(w, ceil(0.1 n))`` points (a mean over a window, so a single
+  noisy high point does not make a peak).  The fall is the peak's mean less the mean of every
+  point after the window.  Its standard error is that of a difference of two means of AR(1)
+  noise (exact for AR(1), with the adjacent windows' covariance): the noise's standard deviation
+  and lag-1 coefficient come from the law's residuals (bias-corrected,
+  :func:`scaling.core.intervals.ar1_effective_df_rows`), which a collapse inflates, so the test
+  errs on the safe side.  The peak was chosen as the largest of ``K`` window means, so the
+  one-sided level is divided among the ``K / w`` nearly independent windows (Bonferroni).
+  Kendall's tau between step and entropy from the peak on says whether entropy rose (a rise
+  lets the law itself explain a fall).
+* **Systematic misfit** (:func:`misfit_rows`).  A Ramsey-type added-curvature test: the
+  residuals are regressed on the fit's linearisation (columns ``1, g_c(S)`` and, when c was
+  fitted, ``beta dg_c/dc``) plus the next power of ``g_c(S)`` (``g^2`` with c fixed, ``g^3``
+  with c free, so the added column is not a change of c in disguise); its t-ratio uses the HAC
+  covariance of the fit itself (leverage-adjusted, VAR(1)-prewhitened Bartlett,
+  :func:`scaling.core.intervals.prewhitened_meat`) and is referred to fixed-b critical values
+  (:func:`scaling.core.intervals.fixed_b_critical`).  Columns are scaled to unit size first, so
+  the prewhitening rule sees the same numbers in any units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from scaling.core import intervals, law
+from scaling.core.rules import (
+    COLLAPSE_ALPHA,
+    COLLAPSE_MIN_PREFIX,
+    COLLAPSE_MIN_WINDOW,
+    COLLAPSE_TAIL_FRAC,
+    COLLAPSE_WINDOW_FRAC,
+    MISFIT_ALPHA,
+)
+from scaling.data.runtable import RunTable
+
+__all__ = ["ResidualChecks", "collapse_window", "late_collapse_rows", "misfit_rows", "check_residuals"]
+
+_COLLAPSE_KEYS = ("fall", "fall_z", "fall_crit", "peak_level", "tail_level", "peak_first", "peak_last", "tail_first", "n_tail", "tail_tau")
+_MISFIT_KEYS = ("misfit_t", "misfit_crit")
+
+
+@dataclass(frozen=True)
+class ResidualChecks:
+    """Numbers behind ``late collapse`` and ``systematic misfit`` for every run (NaN where not computed).
+
+    Attributes
+    ----------
+    fall : array (R,)
+        Peak level less the tail's mean, in units of performance (positive: a fall).
+    fall_z, fall_crit : arrays (R,)
+        The fall over its AR(1) standard error, and the one-sided critical value it is compared with.
+    peak_level, tail_level : arrays (R,)
+        Mean performance over the peak window and over every point after it.
+    peak_first, peak_last, tail_first : arrays (R,)
+        Steps of the peak window's first and last points and of the tail's first point.
+    n_tail : array (R,)
+        Points after the peak window.
+    tail_tau : array (R,)
+        Kendall's tau between step and entropy from the peak window on (computed only where the
+        fall is significant).
+    misfit_t, misfit_crit : arrays (R,)
+        t-ratio of the added curvature term and its two-sided fixed-b critical value.
+    """
+
+    fall: np.ndarray
+    fall_z: np.ndarray
+    fall_crit: np.ndarray
+    peak_level: np.ndarray
+    tail_level: np.ndarray
+    peak_first: np.ndarray
+    peak_last: np.ndarray
+    tail_first: np.ndarray
+    n_tail: np.ndarray
+    tail_tau: np.ndarray
+    misfit_t: np.ndarray
+    misfit_crit: np.ndarray
+
+    @classmethod
+    def empty(cls, R: int) -> ResidualChecks:
+        """Every number NaN for ``R`` runs."""
+        return cls(**{k: np.full(R, np.nan) for k in _COLLAPSE_KEYS + _MISFIT_KEYS})
+
+
+def collapse_window(n: int) -> tuple[int, int]:
+    """``(w, tail_min)``: the peak window's length and the fewest points after it, for a run of ``n`` points."""
+    w = max(COLLAPSE_MIN_WINDOW, math.ceil(COLLAPSE_WINDOW_FRAC * n))
+    return w, max(w, math.ceil(COLLAPSE_TAIL_FRAC * n))
+
+
+def _ar1_mean_var(m: float, phi: float) -> float:
+    """Variance of the mean of ``m`` consecutive points of unit-variance AR(1) noise (coefficient ``phi`` in [0, 1))."""
+    q = 1.0 - phi
+    return (m * (1.0 + phi) / q - 2.0 * phi * (1.0 - phi**m) / q**2) / m**2
+
+
+def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np.ndarray, k: int) -> dict:
+    """The late-collapse numbers of runs of one length (rows).
+
+    Parameters
+    ----------
+    step, S, y : arrays (R, n)
+        Steps (increasing), entropy and performance.
+    resid : array (R, n)
+        Residuals of the law's fit to the whole run (the noise when the run before its peak is
+        too short to refit).
+    k : int
+        Parameters of that fit (2 with c fixed, 3 with c free).
+
+    Returns
+    -------
+    dict of arrays (R,)
+        The collapse fields of :class:`ResidualChecks` (NaN when the run is too short for a
+        peak window and a tail; ``fall_z``, ``fall_crit`` and ``tail_tau`` only where the fall
+        could be significant).
+
+    Notes
+    -----
+    With window means ``M_j`` of ``w`` points, the peak is ``j* = argmax M_j`` over the
+    ``K = n - w - t_min + 1`` windows followed by at least ``t_min`` points; the tail holds the
+    ``n_t = n - j* - w`` points after it.  The noise is that of the run up to the end of the peak
+    window: the residuals of the law refitted to those points (free c), whose variance ``s^2`` is
+    inflated for the degrees of freedom the fit absorbs and whose bias-corrected AR(1)
+    coefficient is ``phi >= 0`` (:func:`scaling.core.intervals.ar1_effective_df`).  Then
+
+    ``Var(fall) = s^2 [v(w) + v(n_t) - 2 phi (1 - phi^w)(1 - phi^n_t) / ((1 - phi)^2 w n_t)]``,
+
+    ``v(m) = [m (1 + phi)/(1 - phi) - 2 phi (1 - phi^m)/(1 - phi)^2] / m^2``, and
+    ``z = fall / sqrt(Var)`` is compared with the Student t quantile (the fit's residual degrees
+    of freedom) at ``1 - alpha / max(1, K / w)``.  Only runs whose fall exceeds that quantile
+    times a lower bound of its standard error (independent noise with the standard deviation of
+    the first differences over sqrt 2) are refitted.
+    """
+    R, n = y.shape
+    out = {key: np.full(R, np.nan) for key in _COLLAPSE_KEYS}
+    w, t_min = collapse_window(n)
+    K = n - w - t_min + 1
+    if K < 1 or R == 0:
+        return out
+    rows = np.arange(R)
+    cs = np.concatenate([np.zeros((R, 1)), np.cumsum(y, axis=1)], axis=1)
+    M = (cs[:, w:] - cs[:, :-w]) / w  # (R, n - w + 1) window means
+    j = np.argmax(M[:, :K], axis=1)
+    t0 = j + w
+    n_t = n - t0
+    peak = M[rows, j]
+    tail = (cs[:, n] - cs[rows, t0]) / n_t
+    fall = peak - tail
+    out.update(fall=fall, peak_level=peak, tail_level=tail, n_tail=n_t.astype(float),
+               peak_first=step[rows, j], peak_last=step[rows, t0 - 1], tail_first=step[rows, t0])  # fmt: skip
+    share = COLLAPSE_ALPHA / max(1.0, K / w)
+    sd_low = np.std(np.diff(y, axis=1), axis=1) / math.sqrt(2.0)
+    loose = stats.norm.isf(share) * sd_low * np.sqrt(1.0 / w + 1.0 / n_t)
+    for i in np.flatnonzero(fall > loose):  # few runs: the noise before the peak, and the entropy trend after it
+        m = int(t0[i])
+        e = resid[i]
+        if m >= COLLAPSE_MIN_PREFIX:
+            sol = law.varpro(S[i, :m], y[i, :m])
+            e = y[i, :m] - (sol.P0 - sol.beta * law.g(S[i, :m], sol.c))
+        df, _ = intervals.ar1_effective_df(e, 3)
+        phi = max(intervals.ar1_bias_corrected(e, 3), 0.0)
+        s2 = float(np.sum((e - e.mean()) ** 2)) / df
+        nt = float(n_t[i])
+        q = 1.0 - phi
+        cov = phi * (1.0 - phi**w) * (1.0 - phi**nt) / (q**2 * w * nt)
+        var = s2 * (_ar1_mean_var(float(w), phi) + _ar1_mean_var(nt, phi) - 2.0 * cov)
+        out["fall_z"][i] = fall[i] / math.sqrt(var) if var > 0 else math.nan
+        out["fall_crit"][i] = stats.t.isf(share, df)
+        out["tail_tau"][i] = stats.kendalltau(step[i, j[i] :], S[i, j[i] :]).statistic
+    return out
+
+
+def misfit_rows(S: np.ndarray, resid: np.ndarray, theta: np.ndarray, fixed: bool, maxlags: int) -> dict:
+    """The added-curvature t-ratio of runs of one length (rows) and its critical value.
+
+    Parameters
+    ----------
+    S, resid : arrays (R, n)
+        Entropy and the residuals of the law's fit.
+    theta : array (R, 3)
+        ``(P0, beta, c)`` of each fit.
+    fixed : bool
+        c was fixed (the linearisation has no c column; the added column is ``g^2``).
+    maxlags : int
+        Bartlett truncation lag (the fit's).
+
+    Returns
+    -------
+    dict of arrays (R,)
+        ``misfit_t`` (NaN where the columns overflow or are collinear) and ``misfit_crit``.
+    """
+    R, n = S.shape
+    out = {key: np.full(R, np.nan) for key in _MISFIT_KEYS}
+    p = 2 if fixed else 3
+    if R == 0 or n <= p + 2:
+        return out
+    beta, c = theta[:, 1:2], theta[:, 2:3]
+    with np.errstate(all="ignore"):
+        G = law.g(S, c)
+        cols = [np.ones_like(S), G] + ([beta * law.dg_dc(S, c)] if not fixed else [])
+        cols.append(G**p)
+        X = np.stack([col / np.max(np.abs(col), axis=1, keepdims=True) for col in cols], axis=2)  # (R, n, p + 1), unit size
+        e = resid / np.sqrt(np.mean(resid**2, axis=1, keepdims=True))
+    good = np.isfinite(X).all(axis=(1, 2)) & np.isfinite(e).all(axis=1)
+    if not good.any():
+        return out
+    X, e = X[good], e[good]
+    phi = intervals.ar1_bias_corrected_rows(e, p)
+    # Prais-Winsten: under AR(1) errors with coefficient phi the transformed errors are independent
+    Xw = np.concatenate([np.sqrt(1.0 - phi**2)[:, None, None] * X[:, :1], X[:, 1:] - phi[:, None, None] * X[:, :-1]], axis=1)
+    ew = np.concatenate([np.sqrt(1.0 - phi**2)[:, None] * e[:, :1], e[:, 1:] - phi[:, None] * e[:, :-1]], axis=1)
+    q, r = np.linalg.qr(Xw)
+    qe = np.einsum("rnj,rn->rj", q, ew)
+    df = n - (p + 1) - 1
+    s2 = (np.einsum("rn,rn->r", ew, ew) - np.einsum("rj,rj->r", qe, qe)) / df
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the last coefficient of the triangular solve and its standard error: qe[-1] / r[-1, -1] over sqrt(s2) / |r[-1, -1]|
+        t = qe[:, -1] * np.sign(r[:, -1, -1]) / np.sqrt(s2)
+        rcond = np.abs(r[:, -1, -1]) / np.abs(r).max(axis=(1, 2))
+    t = np.where(rcond > 1e-8, t, np.nan)  # the added column is (nearly) in the span of the others
+    out["misfit_t"][good] = t
+    out["misfit_crit"][:] = float(stats.t.isf(MISFIT_ALPHA / 2, df))
+    return out
+
+
+def check_residuals(runs: RunTable, theta: np.ndarray, fixed: bool, lags: np.ndarray | None = None) -> ResidualChecks:
+    """Late-collapse and misfit numbers of every run with an estimate.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The fitted runs.
+    theta : array (R, 3)
+        ``(P0, beta, c)`` per run; rows with a NaN are skipped (NaN numbers).
+    fixed : bool
+        c was fixed (paper or shared mode).
+    lags : int array (R,), optional
+        The fit's HAC truncation lags (default: the Newey-West rule for each length).
+
+    Returns
+    -------
+    ResidualChecks
+    """
+    R = len(runs)
+    res = {key: np.full(R, np.nan) for key in _COLLAPSE_KEYS + _MISFIT_KEYS}
+    have = np.isfinite(theta).all(axis=1)
+    lengths = runs.lengths
+    k = 2 if fixed else 3
+    for n in np.unique(lengths[have]):
+        members = np.flatnonzero(have & (lengths == n))
+        S, y, step = runs.block(members)
+        th = theta[members]
+        with np.errstate(all="ignore"):
+            resid = y - (th[:, :1] - th[:, 1:2] * law.g(S, th[:, 2:3]))
+        ok = np.isfinite(resid).all(axis=1)
+        if not ok.all():
+            members, S, y, step, th, resid = members[ok], S[ok], y[ok], step[ok], th[ok], resid[ok]
+        L = int(lags[members[0]]) if lags is not None and members.size and lags[members[0]] > 0 else intervals.newey_west_lags(int(n))
+        parts = {**late_collapse_rows(step, S, y, resid, k), **misfit_rows(S, resid, th, fixed, L)}
+        for key, vals in parts.items():
+            res[key][members] = vals
+    return ResidualChecks(**res)
