@@ -253,7 +253,7 @@ def hac_cov_batch(
     array, shape (B, 3, 3)
         Covariances; the c row and column are zero when ``fit_c`` is false.
     """
-    B = resid.shape[0]
+    B, n = resid.shape
     Jt = jacobian_batch(S, theta, fit_c)  # (B, p, n): one row of the Jacobian's transpose per fit
     p = Jt.shape[1]
     bad = ~(np.isfinite(Jt).all(axis=(1, 2)) & np.isfinite(resid).all(axis=1))
@@ -267,19 +267,6 @@ def hac_cov_batch(
     bread = _pinv_psd(_gram(Jt, Jt))
     h = np.einsum("bin,bin->bn", bread @ Jt, Jt)
     v = Jt * (resid / np.clip(1.0 - h, 0.05, None))[:, None, :]
-    meat = prewhitened_meat(v, maxlags)
-    out = np.zeros((B, 3, 3))
-    out[:, :p, :p] = bread @ meat @ bread
-    return out
-
-
-def prewhitened_meat(v: np.ndarray, maxlags: int) -> np.ndarray:
-    """Long-run covariance of score series ``v`` (B, p, n): VAR(1) prewhitening, Bartlett, recolouring.
-
-    The meat of :func:`hac_cov_batch` (Andrews & Monahan 1992; the VAR(1) matrix with singular
-    values capped as in :func:`_var1`), for any stack of scores.
-    """
-    p, n = v.shape[1], v.shape[2]
     X, Y = v[:, :, :-1], v[:, :, 1:]
     vT = np.ascontiguousarray(np.swapaxes(v, 1, 2))
     XX = X @ vT[:, :-1]
@@ -289,7 +276,10 @@ def prewhitened_meat(v: np.ndarray, maxlags: int) -> np.ndarray:
     w = Y - A @ X
     meat = _lagged_grams(w, maxlags)
     R = np.linalg.inv(np.eye(p)[None] - A)
-    return R @ meat @ np.swapaxes(R, 1, 2) * (n / (n - 1))
+    meat = R @ meat @ np.swapaxes(R, 1, 2) * (n / (n - 1))
+    out = np.zeros((B, 3, 3))
+    out[:, :p, :p] = bread @ meat @ bread
+    return out
 
 
 def _pinv_psd(M: np.ndarray) -> np.ndarray:
