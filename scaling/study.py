@@ -46,7 +46,7 @@ from scaling.core import law
 from scaling.data.load import Dataset
 from scaling.exceptions import DataWarning, StatisticalWarning
 from scaling.fitting.dataset import FitResults, fit_dataset
-from scaling.fitting.single import FitOptions, RunFit
+from scaling.fitting.single import FitOptions, FitStatus, RunFit
 from scaling.forecasting.forecast import FORECAST_OK, ForecastOptions, Forecasts, RunForecast, forecast_dataset
 
 __all__ = [
@@ -199,8 +199,9 @@ class Study:
     fits : FitResults
         The per-run fits.
     forecast : Forecasts or None
-        Forecasts of the runs with a usable fit from :attr:`StudySettings.forecast_fraction`
-        of their points; None when not run.
+        Forecasts of the runs with a usable fit (and of those whose status is ``late collapse``,
+        which the report shows apart) from :attr:`StudySettings.forecast_fraction` of their
+        points; None when not run.
     comparison : Comparison or None
         The algorithm comparison per model.
     across : AcrossResults or None
@@ -426,8 +427,13 @@ def _check_across(data: Dataset, fits: FitResults) -> str:
     return ""
 
 
+def _collapsed_runs(fits: FitResults) -> list[str]:
+    return [f.run for f in fits.fits if f.status == FitStatus.LATE_COLLAPSE and f.entropy.size]
+
+
 def _run_forecast(data: Dataset, fits: FitResults, s: StudySettings, screen) -> dict:
-    fc = forecast_dataset(data, s.forecast_fraction, options=s.forecast_options, runs=_usable_runs(fits))
+    # runs that collapsed late are forecast too, to be reported apart (a finding, not noise to drop)
+    fc = forecast_dataset(data, s.forecast_fraction, options=s.forecast_options, runs=_usable_runs(fits) + _collapsed_runs(fits))
     return {"forecast": fc}
 
 

@@ -41,6 +41,14 @@ def test_no_learning_and_bad_fits_are_not_ok(toyrl_fits):
     assert len(low) >= 8 and (low["status"] != "ok").all()
 
 
+def test_the_xxl_grpo_run_that_loses_accuracy_late_is_a_late_collapse(toyrl_fits):
+    """add4/xxl/grpo climbs to about 0.93 and falls to about 0.85 while its entropy stays flat."""
+    row = toyrl_fits.set_index("run").loc["add4/xxl/grpo/0"]
+    assert row["status"] == FitStatus.LATE_COLLAPSE.value
+    assert "falls by 0.08" in row["message"] and "from step" in row["message"]
+    assert (toyrl_fits["status"] == FitStatus.LATE_COLLAPSE.value).sum() == 1
+
+
 def test_intervals_contain_their_estimates(toyrl_fits):
     fitted = toyrl_fits.dropna(subset=["ceiling"])
     assert ((fitted["ceiling_lo"] <= fitted["ceiling"]) & (fitted["ceiling"] <= fitted["ceiling_hi"])).all()

@@ -143,6 +143,11 @@ def backtest_forecast_cmd(
     typer.echo(f"law {mode.value}, entropy trajectory {family.value}, {level:.0%} intervals; "
                f"{n_scored} of {bt.runs['run'].nunique()} runs scored (whole-run fit usable)")  # fmt: skip
     typer.echo(_fmt(bt.table))
+    if not bt.collapsed.empty:
+        n_coll = bt.runs.loc[bt.runs["full_status"] == "late collapse", "run"].nunique()
+        typer.echo(f"\nreported apart: {n_coll} run(s) whose whole-run status is late collapse "
+                   "(performance fell after its peak; no forecast from the law can foresee that):")  # fmt: skip
+        typer.echo(_fmt(bt.collapsed))
     if not bt.families.empty:
         typer.echo("\nentropy trajectory families (point forecasts of the final step):")
         typer.echo(_fmt(bt.families, 3))

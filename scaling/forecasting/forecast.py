@@ -933,6 +933,10 @@ class ForecastBacktest(ResultMixin):
     table : DataFrame
         Per fraction over runs whose full-run fit is usable: errors and coverage
         (:func:`summarise_forecasts`).
+    collapsed : DataFrame
+        The same per-fraction summary over the runs whose full-run status is ``late collapse``,
+        reported apart: a forecast from the law cannot foresee a fall after the peak, so their
+        errors measure the collapse, not the forecast (empty when no run collapsed).
     families : DataFrame
         Per fraction and entropy-trajectory family (and ``auto``), over the same
         runs: median absolute error of the forecast final entropy (in log, i.e.
@@ -949,6 +953,7 @@ class ForecastBacktest(ResultMixin):
     families: pd.DataFrame
     forecasts: dict
     options: ForecastOptions
+    collapsed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> pd.DataFrame:
         """The per-fraction table."""
@@ -999,7 +1004,8 @@ def backtest_forecast(
         The summary tables cover the runs whose full-run fit (same law mode) is
         usable: a run that breaks the law (no learning, or a collapse after its
         entropy is spent) has no ceiling to be right about; its rows are in
-        ``runs`` with their ``full_status``.
+        ``runs`` with their ``full_status``, and the runs that collapsed late are
+        summarised apart in ``collapsed``.
 
     Raises
     ------
@@ -1033,6 +1039,8 @@ def backtest_forecast(
                 fam_rows += _family_errors(f, all_runs[f.run])
     table_runs = pd.concat(frames, ignore_index=True)
     table = summarise_forecasts(table_runs[table_runs["run"].isin(usable_runs)])
+    collapsed = table_runs[table_runs["full_status"] == FitStatus.LATE_COLLAPSE.value]
+    collapsed_table = summarise_forecasts(collapsed) if len(collapsed) else pd.DataFrame()
     fam = pd.DataFrame(fam_rows)
     if not fam.empty:
         fam["family"] = fam["family"].where(~fam["family"].str.startswith("auto"), "auto")
@@ -1044,4 +1052,4 @@ def backtest_forecast(
                  perf_median_abs_error=("perf_error", lambda v: float(np.median(np.abs(v)))))
             .reset_index()
         )  # fmt: skip
-    return ForecastBacktest(table_runs, table, fam, by_frac, opts)
+    return ForecastBacktest(table_runs, table, fam, by_frac, opts, collapsed_table)

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from scaling.fitting.single import run_points
+from scaling.fitting.status import FitStatus
 from scaling.plotting import figures as plots
 from scaling.reporting.blocks import (
     ReportContext,
@@ -263,6 +264,9 @@ def forecast_section(ctx: ReportContext) -> Section:
             f"Early prediction: the {flvl} forecast intervals contained the final value for only {k} of {n} runs "
             f"({_pct(k / n)}, {lvl} CI {_pct(cov_lo)} to {_pct(cov_hi)}): they are too narrow on these data."
         )
+    collapsed = [f for f in fc if f.run in _collapsed(ctx)]
+    if collapsed:
+        body.append(paragraph(_collapse_text(collapsed, fraction, level, scale, unit)))
     not_ok = [f for f in forecasts if not f.usable]
     if not_ok:
         counts = pd.Series([f.status for f in not_ok]).value_counts()
@@ -367,6 +371,30 @@ def forecast_section(ctx: ReportContext) -> Section:
         figures=figures,
         tables=(("forecast_runs", frame), ("forecast_summary", summary)),
         warnings=tuple(warns),
+    )
+
+
+def _collapsed(ctx: ReportContext) -> set[str]:
+    """Runs whose whole-run status is ``late collapse``."""
+    return {f.run for f in ctx.fits.fits if f.status == FitStatus.LATE_COLLAPSE}
+
+
+def _collapse_text(collapsed: list[RunForecast], fraction: float, level: float, scale: float, unit: str) -> str:
+    """One sentence on the runs that collapsed late, reported apart from the forecast errors above."""
+    names = ", ".join(f.run for f in collapsed)
+    head = (
+        f"{_plural(len(collapsed), 'run')} collapsed late (status late collapse: performance fell after its peak while "
+        f"entropy did not rise): {names}. They are left out of the numbers above and reported apart:"
+    )
+    made = [f for f in collapsed if f.usable and np.isfinite(f.error)]
+    if not made:
+        return head + f" none could be forecast from its first {fraction:.0%}."
+    err = np.array([f.error for f in made])
+    return (
+        head
+        + f" forecast from the same prefix, the law missed the final value of {len(made)} of them by a median of "
+        + f"{_median_text(np.abs(err), level, 3, scale, unit)} (median predicted − actual {_pts(float(np.median(err)), scale)} {unit}),"
+        + " since no forecast from the law can foresee a fall after the peak."
     )
 
 

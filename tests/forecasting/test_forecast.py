@@ -195,6 +195,20 @@ def test_backtest_scores_every_fraction():
     assert {"run", "step", "actual", "observed_pred", "observed_lo", "traj_pred", "traj_hi"} <= set(pts.columns)
 
 
+def test_backtest_reports_collapsed_runs_apart():
+    rng = np.random.default_rng(30)
+    runs = [simulate(rng, run=f"r{i}") for i in range(3)]
+    r = simulate(rng, run="collapsed")
+    fall = np.where(np.arange(r.perf.size) >= 60, 0.1, 0.0)
+    runs.append(prepare_run(r.entropy, r.perf - fall, r.step, dict(r.ident))[0])
+    bt = backtest_forecast(load(_frame(runs)), [0.3], options=ForecastOptions(n_boot=100))
+    status = bt.runs.set_index("run")["full_status"]
+    assert status["collapsed"] == "late collapse"
+    assert (bt.table["n_runs"] == 3).all()  # the summary covers the runs whose whole-run fit is usable
+    assert list(bt.collapsed["n_runs"]) == [1]
+    assert bt.collapsed["median_abs_error"].iloc[0] > 0.05  # the forecast misses the fall
+
+
 def test_cli_forecast_and_backtest(tmp_path):
     runs = [simulate(np.random.default_rng(20 + i), run=f"r{i}") for i in range(2)]
     path = tmp_path / "runs.csv"
