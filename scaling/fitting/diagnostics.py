@@ -51,6 +51,8 @@ __all__ = ["ResidualChecks", "check_residuals", "collapse_window", "late_collaps
 
 _COLLAPSE_KEYS = ("fall", "fall_z", "fall_crit", "peak_level", "tail_level", "peak_first", "peak_last", "tail_first", "n_tail", "tail_tau")
 _MISFIT_KEYS = ("misfit_t", "misfit_crit")
+#: points per block of rows (the temporaries stay in the CPU cache, as in the engine)
+_BLOCK_ELEMS = 32768
 
 
 @dataclass(frozen=True)
@@ -183,60 +185,83 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
     return out
 
 
-def misfit_rows(S: np.ndarray, resid: np.ndarray, theta: np.ndarray, fixed: bool, maxlags: int) -> dict:
+def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray, beta: np.ndarray) -> dict:
     """The added-curvature t-ratio of runs of one length (rows) and its critical value.
 
     Parameters
     ----------
-    S, resid : arrays (R, n)
-        Entropy and the residuals of the law's fit.
-    theta : array (R, 3)
-        ``(P0, beta, c)`` of each fit.
-    fixed : bool
-        c was fixed (the linearisation has no c column; the added column is ``g^2``).
-    maxlags : int
-        Bartlett truncation lag (the fit's).
+    G : array (R, n)
+        ``g_c(S)`` at each fit's c.
+    dG : array (R, n) or None
+        ``dg_c(S)/dc`` at each fit's c; None when c was fixed (the linearisation then has no c
+        column, and the added column is ``g^2`` instead of ``g^3``).
+    resid : array (R, n)
+        Residuals of the law's fit.
+    beta : array (R,)
+        Each fit's beta (the scale of the c column).
 
     Returns
     -------
     dict of arrays (R,)
-        ``misfit_t`` (NaN where the columns overflow or are collinear) and ``misfit_crit``.
+        ``misfit_t`` (NaN where the columns overflow or the added one is in the span of the
+        others) and ``misfit_crit``.
+
+    Notes
+    -----
+    Columns ``1, g, beta dg/dc`` (c free) and ``g^p`` (``p`` = 3, or 2 with c fixed) are scaled
+    to a largest magnitude of 1, the residuals to unit mean square; with the residuals'
+    bias-corrected AR(1) coefficient phi (:func:`scaling.core.intervals.ar1_bias_corrected_rows`)
+    every column and the residuals get the Prais-Winsten transform (``sqrt(1 - phi^2) x_1``,
+    ``x_t - phi x_(t-1)``), the columns are orthonormalised (Gram-Schmidt, twice), and the t-ratio
+    of the added column is its coefficient over its OLS standard error, referred to Student's t
+    with ``n - p - 2`` degrees of freedom (one for phi).
     """
-    R, n = S.shape
+    R, n = resid.shape
     out = {key: np.full(R, np.nan) for key in _MISFIT_KEYS}
-    p = 2 if fixed else 3
-    if R == 0 or n <= p + 2:
+    p = 2 if dG is None else 3
+    df = n - (p + 1) - 1
+    if R == 0 or df < 1:
         return out
-    beta, c = theta[:, 1:2], theta[:, 2:3]
+    out["misfit_crit"][:] = float(stats.t.isf(MISFIT_ALPHA / 2, df))
     with np.errstate(all="ignore"):
-        G = law.g(S, c)
-        cols = [np.ones_like(S), G] + ([beta * law.dg_dc(S, c)] if not fixed else [])
-        cols.append(G**p)
-        X = np.stack([col / np.max(np.abs(col), axis=1, keepdims=True) for col in cols], axis=2)  # (R, n, p + 1), unit size
+        cols = [G, G**p] if dG is None else [G, beta[:, None] * dG, G**p]
+        cols = [col / np.max(np.abs(col), axis=1, keepdims=True) for col in cols]
         e = resid / np.sqrt(np.mean(resid**2, axis=1, keepdims=True))
-    good = np.isfinite(X).all(axis=(1, 2)) & np.isfinite(e).all(axis=1)
+        good = np.isfinite(e).all(axis=1)
+        for col in cols:
+            good &= np.isfinite(col).all(axis=1)
     if not good.any():
         return out
-    X, e = X[good], e[good]
-    phi = intervals.ar1_bias_corrected_rows(e, p)
-    # Prais-Winsten: under AR(1) errors with coefficient phi the transformed errors are independent
-    Xw = np.concatenate([np.sqrt(1.0 - phi**2)[:, None, None] * X[:, :1], X[:, 1:] - phi[:, None, None] * X[:, :-1]], axis=1)
-    ew = np.concatenate([np.sqrt(1.0 - phi**2)[:, None] * e[:, :1], e[:, 1:] - phi[:, None] * e[:, :-1]], axis=1)
-    q, r = np.linalg.qr(Xw)
-    qe = np.einsum("rnj,rn->rj", q, ew)
-    df = n - (p + 1) - 1
-    s2 = (np.einsum("rn,rn->r", ew, ew) - np.einsum("rj,rj->r", qe, qe)) / df
+    if not good.all():
+        cols, e = [col[good] for col in cols], e[good]
+    phi = intervals.ar1_bias_corrected_rows(e, p)[:, None]
+    head = np.sqrt(1.0 - phi**2)
+
+    def whiten(x: np.ndarray) -> np.ndarray:  # Prais-Winsten: AR(1) errors become independent
+        return np.concatenate([head * x[:, :1], x[:, 1:] - phi * x[:, :-1]], axis=1)
+
+    one = np.concatenate([head, np.broadcast_to(1.0 - phi, (phi.shape[0], n - 1))], axis=1)
+    basis: list[np.ndarray] = []
+    last_norm = start_norm = None
+    for x in [one] + [whiten(col) for col in cols]:
+        v = x.copy()
+        start_norm = np.sqrt(np.einsum("rn,rn->r", v, v))
+        for _ in range(2):  # Gram-Schmidt twice keeps the columns orthogonal to machine precision
+            for q in basis:
+                v -= np.einsum("rn,rn->r", q, v)[:, None] * q
+        last_norm = np.sqrt(np.einsum("rn,rn->r", v, v))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            basis.append(v / last_norm[:, None])
+    ew = whiten(e)
+    qe = np.stack([np.einsum("rn,rn->r", q, ew) for q in basis], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # the last coefficient of the triangular solve and its standard error: qe[-1] / r[-1, -1] over sqrt(s2) / |r[-1, -1]|
-        t = qe[:, -1] * np.sign(r[:, -1, -1]) / np.sqrt(s2)
-        rcond = np.abs(r[:, -1, -1]) / np.abs(r).max(axis=(1, 2))
-    t = np.where(rcond > 1e-8, t, np.nan)  # the added column is (nearly) in the span of the others
-    out["misfit_t"][good] = t
-    out["misfit_crit"][:] = float(stats.t.isf(MISFIT_ALPHA / 2, df))
+        s2 = (np.einsum("rn,rn->r", ew, ew) - np.einsum("rj,rj->r", qe, qe)) / df
+        t = qe[:, -1] / np.sqrt(s2)
+    out["misfit_t"][good] = np.where(last_norm > 1e-8 * start_norm, t, np.nan)  # the added column must leave the others' span
     return out
 
 
-def check_residuals(runs: RunTable, theta: np.ndarray, fixed: bool, lags: np.ndarray | None = None) -> ResidualChecks:
+def check_residuals(runs: RunTable, theta: np.ndarray, fixed: bool) -> ResidualChecks:
     """Late-collapse and misfit numbers of every run with an estimate.
 
     Parameters
@@ -247,8 +272,6 @@ def check_residuals(runs: RunTable, theta: np.ndarray, fixed: bool, lags: np.nda
         ``(P0, beta, c)`` per run; rows with a NaN are skipped (NaN numbers).
     fixed : bool
         c was fixed (paper or shared mode).
-    lags : int array (R,), optional
-        The fit's HAC truncation lags (default: the Newey-West rule for each length).
 
     Returns
     -------
@@ -260,16 +283,19 @@ def check_residuals(runs: RunTable, theta: np.ndarray, fixed: bool, lags: np.nda
     lengths = runs.lengths
     k = 2 if fixed else 3
     for n in np.unique(lengths[have]):
-        members = np.flatnonzero(have & (lengths == n))
-        S, y, step = runs.block(members)
-        th = theta[members]
-        with np.errstate(all="ignore"):
-            resid = y - (th[:, :1] - th[:, 1:2] * law.g(S, th[:, 2:3]))
-        ok = np.isfinite(resid).all(axis=1)
-        if not ok.all():
-            members, S, y, step, th, resid = members[ok], S[ok], y[ok], step[ok], th[ok], resid[ok]
-        L = int(lags[members[0]]) if lags is not None and members.size and lags[members[0]] > 0 else intervals.newey_west_lags(int(n))
-        parts = {**late_collapse_rows(step, S, y, resid, k), **misfit_rows(S, resid, th, fixed, L)}
-        for key, vals in parts.items():
-            res[key][members] = vals
+        same = np.flatnonzero(have & (lengths == n))
+        size = max(4, _BLOCK_ELEMS // int(n))  # blocks of rows whose arrays stay in the CPU cache
+        for a in range(0, same.size, size):
+            members = same[a : a + size]
+            S, y, step = runs.block(members)
+            th = theta[members]
+            with np.errstate(all="ignore"):
+                G, dG = law.g_and_dg_dc(S, th[:, 2:3])
+                resid = y - (th[:, :1] - th[:, 1:2] * G)
+            ok = np.isfinite(resid).all(axis=1)
+            if not ok.all():
+                members, S, y, step, th, resid, G, dG = (x[ok] for x in (members, S, y, step, th, resid, G, dG))
+            parts = {**late_collapse_rows(step, S, y, resid, k), **misfit_rows(G, None if fixed else dG, resid, th[:, 1])}
+            for key, vals in parts.items():
+                res[key][members] = vals
     return ResidualChecks(**res)

@@ -1179,7 +1179,7 @@ def fit_runs(
     else:
         _, _, c_lo, c_hi = _intervals(res, "c")
     _, _, p_lo, p_hi = _intervals(res, "ceiling")
-    checks = check_residuals(runs, theta, fixed, lags)
+    checks = check_residuals(runs, theta, fixed)
     status, flags, msgs = assign_statuses(
         tau=arrays["tau"], r2=r2, theta=theta, at_bound=at_bound, c_lo=c_lo, c_hi=c_hi,
         lo=arrays["lo"], hi=arrays["hi"], fixed=fixed, r2_min=opts.r2_min, perf_range=opts.perf_range,

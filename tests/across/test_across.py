@@ -292,7 +292,7 @@ def test_cli_extrapolate_on_toyrl(toy, tmp_path):
     assert not out.exists()
     res = runner.invoke(app, ["extrapolate", str(toy), *TOY_COLUMNS, "--tasks", "add4", "--to", "3e9,7e10", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "add4/xxl/grpo/0: poor fit" in res.output and "add4/s/rloo/1: poor fit" in res.output
+    assert "add4/xxl/grpo/0: late collapse" in res.output and "add4/s/rloo/1: poor fit" in res.output
     frame = pd.read_csv(out)
     assert frame.columns[:4].tolist() == ["params", "ceiling_pred", "ceiling_lo", "ceiling_hi"]
     assert {"a_pred", "b_pred", "task", "decades_beyond"} <= set(frame.columns)

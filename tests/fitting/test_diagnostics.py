@@ -95,8 +95,8 @@ def test_the_statistics_are_unit_free(scale, shift, s_scale):
     base = runs_from_arrays(S, Y, step)
     moved = runs_from_arrays(S * s_scale, Y * scale + shift, step)
     r0, r1 = fit_runs(base, options=OPTS), fit_runs(moved, options=OPTS)
-    c0 = check_residuals(base, r0.theta, False, r0.hac_lags)
-    c1 = check_residuals(moved, r1.theta, False, r1.hac_lags)
+    c0 = check_residuals(base, r0.theta, False)
+    c1 = check_residuals(moved, r1.theta, False)
     for key in ("fall_z", "fall_crit", "tail_tau", "misfit_t"):
         np.testing.assert_allclose(getattr(c1, key), getattr(c0, key), rtol=1e-5, atol=1e-6, err_msg=key)
     np.testing.assert_allclose(c1.fall, c0.fall * scale, rtol=1e-6)
