@@ -168,4 +168,4 @@ def test_toyrl_every_model_gets_an_explained_verdict(shared_dir):
     assert testable["p_value"].between(0, 1).all() and (testable["diff_lo"] <= testable["diff_hi"]).all()
     # the law describes none of add4/s, and only the rloo run of add4/xxl: nothing to compare
     assert set(frame.loc[frame["verdict"] == NOT_TESTABLE, "model"]) == {"add4/s", "add4/xxl"}
-    assert "poor fit" in res["add4/xxl"].explanation
+    assert "late collapse" in res["add4/xxl"].explanation

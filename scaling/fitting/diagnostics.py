@@ -185,7 +185,7 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
     return out
 
 
-def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray, beta: np.ndarray) -> dict:
+def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray) -> dict:
     """The added-curvature t-ratio of runs of one length (rows) and its critical value.
 
     Parameters
@@ -197,8 +197,6 @@ def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray, beta: n
         column, and the added column is ``g^2`` instead of ``g^3``).
     resid : array (R, n)
         Residuals of the law's fit.
-    beta : array (R,)
-        Each fit's beta (the scale of the c column).
 
     Returns
     -------
@@ -208,8 +206,8 @@ def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray, beta: n
 
     Notes
     -----
-    Columns ``1, g, beta dg/dc`` (c free) and ``g^p`` (``p`` = 3, or 2 with c fixed) are scaled
-    to a largest magnitude of 1, the residuals to unit mean square; with the residuals'
+    Columns ``1, g, dg/dc`` (c free) and ``g^p`` (``p`` = 3, or 2 with c fixed; g scaled to a
+    largest magnitude of 1 first, which changes no t-ratio); with the residuals'
     bias-corrected AR(1) coefficient phi (:func:`scaling.core.intervals.ar1_bias_corrected_rows`)
     every column and the residuals get the Prais-Winsten transform (``sqrt(1 - phi^2) x_1``,
     ``x_t - phi x_(t-1)``), the columns are orthonormalised (Gram-Schmidt, twice), and the t-ratio
@@ -223,13 +221,11 @@ def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray, beta: n
     if R == 0 or df < 1:
         return out
     out["misfit_crit"][:] = float(stats.t.isf(MISFIT_ALPHA / 2, df))
-    with np.errstate(all="ignore"):
-        cols = [G, G**p] if dG is None else [G, beta[:, None] * dG, G**p]
-        cols = [col / np.max(np.abs(col), axis=1, keepdims=True) for col in cols]
-        e = resid / np.sqrt(np.mean(resid**2, axis=1, keepdims=True))
-        good = np.isfinite(e).all(axis=1)
-        for col in cols:
-            good &= np.isfinite(col).all(axis=1)
+    with np.errstate(all="ignore"):  # Gram-Schmidt normalises every column: only g is scaled (so g^p cannot overflow)
+        g = G / np.max(np.abs(G), axis=1, keepdims=True)
+        cols = [g, g**p] if dG is None else [g, dG, g**p]
+        good = np.isfinite(sum(col.sum(axis=1) for col in cols) + resid.sum(axis=1))
+    e = resid
     if not good.any():
         return out
     if not good.all():
@@ -238,13 +234,15 @@ def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray, beta: n
     head = np.sqrt(1.0 - phi**2)
 
     def whiten(x: np.ndarray) -> np.ndarray:  # Prais-Winsten: AR(1) errors become independent
-        return np.concatenate([head * x[:, :1], x[:, 1:] - phi * x[:, :-1]], axis=1)
+        out = np.empty_like(x)
+        out[:, :1] = head * x[:, :1]
+        np.subtract(x[:, 1:], phi * x[:, :-1], out=out[:, 1:])
+        return out
 
     one = np.concatenate([head, np.broadcast_to(1.0 - phi, (phi.shape[0], n - 1))], axis=1)
     basis: list[np.ndarray] = []
     last_norm = start_norm = None
-    for x in [one] + [whiten(col) for col in cols]:
-        v = x.copy()
+    for v in [one.copy()] + [whiten(col) for col in cols]:
         start_norm = np.sqrt(np.einsum("rn,rn->r", v, v))
         for _ in range(2):  # Gram-Schmidt twice keeps the columns orthogonal to machine precision
             for q in basis:
@@ -295,7 +293,7 @@ def check_residuals(runs: RunTable, theta: np.ndarray, fixed: bool) -> ResidualC
             ok = np.isfinite(resid).all(axis=1)
             if not ok.all():
                 members, S, y, step, th, resid, G, dG = (x[ok] for x in (members, S, y, step, th, resid, G, dG))
-            parts = {**late_collapse_rows(step, S, y, resid, k), **misfit_rows(G, None if fixed else dG, resid, th[:, 1])}
+            parts = {**late_collapse_rows(step, S, y, resid, k), **misfit_rows(G, None if fixed else dG, resid)}
             for key, vals in parts.items():
                 res[key][members] = vals
     return ResidualChecks(**res)
