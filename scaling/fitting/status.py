@@ -26,7 +26,7 @@ from scaling.core.rules import (
     ZERO_WIDTH_REL,
 )
 
-__all__ = ["FitStatus", "USABLE_VALUES", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
+__all__ = ["FitStatus", "USABLE_VALUES", "FLAG_ONLY", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
 
 
 class FitStatus(str, Enum):
@@ -62,6 +62,11 @@ class FitStatus(str, Enum):
     """c < 0 (its whole interval below 0) and the ceiling lies outside the observed performance range: the curve bends away from
     the data (typically a plateau extrapolated upward), so the ceiling is not backed by any
     observation; the fit describes the run, the ceiling is a guess."""
+    FORM_DISAGREEMENT = "form disagreement"
+    """A flag beside the status, never a run's status: the fit is usable, and the ceiling's interval
+    with c free and with c = 1 (the paper's form, fitted to the same points) do not overlap, so the ceiling
+    depends on the form of the law more than its interval says.  Which form to believe:
+    :func:`scaling.fitting.forms.preferred_form`."""
     OK = "ok"
     """Converged inside the bounds with a good fit."""
 
@@ -69,7 +74,8 @@ class FitStatus(str, Enum):
     def usable(self) -> bool:
         """Whether the estimates describe the run (possibly with a caveat)."""
         return self in (
-            FitStatus.OK, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION
+            FitStatus.OK, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE, FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION,
+            FitStatus.FORM_DISAGREEMENT,
         )
 
     @property
@@ -89,6 +95,7 @@ _EXPLANATIONS = {
     FitStatus.WEAK_C: "The data barely constrain the rate c; the ceiling's interval is wide for that reason.",
     FitStatus.CEILING_OUT_OF_RANGE: "Good fit, but the predicted ceiling lies outside the metric's range.",
     FitStatus.CEILING_BEYOND_DATA: "c < 0 and the ceiling lies outside every observed value: the curve bends away from the data.",
+    FitStatus.FORM_DISAGREEMENT: "The ceilings with c free and with c = 1 disagree beyond their intervals: the ceiling depends on the form of the law.",
     FitStatus.OK: "Good fit with all parameters inside their bounds.",
 }
 _SEVERITY = list(FitStatus)
@@ -97,8 +104,13 @@ USABLE_VALUES: tuple[str, ...] = tuple(s.value for s in FitStatus if s.usable)
 OK_MESSAGE = "converged inside the bounds"
 
 
+#: flags that sit beside a run's status and never become it.
+FLAG_ONLY: tuple[FitStatus, ...] = (FitStatus.FORM_DISAGREEMENT,)
+
+
 def worst(flags: Sequence[FitStatus]) -> FitStatus:
-    """The most severe status among ``flags`` (``OK`` when empty)."""
+    """The most severe status among ``flags`` (``OK`` when empty; :data:`FLAG_ONLY` flags do not count)."""
+    flags = [f for f in flags if f not in FLAG_ONLY]
     return min(flags, key=_SEVERITY.index) if flags else FitStatus.OK
 
 
