@@ -151,3 +151,14 @@ def test_entropy_units_change_the_c1_curve():
     assert bits.ceiling == pytest.approx(nats.ceiling, abs=1e-7)
     assert abs(bits.ceiling_c1 - nats.ceiling_c1) > 1e-3
 
+
+
+def test_rescreen_recomputes_the_flag_at_its_level():
+    from scaling.fitting.screen import rescreen
+
+    fit = fit_run(*plateau_run(), options=FitOptions(perf_range=None))
+    assert FitStatus.FORM_DISAGREEMENT in fit.flags
+    wide = FitOptions(perf_range=None, alpha=1e-9)  # intervals so wide that they overlap
+    again = rescreen(fit, wide)
+    assert FitStatus.FORM_DISAGREEMENT not in again.flags
+    assert again.flags == fit_run(*plateau_run(), options=wide).flags
