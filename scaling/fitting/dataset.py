@@ -13,6 +13,7 @@ import pandas as pd
 from scaling.data.load import Dataset
 from scaling.data.runtable import make_ident
 from scaling.data.warmup import WarmUp
+from scaling.fitting import forms
 from scaling.fitting.engine import fit_runs
 from scaling.fitting.shared import fit_shared
 from scaling.fitting.single import (
@@ -130,11 +131,29 @@ class FitResults(ResultMixin):
                     "status": f.status.value,
                 }
             )
+            if f.paper is not None:  # the c = 1 fit beside a free-c fit (scaling.fitting.forms)
+                lo1, hi1 = f.conf_int("ceiling_c1")
+                flagged = FitStatus.FORM_DISAGREEMENT in f.flags
+                rows[-1].update(
+                    {
+                        "ceiling c=1": _num(f.ceiling_c1),
+                        f"c=1 {level}% CI": f"[{_num(lo1)}, {_num(hi1)}]" if np.isfinite(f.ceiling_c1) else "",
+                        "dAICc": _num(f.delta_aicc_c1, 1),
+                        "forms": f"disagree: {forms.FORM_WORDS[f.preferred_form]}" if flagged and f.preferred_form else "",
+                    }
+                )
         table = pd.DataFrame(rows).to_string(index=False)
         seen = dict.fromkeys(f.status for f in self.fits)
+        seen.update(dict.fromkeys(s for f in self.fits for s in f.flags if s == FitStatus.FORM_DISAGREEMENT))
         legend = "\n".join(f"  {s.value}: {s.explanation}" for s in seen)
         head = f"mode {self.mode}, intervals {self.options.ci} ({level}%)"
-        return f"{head}\n{table}\n\nstatus:\n{legend}"
+        out = f"{head}\n{table}\n\nstatus:\n{legend}"
+        if any(f.paper is not None for f in self.fits):
+            out += (
+                "\n\nceiling c=1: the same points fitted with c = 1 per nat (the paper's form); dAICc = AICc(free c) - AICc(c = 1),"
+                "\nnegative favours free c; forms: where the two ceiling intervals do not overlap, the form to believe."
+            )
+        return out
 
 
 def _num(x: float, digits: int = 4) -> str:

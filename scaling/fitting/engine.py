@@ -47,6 +47,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -65,8 +66,9 @@ except Exception:  # pragma: no cover - a broken numba install: stay with numpy
 #: (set to False to force the numpy path; the tests compare the two).
 USE_NUMBA = HAVE_NUMBA
 from scaling.data.runtable import RunPoints, RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
+from scaling.fitting import forms
 from scaling.fitting.diagnostics import check_residuals
-from scaling.fitting.result import CORE_COLUMNS, FitOptions, RunFit, quantity_gradient, quantity_value
+from scaling.fitting.result import C1_COLUMNS, CORE_COLUMNS, FitOptions, RunFit, quantity_gradient, quantity_value
 from scaling.fitting.status import (
     MIN_POINTS,
     PRE_FIT,
@@ -644,8 +646,10 @@ class BatchFit(ResultMixin):
         ``(P0, beta, c)`` per run; NaN rows for runs without an estimate.
     cov : array (R, 3, 3)
         HAC covariance of each run's point fit.
-    status, flags, message : tuples
+    status, message : tuples
         Per run, exactly as :func:`scaling.fitting.single.fit_run` reports them.
+    status_flags : tuple
+        Per run, the statuses that apply (:attr:`flags` adds ``form disagreement``).
     r2, rmse, rss, aicc, bic, n_points, hac_lags, at_bound : arrays (R,)
     bounds : array (R, 2)
         Search bounds of c.
@@ -655,6 +659,9 @@ class BatchFit(ResultMixin):
         Bootstrap replicates and their HAC covariances (``ci="bootstrap"``).
     grids, profiles : tuple of arrays, or None
         Each run's profile RSS(c) on its grid (``search="full"``).
+    paper : BatchFit or None
+        With ``mode="free"``, the same runs fitted with c = 1 (:mod:`scaling.fitting.forms`);
+        None otherwise.  Computed on first use (a property), as are :attr:`flags`.
     """
 
     runs: RunTable
@@ -664,7 +671,7 @@ class BatchFit(ResultMixin):
     theta: np.ndarray
     cov: np.ndarray
     status: tuple[FitStatus, ...]
-    flags: tuple[tuple[FitStatus, ...], ...]
+    status_flags: tuple[tuple[FitStatus, ...], ...]
     message: tuple[str, ...]
     r2: np.ndarray
     rmse: np.ndarray
@@ -734,6 +741,9 @@ class BatchFit(ResultMixin):
         frame["r2"], frame["rmse"], frame["aicc"], frame["bic"] = self.r2, self.rmse, self.aicc, self.bic
         for key, vals in self.alternatives.items():
             frame[f"aicc_{key}"] = np.where(self.has_estimate, vals, np.nan)
+        if self.paper is not None:
+            for col, vals in zip(C1_COLUMNS, self._c1_columns()):
+                frame[col] = vals
         frame["status"] = [s.value for s in self.status]
         frame["flags"] = [";".join(f.value for f in fl) for fl in self.flags]
         frame["message"] = list(self.message)
@@ -746,6 +756,45 @@ class BatchFit(ResultMixin):
         frame["perf_at_min_entropy"], frame["perf_at_min_entropy_lo"], frame["perf_at_min_entropy_hi"] = val, lo, hi
         rest = [c for c in frame.columns if c not in CORE_COLUMNS]
         return frame[CORE_COLUMNS + rest]
+
+    # ----- the c = 1 fit beside a free-c fit (scaling.fitting.forms), made on first use --------
+    @cached_property
+    def paper(self) -> BatchFit | None:
+        """The same runs fitted with c = 1 (``mode="paper"``, HAC intervals) when c is free, else None.
+
+        Made on first use (by :attr:`flags`, :meth:`to_frame` or :meth:`to_fits`), so that a sweep
+        whose results are not read pays nothing for it; it costs about as much as the free point fit.
+        Its intervals are HAC even when ``options.ci == "bootstrap"``: with c fixed the fit is
+        linear in (P0, beta), and a second bootstrap would add about 60% to the free one's time.
+        """
+        if self.mode != "free":
+            return None
+        return fit_runs(self.runs, "paper", replace(self.options, ci="hac"))
+
+    @cached_property
+    def flags(self) -> tuple[tuple[FitStatus, ...], ...]:
+        """Per run, :attr:`status_flags` and ``form disagreement`` where a usable fit's ceiling intervals
+        with c free and with c = 1 do not overlap (:func:`scaling.fitting.forms.disagree`)."""
+        if self.paper is None:
+            return self.status_flags
+        _, _, lo, hi = _intervals(self, "ceiling")
+        _, _, lo1, hi1 = _intervals(self.paper, "ceiling")
+        apart = forms.disagree([s.usable for s in self.status], lo, hi, lo1, hi1)
+        return tuple(fl + (FitStatus.FORM_DISAGREEMENT,) if a else fl for fl, a in zip(self.status_flags, apart))
+
+    def _c1_columns(self) -> tuple:
+        """The columns :data:`scaling.fitting.result.C1_COLUMNS` (NaN or "" where this fit has no estimate)."""
+        ok = self.has_estimate
+        est, _, lo, hi = _intervals(self.paper, "ceiling")
+        c1 = [np.where(ok, v, np.nan) for v in (est, lo, hi)]
+        delta = np.where(ok, self.aicc - self.alternatives["paper"], np.nan)
+        both = ok & self.paper.has_estimate
+        misfit = [[any(s in forms.MISFIT_STATUSES for s in fl) for fl in r.flags] for r in (self, self.paper)]
+        pref = [
+            forms.choose_form(float(d), m_free, m_paper)[0] if b else ""
+            for d, m_free, m_paper, b in zip(delta, *misfit, both)
+        ]
+        return (*c1, delta, pref)
 
     def summary(self) -> pd.DataFrame:
         """Status counts with the median ceiling and c of each status (a DataFrame)."""
@@ -765,6 +814,7 @@ class BatchFit(ResultMixin):
         grids, profs = self.grids, self.profiles
         if grids is None and self.mode == "free":
             grids, profs = _profiles_for(self, idx)
+        papers = dict(zip(idx, self.paper.to_fits(idx))) if self.paper is not None else {}
         out = []
         for i in idx:
             r = self.runs[i]
@@ -803,6 +853,7 @@ class BatchFit(ResultMixin):
                     fixed_c=not free,
                     hac_lags=int(self.hac_lags[i]),
                     replicate_cov=None if self.replicate_cov is None else self.replicate_cov[i].copy(),
+                    paper=papers.get(i),
                 )
             )
         return tuple(out)
@@ -1153,7 +1204,7 @@ def fit_runs(
         theta=theta,
         cov=cov,
         status=(),
-        flags=(),
+        status_flags=(),
         message=(),
         r2=r2,
         rmse=rmse,
@@ -1188,7 +1239,7 @@ def fit_runs(
     )  # fmt: skip
     for i, (st, why) in pre.items():
         status[i], flags[i], msgs[i] = st, (st,), why
-    return replace(res, status=tuple(status), flags=tuple(flags), message=tuple(msgs))
+    return replace(res, status=tuple(status), status_flags=tuple(flags), message=tuple(msgs))
 
 
 def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.DataFrame:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from scaling.core import intervals, law
 from scaling.core.rules import R2_MIN
+from scaling.fitting import forms
 from scaling.fitting.status import FitStatus
 from scaling.protocol import ResultMixin
 
@@ -21,6 +22,9 @@ CORE_COLUMNS = [
     "a", "b", "c", "r2", "rmse", "status",
 ]  # fmt: skip
 
+
+#: the columns of a free-c fit's c = 1 companion (:mod:`scaling.fitting.forms`), after the AICc columns.
+C1_COLUMNS = ["ceiling_c1", "ceiling_c1_lo", "ceiling_c1_hi", "delta_aicc_c1", "preferred_form"]
 
 Mode = Literal["free", "paper", "shared"]
 CIMethod = Literal["hac", "bootstrap"]
@@ -61,6 +65,10 @@ class RunFit(ResultMixin):
         Profile RSS(c) over the search grid (empty when c was fixed).
     bounds : (float, float)
         The search bounds of c.
+    paper : RunFit or None
+        The same points fitted with c = 1 (mode "paper"), beside every free-c fit; None for fits
+        with c fixed or shared.  Gives :attr:`ceiling_c1`, the ``ceiling_c1`` row of
+        :meth:`summary` and the flag ``form disagreement`` (:mod:`scaling.fitting.forms`).
     """
 
     _plot_kind: ClassVar[str | None] = "fit"
@@ -96,6 +104,7 @@ class RunFit(ResultMixin):
     hac_lags: int = 0
     replicate_cov: np.ndarray | None = None
     task: str = ""
+    paper: RunFit | None = field(default=None, repr=False)
 
     # ----- estimates -------------------------------------------------------------
     @property
@@ -122,6 +131,24 @@ class RunFit(ResultMixin):
     def b(self) -> float:
         """``b = beta / c`` (undefined at c = 0)."""
         return _a_b(self.theta)[1]
+
+    @property
+    def ceiling_c1(self) -> float:
+        """The ceiling of the c = 1 fit of the same points (NaN without one, or when this fit has no estimate)."""
+        return self.paper.ceiling if self.paper is not None and self.has_estimate else math.nan
+
+    @property
+    def delta_aicc_c1(self) -> float:
+        """``AICc(this fit) - AICc(c = 1)`` on the same points: negative favours this fit's c (NaN without a c = 1 fit)."""
+        if self.paper is None or not self.has_estimate:
+            return math.nan
+        return self.aicc - self.alternatives.get("paper", math.nan)
+
+    @property
+    def preferred_form(self) -> str:
+        """``"free"`` or ``"paper"`` (c = 1): which form's ceiling to believe
+        (:func:`scaling.fitting.forms.preferred_form`, which also says why); ``""`` without both fits."""
+        return forms.preferred_form(self)[0]
 
     @property
     def entropy_min(self) -> float:
@@ -200,7 +227,8 @@ class RunFit(ResultMixin):
     def summary(self) -> pd.DataFrame:
         """Estimates with standard errors and intervals, one row per quantity.
 
-        Rows: ceiling, a, b, c, beta, and the paper's ``a_p, b_p`` when c = 1.
+        Rows: ceiling, a, b, c, beta, the paper's ``a_p, b_p`` when c = 1, and ``ceiling_c1``
+        (the ceiling of the c = 1 fit of the same points) beside a free-c fit.
         Columns: estimate, se, lo, hi (a ``1 - alpha`` interval).
         """
         names = ["ceiling", "a", "b", "c", "beta"]
@@ -208,6 +236,9 @@ class RunFit(ResultMixin):
         if self.fixed_c and self.c == 1.0:
             names += ["a_p", "b_p"]
             est += [self.b, self.a]
+        if self.paper is not None:
+            names.append("ceiling_c1")
+            est.append(self.ceiling_c1)
         se, lo, hi = [], [], []
         for name in names:
             s, lower, upper = self._interval(name)
@@ -221,6 +252,10 @@ class RunFit(ResultMixin):
     def _interval(self, name: str) -> tuple[float, float, float]:
         if not self.has_estimate:
             return math.nan, math.nan, math.nan
+        if name == "ceiling_c1":  # the c = 1 fit's own interval, at this fit's level
+            if self.paper is None:
+                return math.nan, math.nan, math.nan
+            return replace(self.paper, alpha=self.alpha)._interval("ceiling")
         est = float(quantity_value(name, self.theta[None, :])[0])
         grad = quantity_gradient(name, self.theta[None, :])[0]
         if self.replicates is None:
@@ -252,8 +287,8 @@ class RunFit(ResultMixin):
 
         Parameters
         ----------
-        quantity : {"ceiling", "a", "b", "c", "beta", "a_p", "b_p"}
-            The quantity.
+        quantity : {"ceiling", "a", "b", "c", "beta", "a_p", "b_p", "ceiling_c1"}
+            The quantity (``ceiling_c1``: the ceiling of the c = 1 fit of the same points).
         alpha : float, optional
             1 - confidence level; default the fit's own ``alpha``.
 
@@ -288,6 +323,9 @@ class RunFit(ResultMixin):
         row.update(r2=self.r2, rmse=self.rmse, aicc=self.aicc, bic=self.bic)
         for k, v in self.alternatives.items():
             row[f"aicc_{k}"] = v
+        if self.paper is not None:
+            row.update(zip(C1_COLUMNS[:3], summ.loc["ceiling_c1", ["estimate", "lo", "hi"]]))
+            row.update(delta_aicc_c1=self.delta_aicc_c1, preferred_form=self.preferred_form)
         row.update(status=self.status.value, flags=";".join(f.value for f in self.flags), message=self.message)
         row.update(entropy_min=self.entropy_min, entropy_max=self.entropy_max, reach=self.reach)
         band = self.predict_interval(self.entropy_min).iloc[0] if self.entropy.size else None

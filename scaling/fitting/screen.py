@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from scaling.core import intervals
+from scaling.fitting import forms
 from scaling.fitting.engine import fit_runs
 from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, status_of_fit
 
@@ -66,7 +67,8 @@ def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
     status, flags, message = status_of_fit(
         points, fit.theta, fit.conf_int("c"), at_bound, False, fit.r2, options, fit.bounds, fit.conf_int("ceiling")
     )
-    return replace(fit, status=status, flags=flags, message=message)
+    fit = replace(fit, status=status, flags=flags, message=message)
+    return replace(fit, flags=flags + forms.form_flags(fit))  # the form flag reads the new status and level
 
 
 def screen_fits(runs: Sequence[RunPoints], options: FitOptions, fits: Mapping[str, RunFit] | None = None) -> list[RunFit]:

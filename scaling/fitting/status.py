@@ -29,7 +29,7 @@ from scaling.core.rules import (
 )
 from scaling.fitting.diagnostics import ResidualChecks
 
-__all__ = ["FitStatus", "USABLE_VALUES", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
+__all__ = ["FitStatus", "USABLE_VALUES", "FLAG_ONLY", "worst", "precheck_rows", "precheck_message", "assign_statuses", "MIN_POINTS", "R2_MIN"]
 
 
 class FitStatus(str, Enum):
@@ -79,6 +79,11 @@ class FitStatus(str, Enum):
     under AR(1) errors, Prais-Winsten, at :data:`scaling.core.rules.MISFIT_ALPHA`; false alarms
     on law runs with AR(1) noise measured by analyses/statuses.py).  Usable, with the caveat
     that the law is an approximation of this run's shape and its intervals assume the shape."""
+    FORM_DISAGREEMENT = "form disagreement"
+    """A flag beside the status, never a run's status: the fit is usable, and the ceiling's interval
+    with c free and with c = 1 (the paper's form, fitted to the same points) do not overlap, so the ceiling
+    depends on the form of the law more than its interval says.  Which form to believe:
+    :func:`scaling.fitting.forms.preferred_form`."""
     OK = "ok"
     """Converged inside the bounds with a good fit."""
 
@@ -87,7 +92,7 @@ class FitStatus(str, Enum):
         """Whether the estimates describe the run (possibly with a caveat)."""
         return self in (
             FitStatus.OK, FitStatus.SYSTEMATIC_MISFIT, FitStatus.CEILING_BEYOND_DATA, FitStatus.CEILING_OUT_OF_RANGE,
-            FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION,
+            FitStatus.WEAK_C, FitStatus.FAR_EXTRAPOLATION, FitStatus.FORM_DISAGREEMENT,
         )
 
     @property
@@ -109,6 +114,7 @@ _EXPLANATIONS = {
     FitStatus.CEILING_OUT_OF_RANGE: "Good fit, but the predicted ceiling lies outside the metric's range.",
     FitStatus.CEILING_BEYOND_DATA: "c < 0 and the ceiling lies outside every observed value: the curve bends away from the data.",
     FitStatus.SYSTEMATIC_MISFIT: "The residuals follow a pattern the law lacks (added-curvature test): the curve is an approximation of this run.",
+    FitStatus.FORM_DISAGREEMENT: "The ceilings with c free and with c = 1 disagree beyond their intervals: the ceiling depends on the form of the law.",
     FitStatus.OK: "Good fit with all parameters inside their bounds.",
 }
 _SEVERITY = list(FitStatus)
@@ -117,8 +123,13 @@ USABLE_VALUES: tuple[str, ...] = tuple(s.value for s in FitStatus if s.usable)
 OK_MESSAGE = "converged inside the bounds"
 
 
+#: flags that sit beside a run's status and never become it.
+FLAG_ONLY: tuple[FitStatus, ...] = (FitStatus.FORM_DISAGREEMENT,)
+
+
 def worst(flags: Sequence[FitStatus]) -> FitStatus:
-    """The most severe status among ``flags`` (``OK`` when empty)."""
+    """The most severe status among ``flags`` (``OK`` when empty; :data:`FLAG_ONLY` flags do not count)."""
+    flags = [f for f in flags if f not in FLAG_ONLY]
     return min(flags, key=_SEVERITY.index) if flags else FitStatus.OK
 
 

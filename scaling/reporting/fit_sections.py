@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scaling.fitting import forms
 from scaling.fitting.single import FitStatus
 from scaling.plotting import figures as plots
 from scaling.progress import track
@@ -193,7 +194,43 @@ def fits_section(ctx: ReportContext) -> Section:
     body.append(
         html_table(table, markup_columns=["status"], row_classes=[_status_class(fits[i].status) for i in order])
     )
+    body.extend(_form_disagreement([fits[i] for i in order], ctx.level))
     return Section("fits", "Per-run fits", "".join(body), tables=(("fits", frame),))
+
+
+def _form_disagreement(fits: list, level: str) -> list[str]:
+    """For runs flagged ``form disagreement``: both ceilings, the AICc difference and which form to believe."""
+    flagged = [f for f in fits if FitStatus.FORM_DISAGREEMENT in f.flags]
+    with_c1 = sum(1 for f in fits if f.paper is not None and f.has_estimate)
+    if not with_c1:
+        return []
+    intro = paragraph(
+        "The points of each free-c fit were also fitted with c = 1 (the paper's form; c = 1 per nat of entropy).",
+        f"Of {_plural(with_c1, 'run')} with both fits, {len(flagged)} with a usable fit",
+        f"{'has' if len(flagged) == 1 else 'have'} ceiling intervals that do not overlap between the two forms (flag 'form disagreement')"
+        + (": there the ceiling depends on the form of the law more than either interval says." if flagged else "."),
+    )
+    if not flagged:
+        return [intro]
+    rows = []
+    for f in flagged:
+        form, why = forms.preferred_form(f)
+        rows.append(
+            {
+                "run": f.run,
+                f"ceiling, c free [{level} CI]": _interval(f.ceiling, *f.conf_int("ceiling")),
+                f"ceiling, c = 1 [{level} CI]": _interval(f.ceiling_c1, *f.conf_int("ceiling_c1")),
+                "AICc(free c) − AICc(c = 1)": _num(f.delta_aicc_c1, 1),
+                "believe": forms.FORM_WORDS.get(form, "neither"),
+                "why": why,
+            }
+        )
+    rule = paragraph(
+        "Which to believe: the form with the lower AICc (the free c pays for its extra parameter),",
+        "unless the residual check finds a systematic pattern in one fit's residuals and not in the other's;",
+        "then the other form (the residual check is the added-curvature test behind the status 'systematic misfit').",
+    )
+    return [intro, rule, html_table(pd.DataFrame(rows), caption="Runs whose ceiling depends on the form")]
 
 
 def _with_points(ctx: ReportContext) -> list:

@@ -32,8 +32,10 @@ def test_fit_prints_a_table_and_writes_csv(tidy, tmp_path):
     assert res.exit_code == 0, res.output
     assert "r1" in res.output and "ceiling" in res.output and "status" in res.output
     frame = pd.read_csv(out)
-    for col in ["run", "model", "params", "algorithm", "n_points", "ceiling", "ceiling_lo", "ceiling_hi", "a", "b", "c", "r2", "rmse", "status"]:
+    for col in ["run", "model", "params", "algorithm", "n_points", "ceiling", "ceiling_lo", "ceiling_hi", "a", "b", "c", "r2", "rmse", "status",
+                "ceiling_c1", "ceiling_c1_lo", "ceiling_c1_hi", "delta_aicc_c1", "preferred_form"]:
         assert col in frame.columns
+    assert "ceiling c=1" in res.output and "dAICc" in res.output  # the c = 1 fit beside the free one
     assert frame["run"].tolist() == ["r1", "r2"]
     assert frame.loc[0, "ceiling"] == pytest.approx(0.95, abs=0.01)
 

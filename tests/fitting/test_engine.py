@@ -239,7 +239,7 @@ def test_results_api(rng):
     summ = res.summary()
     assert summ["runs"].sum() == len(runs)
     one = res.fit(0)
-    assert one.run == "r0" and one.summary().shape[0] == 5
+    assert one.run == "r0" and one.summary().shape[0] == 6  # ceiling, a, b, c, beta and ceiling_c1
     with pytest.raises(ValueError, match="name must be"):
         res.intervals("slope")
 

@@ -57,12 +57,13 @@ def test_summary_and_frame_have_the_promised_fields(rng):
     step, S, y = simulate_run(rng)
     fit = fit_run(S, y, step, run="r1", model="m", params=1e9, algorithm="grpo")
     summ = fit.summary()
-    assert list(summ.index) == ["ceiling", "a", "b", "c", "beta"]
+    assert list(summ.index) == ["ceiling", "a", "b", "c", "beta", "ceiling_c1"]  # ceiling_c1: the c = 1 fit beside it
     assert list(summ.columns) == ["estimate", "se", "lo", "hi"]
     assert (summ["lo"] < summ["estimate"]).all() and (summ["estimate"] < summ["hi"]).all()
     row = fit.to_frame().iloc[0]
     for col in ["run", "model", "params", "algorithm", "n_points", "ceiling", "ceiling_lo", "ceiling_hi",
-                "a", "b", "c", "r2", "rmse", "aicc", "status"]:
+                "a", "b", "c", "r2", "rmse", "aicc", "status", "ceiling_c1", "ceiling_c1_lo", "ceiling_c1_hi",
+                "delta_aicc_c1", "preferred_form"]:
         assert col in row.index
     assert row["run"] == "r1" and row["params"] == 1e9 and row["n_points"] == 100
     # the free form must beat the linear one on data drawn from an exponential law

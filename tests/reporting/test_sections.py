@@ -6,6 +6,7 @@ import dataclasses
 import io
 import sys
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,10 @@ import pytest
 
 from scaling.comparison import CompareOptions, compare_algorithms
 from scaling.data.load import load
+from scaling.fitting.dataset import fit_dataset
+from scaling.fitting.status import FitStatus
 from scaling.forecasting.forecast import ForecastOptions, forecast_dataset
+from scaling.reporting.fit_sections import fits_section
 from scaling.reporting.page import ReportContext, SkipSection, esc, full_sections, write_report
 from scaling.reporting.sections import (
     across_section,
@@ -24,6 +28,7 @@ from scaling.reporting.sections import (
 )
 from scaling.study import Study, StudySettings
 from tests.conftest import simulate_run
+from tests.fitting.test_forms import paper_law_run, plateau_run
 
 EVIL = '<script>alert("x")</script>$x^{'
 SIZES = {"s": 1e5, "m": 4e5, "l<&>": 1.6e6, "xl": 6.4e6}
@@ -257,3 +262,16 @@ def test_analyses_draw_bars_only_on_a_terminal(ctx, monkeypatch):
     out = tty.getvalue()
     assert "forecasts (20% prefix)" in out and "2/2" in out
     assert "comparing algorithms per model" in out and "4/4" in out
+
+
+def test_report_names_the_form_to_believe(rng):
+    parts = []
+    for name, (S, y) in {"plateau": plateau_run(), "law": paper_law_run(rng)[:2]}.items():
+        parts.append(pd.DataFrame({"run": name, "model": "m", "params": 1e6, "step": np.arange(S.size), "entropy": S, "perf": y}))
+    res = fit_dataset(load(pd.concat(parts)))
+    assert [FitStatus.FORM_DISAGREEMENT in f.flags for f in res] == [True, False]
+    html = fits_section(ReportContext(SimpleNamespace(fits=res, data=None))).html
+    assert "Of 2 runs with both fits, 1 with a usable fit has ceiling intervals that do not overlap" in html
+    table = html[html.index("Runs whose ceiling depends on the form") :]
+    assert "plateau" in table and "law" not in table
+    assert "<td>free c</td>" in table and "its AICc is lower by" in table
