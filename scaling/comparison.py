@@ -174,6 +174,8 @@ class ModelComparison(ResultMixin):
     options : CompareOptions
     scale : float
         Display factor of differences (100 for a 0-1 metric: "points").
+    perf_range : (float, float) or None
+        The metric's range: the bands of :meth:`curves` stay inside it (None: unbounded).
     """
 
     _plot_kind: ClassVar[str | None] = "algorithm_overlay"
@@ -208,6 +210,7 @@ class ModelComparison(ResultMixin):
     cov: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     points: pd.DataFrame = field(default_factory=pd.DataFrame)
     scale: float = 100.0
+    perf_range: tuple[float, float] | None = None
 
     @property
     def n_algorithms(self) -> int:
@@ -222,7 +225,8 @@ class ModelComparison(ResultMixin):
 
     def curves(self, n: int = 100) -> pd.DataFrame:
         """Per-algorithm fitted curves over each algorithm's entropy range (and 0), with
-        pointwise ``1 - alpha`` bands from the joint covariance; plus the one-curve fit
+        pointwise ``1 - alpha`` bands from the joint covariance (inside :attr:`perf_range`, built on
+        the logit scale: :func:`scaling.core.intervals.bounded_interval`); plus the one-curve fit
         as ``"all"`` (no band).  Columns: ``by, entropy, mean, lo, hi``."""
         frames = []
         if not self.theta:
@@ -236,6 +240,7 @@ class ModelComparison(ResultMixin):
             mean = P0 - beta * law.g(S, c)
             J = panel_jacobian(S, np.full(n, j), betas, c)
             _, lo, hi = intervals.delta_interval(J, self.cov, mean, zcrit)
+            lo, hi, _ = intervals.bounded_interval(mean, lo, hi, self.perf_range)
             frames.append(pd.DataFrame({self.by: alg, "entropy": S, "mean": mean, "lo": lo, "hi": hi}))
         P0, beta, c = self.theta["all"]
         S = np.linspace(0.0, float(self.points["entropy"].max()), n)
@@ -562,7 +567,7 @@ def compare_model(
             why += "; left out: " + _left_out(excluded)
         return ModelComparison(model, by, lev_order, tuple(r.ident["run"] for r, _ in keep), excluded, 0, math.nan, opts.test,
                                math.nan, math.nan, math.nan, math.nan, empty, empty, empty, math.nan, math.nan, math.nan,
-                               "", math.nan, NOT_TESTABLE, f"not testable: {why}", opts, scale=scale)  # fmt: skip
+                               "", math.nan, NOT_TESTABLE, f"not testable: {why}", opts, scale=scale, perf_range=perf_range)  # fmt: skip
     panel, points = _stack(keep, lev_order, by)
     K = len(lev_order)
     joint = fit_panel(panel.S, panel.y, panel.code, blocks=panel.run, cov_type="ar1")
@@ -593,7 +598,7 @@ def compare_model(
         n_points=int(panel.S.size), c=c, test=opts.test, f_stat=f_stat, p_value=p, p_iid=lin["p_iid"],
         delta_aic=lin["delta_aic"], ceilings=ceil, pairs=pairs, one_vs_rest=ovr, max_ceiling_diff=float(d),
         diff_lo=float(lo), diff_hi=float(hi), pair=f"{a} - {b}", bound=bound, verdict=verdict, explanation=expl,
-        options=opts, theta=theta_d, cov=cov, points=points, scale=scale,
+        options=opts, theta=theta_d, cov=cov, points=points, scale=scale, perf_range=perf_range,
     )  # fmt: skip
 
 

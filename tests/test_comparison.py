@@ -169,3 +169,16 @@ def test_toyrl_every_model_gets_an_explained_verdict(shared_dir):
     # the law describes none of add4/s, and only the rloo run of add4/xxl: nothing to compare
     assert set(frame.loc[frame["verdict"] == NOT_TESTABLE, "model"]) == {"add4/s", "add4/xxl"}
     assert "late collapse" in res["add4/xxl"].explanation
+
+
+def test_curve_bands_of_a_fraction_stay_in_0_1():
+    # short noisy runs whose curves reach 0.995 at S = 0: the metric-scale bands cross 1
+    runs, levels = simulate_model(np.random.default_rng(4), shift=0.0, n=16, sd=0.03, algorithms=("grpo", "rloo"))
+    runs = [prepare_run(r.entropy, r.perf + 0.025, r.step, r.ident)[0] for r in runs]
+    free = compare_model(runs, levels, perf_range=None).curves()
+    cur = compare_model(runs, levels, perf_range=(0.0, 1.0)).curves()
+    band0, band = free[free["algorithm"] != "all"], cur[cur["algorithm"] != "all"]
+    assert (band0["hi"] > 1).any()
+    ok = band["lo"].notna()
+    assert ((band.loc[ok, "lo"] >= 0) & (band.loc[ok, "hi"] <= 1)).all()
+    np.testing.assert_allclose(cur["mean"], free["mean"])

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -116,3 +117,43 @@ def test_no_ok_fit_on_real_data_is_degenerate_or_beyond_its_data(shared_dir):
     for p in sorted((real / "verl-data").glob("*.csv")):
         ds = load(p, ColumnMap.parse(entropy="actor_entropy", perf="val_gsm8k_acc"))
         assert _not_ok_for_degenerate_or_beyond_data(fit_dataset(ds)) >= 0
+
+
+def _real_fraction_datasets(shared_dir):
+    """The fraction-valued real data sets of ../shared/realdata (verl with and without the warm-up, Deep-GRPO)."""
+    from scaling.data.sources import load as load_logs
+
+    verl = shared_dir / "realdata" / "verl-data"
+    out = {f"{p.name} warm-up {w}": load(p, ColumnMap.parse(entropy="actor_entropy", perf="val_gsm8k_acc"), warmup=w)
+           for p in sorted(verl.glob("*.csv")) for w in ("auto", "none")}  # fmt: skip
+    deep = shared_dir / "realdata" / "Deep-GRPO"
+    for folder in ("training_dynamics", "tree_methods_training_instability"):
+        out[folder] = load_logs(*sorted((deep / folder).glob("*.csv")))
+    out["derived_tidy"] = load(deep / "derived_tidy_entropy_vs_val.csv", ColumnMap.parse(entropy="entropy_at_step", perf="val_gsm8k_acc"))
+    return out
+
+
+def test_no_forecast_or_band_interval_of_a_real_fraction_leaves_0_1(shared_dir):
+    # the issue: a Qwen2.5-0.5B PPO run forecast from 15% (warm-up left in) gave [-0.53, 1.51] with status ok
+    from scaling.forecasting.forecast import BACKTEST_FRACTIONS, ForecastOptions, forecast_run, run_points
+
+    n_forecasts = n_outside_before = 0
+    for name, ds in _real_fraction_datasets(shared_dir).items():
+        assert ds.perf_range == (0.0, 1.0), name
+        for run in run_points(ds.points).values():
+            for frac in BACKTEST_FRACTIONS:
+                fc = forecast_run(run, frac, options=ForecastOptions(n_boot=100), perf_range=ds.perf_range)
+                if not fc.usable:
+                    continue
+                n_forecasts += 1
+                r = fc.rest
+                lo = np.concatenate([[fc.final_lo, fc.observed_lo], r["traj_lo"], r["observed_lo"]])
+                hi = np.concatenate([[fc.final_hi, fc.observed_hi], r["traj_hi"], r["observed_hi"]])
+                assert not ((lo < 0) | (hi > 1)).any(), (name, run.ident["run"], frac)
+                if frac == 0.15 and "resp512" in name and "none" in name:
+                    free = forecast_run(run, frac, options=ForecastOptions(n_boot=100), perf_range=None)
+                    n_outside_before += free.final_lo < 0 and free.final_hi > 1
+        fits = fit_dataset(ds).to_frame()
+        ends = fits[["perf_at_min_entropy_lo", "perf_at_min_entropy_hi"]].to_numpy()
+        assert not ((ends < 0) | (ends > 1)).any(), name
+    assert n_forecasts >= 30 and n_outside_before == 1

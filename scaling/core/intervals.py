@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 import statsmodels.stats.sandwich_covariance as sw
-from scipy import signal, stats
+from scipy import signal, special, stats
 
 from scaling.core import law
 
@@ -130,6 +130,84 @@ def delta_interval(
     se = delta_se(grad, cov, negative)
     est = np.asarray(estimate, dtype=float)
     return se, est - crit * se, est + crit * se
+
+
+def bounded_interval(
+    estimate: np.ndarray | float,
+    lower: np.ndarray | float,
+    upper: np.ndarray | float,
+    bounds: tuple[float, float] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An interval for a value of a bounded metric, built on the logit scale (delta method).
+
+    The one rule for every interval of an observable value of a bounded metric (a fraction):
+    a forecast, the paper protocol's prediction, a band of the fitted curve.  The interval
+    built on the metric's scale (``lower, upper``: e.g. ``estimate -+ crit * se``, or the
+    quantiles of Monte Carlo draws) gives the distances from the estimate; they are carried
+    to the logit scale ``eta = logit(u)``, ``u = (v - lo) / (hi - lo)``, with the delta method
+    (divided by ``dv/deta = (v - lo)(hi - v) / (hi - lo)`` at the estimate), and mapped back.
+    The result lies inside ``[lo, hi]``, is symmetric on the logit scale when the input is
+    symmetric, always contains the estimate, and equals the metric-scale interval as its
+    width goes to 0.
+
+    Parameters
+    ----------
+    estimate : array or float
+        Point estimates on the metric's scale.
+    lower, upper : array or float
+        The interval's ends on the metric's scale; broadcast against ``estimate``.
+    bounds : (float, float) or None
+        The metric's range ``(lo, hi)`` (:attr:`scaling.fitting.result.FitOptions.perf_range`);
+        None (an unbounded metric) returns ``lower, upper`` unchanged.
+
+    Returns
+    -------
+    lo, hi : arrays
+        The interval's ends.
+    outside : bool array
+        Where the estimate is finite but not strictly inside the range.  There is no logit
+        scale there; the interval is the part of the metric-scale interval inside the range
+        (the observable values it admits: its coverage of an observable value is that of the
+        metric-scale interval), NaN when none is (and for a NaN estimate).  Callers say so in
+        a status or message.
+
+    Notes
+    -----
+    Prediction intervals of an observed value (curve plus observation noise, as Monte Carlo
+    draws ``v_b = m_b + e_b``) use the same linearisation at the point estimate ``v``:
+    ``eta_b = eta + (m_b - v) / d + e_b / d`` with ``d = dv/deta``, so the curve's and the
+    noise's variances add on the logit scale with one factor (first-order delta method).  The
+    map is increasing and affine in the draws, so the quantiles of ``eta_b`` are the metric-scale
+    quantiles carried over, which is what this function does with ``lower, upper``.
+
+    Examples
+    --------
+    >>> lo, hi, out = bounded_interval(0.9, 0.8, 1.0, (0.0, 1.0))
+    >>> round(float(lo), 4), round(float(hi), 4), bool(out)
+    (0.7476, 0.9647, False)
+    >>> lo, hi, out = bounded_interval(1.02, 0.98, 1.06, (0.0, 1.0))
+    >>> float(lo), float(hi), bool(out)
+    (0.98, 1.0, True)
+    >>> bounded_interval(0.9, 0.8, 1.0, None)[:2]
+    (array(0.8), array(1.))
+    """
+    est, lo_m, hi_m = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (estimate, lower, upper)))
+    if bounds is None:
+        return lo_m.copy(), hi_m.copy(), np.zeros(est.shape, dtype=bool)
+    a, b = (float(v) for v in bounds)
+    width = b - a
+    u = (est - a) / width
+    inside = (u > 0) & (u < 1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d = width * u * (1 - u)  # dv / d eta at the estimate
+        eta = special.logit(u)
+        # offsets from the estimate (exact at zero width); the clip only absorbs rounding at the range's ends
+        lo = np.clip(est + width * (special.expit(eta + (lo_m - est) / d) - special.expit(eta)), a, b)
+        hi = np.clip(est + width * (special.expit(eta + (hi_m - est) / d) - special.expit(eta)), a, b)
+    cut_lo, cut_hi = np.maximum(lo_m, a), np.minimum(hi_m, b)
+    none = ~(cut_lo <= cut_hi) | np.isnan(est)
+    cut_lo, cut_hi = np.where(none, np.nan, cut_lo), np.where(none, np.nan, cut_hi)
+    return np.where(inside, lo, cut_lo), np.where(inside, hi, cut_hi), ~inside & np.isfinite(est)
 
 
 def hac_cov(

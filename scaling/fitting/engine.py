@@ -830,6 +830,7 @@ class BatchFit(ResultMixin):
                 entropy=r.entropy,
                 perf=r.perf,
                 step=r.step,
+                perf_range=self.options.perf_range,
             )
             if not self.has_estimate[i]:
                 out.append(RunFit(**base, theta=np.full(3, np.nan), cov=np.full((3, 3), np.nan)))
@@ -963,10 +964,11 @@ def _at_min_entropy(res: BatchFit, s_min: np.ndarray):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row gives NaN
             lo[idx], hi[idx] = np.nanquantile(curves, [a / 2, 1 - a / 2], axis=1)
-        return val, lo, hi
-    grad = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])  # d curve / d(P0, beta, c)
-    t = _critical_values(res, ok)[idx]
-    _, lo[idx], hi[idx] = intervals.delta_interval(grad, res.cov[idx], val[idx], t)
+    else:
+        grad = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])  # d curve / d(P0, beta, c)
+        t = _critical_values(res, ok)[idx]
+        _, lo[idx], hi[idx] = intervals.delta_interval(grad, res.cov[idx], val[idx], t)
+    lo, hi, _ = intervals.bounded_interval(val, lo, hi, res.options.perf_range)
     return val, lo, hi
 
 

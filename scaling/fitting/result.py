@@ -69,6 +69,9 @@ class RunFit(ResultMixin):
         The same points fitted with c = 1 (mode "paper"), beside every free-c fit; None for fits
         with c fixed or shared.  Gives :attr:`ceiling_c1`, the ``ceiling_c1`` row of
         :meth:`summary` and the flag ``form disagreement`` (:mod:`scaling.fitting.forms`).
+    perf_range : (float, float) or None
+        The metric's range (:attr:`FitOptions.perf_range`): bands of the curve
+        (:meth:`predict_interval`) stay inside it; None for an unbounded metric.
     """
 
     _plot_kind: ClassVar[str | None] = "fit"
@@ -105,6 +108,7 @@ class RunFit(ResultMixin):
     replicate_cov: np.ndarray | None = None
     task: str = ""
     paper: RunFit | None = field(default=None, repr=False)
+    perf_range: tuple[float, float] | None = None
 
     # ----- estimates -------------------------------------------------------------
     @property
@@ -188,7 +192,11 @@ class RunFit(ResultMixin):
 
         The band is for the curve (the mean), not for a new noisy observation.  With
         HAC intervals it is the delta method with the fit's covariance and critical
-        value; with bootstrap replicates, their percentiles.
+        value; with bootstrap replicates, their percentiles.  For a bounded metric
+        (:attr:`perf_range`) it is carried onto the logit scale
+        (:func:`scaling.core.intervals.bounded_interval`) and stays inside the range; where
+        the curve itself leaves the range, the band is the part of the metric-scale band
+        inside it (NaN when none is).
 
         Returns
         -------
@@ -211,6 +219,7 @@ class RunFit(ResultMixin):
             df = max(self.n_points - (2 if self.fixed_c else 3), 1)
             t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
             _, lo, hi = intervals.delta_interval(intervals.jacobian(S, beta, c), self.cov, mean, t)
+        lo, hi, _ = intervals.bounded_interval(mean, lo, hi, self.perf_range)
         return pd.DataFrame({"entropy": S, "mean": mean, "lo": lo, "hi": hi})
 
     def exchange_rate(self, entropy: np.ndarray | float) -> np.ndarray:

@@ -39,7 +39,7 @@ def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
     Returns
     -------
     RunFit or None
-        The fit with ``status``, ``flags``, ``message`` and ``alpha`` of a fit under
+        The fit with ``status``, ``flags``, ``message``, ``alpha`` and ``perf_range`` of a fit under
         ``options`` (estimates unchanged), or None when ``fit`` cannot tell: c fixed or
         shared, bootstrap intervals, other HAC lags, or options that need them.
 
@@ -56,12 +56,12 @@ def rescreen(fit: RunFit, options: FitOptions) -> RunFit | None:
     if options.ci != "hac" or options.maxlags is not None:
         return None
     if not fit.has_estimate:  # a run too short or degenerate: its status does not depend on the options
-        return replace(fit, alpha=options.alpha) if fit.status in (FitStatus.TOO_FEW_POINTS, FitStatus.INVALID_DATA) else None
+        return replace(fit, alpha=options.alpha, perf_range=options.perf_range) if fit.status in (FitStatus.TOO_FEW_POINTS, FitStatus.INVALID_DATA) else None
     if fit.mode != "free" or fit.fixed_c or fit.ci_method != "hac" or fit.replicates is not None:
         return None
     if fit.hac_lags != intervals.newey_west_lags(fit.n_points):
         return None
-    fit = replace(fit, alpha=options.alpha)
+    fit = replace(fit, alpha=options.alpha, perf_range=options.perf_range)
     points = RunPoints(fit.entropy, fit.perf, fit.step, {})
     at_bound = FitStatus.AT_BOUND in fit.flags
     status, flags, message = status_of_fit(

@@ -122,6 +122,7 @@ def no_estimate(r: RunPoints, mode: str, opts: FitOptions, status: FitStatus, me
         entropy=r.entropy,
         perf=r.perf,
         step=r.step,
+        perf_range=opts.perf_range,
     )
 
 

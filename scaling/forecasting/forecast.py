@@ -16,7 +16,9 @@ Both come with *prediction intervals for an observed value*, made of three
 parts drawn together: the law's parameters (Student t with an AR(1)-error
 sandwich covariance, :func:`law_draws`), the entropy trajectory (refitted to
 AR(1)-prewhitened moving-block bootstrap series of the prefix) and the
-observation error at the horizon (:func:`_future_noise`).  Short autocorrelated
+observation error at the horizon (:func:`_future_noise`); for a bounded metric
+(a fraction) they are built on the logit scale and stay inside the range
+(:func:`scaling.core.intervals.bounded_interval`).  Short autocorrelated
 prefixes make residuals look smaller and whiter than the errors; the AR(1)
 coefficient is bias-corrected and the noise level inflated for the degrees of
 freedom the fit absorbs.  A forecast whose prefix fit is unusable gives NaN and
@@ -445,7 +447,7 @@ class RunForecast(ResultMixin):
         The entropy trajectory fitted to the prefix.
     final_pred, final_lo, final_hi : float
         Trajectory forecast of the performance observed at ``horizon``, with its
-        prediction interval.
+        prediction interval (inside the metric's range for a bounded metric).
     entropy_pred, entropy_lo, entropy_hi : float
         Forecast entropy at ``horizon`` (interval over bootstrap replicates).
     observed_pred, observed_lo, observed_hi : float
@@ -642,7 +644,8 @@ def forecast_run(
     options : ForecastOptions, optional
         Law mode, trajectory family, level, bootstrap size and seed.
     perf_range : (float, float) or None
-        The metric's range (for the ceiling check of the prefix fit).
+        The metric's range: the ceiling check of the prefix fit, and the range the
+        prediction intervals of observed values stay inside (None: an unbounded metric).
 
     Returns
     -------
@@ -664,6 +667,15 @@ def forecast_run(
     ``family="auto"``), and ``e_b`` an observation error from :func:`_future_noise`.
     The paper-protocol interval replaces ``H_b(T)`` by the entropy observed at
     ``T``.  The ceiling's interval is the quantiles of the drawn ``P0``.
+
+    For a bounded metric (``perf_range``, e.g. a fraction) the two prediction intervals
+    are carried onto the logit scale around the point forecast
+    (:func:`scaling.core.intervals.bounded_interval`: the drawn curve and noise are
+    linearised there, so their variances add on the logit scale) and lie inside the range.
+    Where the point forecast itself leaves the range (a prefix fit whose ceiling lies
+    outside it) there is no logit scale: the interval is the part of the metric-scale
+    interval inside the range, and the message says so.  The ceiling is a parameter, not
+    an observation: its interval is not bounded (the status flags a ceiling outside the range).
 
     Examples
     --------
@@ -760,9 +772,13 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
     h_lo, _, h_hi = np.nanquantile(H_future, q, axis=0)
     H_point = traj.predict(t_all + st[0])
     traj_point = lawfit.predict(H_point)
+    obs_point = lawfit.predict(S_rest)
+    # a bounded metric: the intervals of these observable values are built on the logit scale
+    t_lo, t_hi, t_out = intervals.bounded_interval(traj_point, t_lo, t_hi, lawfit.perf_range)
+    o_lo, o_hi, o_out = intervals.bounded_interval(obs_point, o_lo, o_hi, lawfit.perf_range)
     rest = pd.DataFrame({
         "step": run.step[later], "entropy": S_rest, "actual": run.perf[later],
-        "observed_pred": lawfit.predict(S_rest), "observed_lo": o_lo, "observed_hi": o_hi,
+        "observed_pred": obs_point, "observed_lo": o_lo, "observed_hi": o_hi,
         "entropy_pred": H_point[:-1], "entropy_lo": h_lo[:-1], "entropy_hi": h_hi[:-1],
         "traj_pred": traj_point[:-1], "traj_lo": t_lo[:-1], "traj_hi": t_hi[:-1],
     })  # fmt: skip
@@ -775,6 +791,7 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
     msg = f"law ({lawfit.mode}, c = {lawfit.c:.3g}) on {k} points up to step {st[-1]:g}; entropy trajectory {traj.family}"
     if lawfit.status != FitStatus.OK:
         msg += f"; prefix fit: {lawfit.status.value}"
+    msg += _outside_note(traj_point, t_out, o_out, lawfit.perf_range)
     return RunForecast(
         **base,
         status=FORECAST_OK,
@@ -793,6 +810,17 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
         ceiling_hi=float(c_hi),
         rest=rest,
     )
+
+
+def _outside_note(traj_point: np.ndarray, t_out: np.ndarray, o_out: np.ndarray, perf_range: tuple[float, float] | None) -> str:
+    """The message's note when the law's forecast leaves the metric's range (no logit-scale interval there)."""
+    if not (t_out.any() or o_out.any()):
+        return ""
+    lo_m, hi_m = perf_range  # type: ignore[misc]  # outside only exists for a bounded metric
+    where = "the final forecast" if t_out[-1] else "some forecasts"
+    value = f" ({traj_point[-1]:.4g})" if t_out[-1] else ""
+    return (f"; {where}{value} outside the metric's range [{lo_m:g}, {hi_m:g}]: there, the interval is the part of the "
+            f"prediction interval inside the range")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import special
 
-from scaling.core.intervals import delta_interval, delta_se
+from scaling.core.intervals import bounded_interval, delta_interval, delta_se
 
 
 def test_delta_interval_is_the_textbook_formula_row_by_row():
@@ -29,3 +32,59 @@ def test_delta_se_takes_one_covariance_per_row_and_says_what_a_negative_variance
     assert np.isnan(delta_se([np.nan, 1.0], np.eye(2)))
     with pytest.raises(ValueError, match="negative"):
         delta_se([1.0], np.eye(1), negative="zero")
+
+
+# ----- intervals of a bounded metric (logit scale) ------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    u=st.floats(1e-6, 1 - 1e-6),
+    down=st.floats(0.0, 5.0),
+    up=st.floats(0.0, 5.0),
+    lo=st.floats(-100.0, 100.0),
+    span=st.floats(1e-3, 1e3),
+)
+def test_bounded_interval_stays_in_the_range_and_contains_the_estimate(u, down, up, lo, span):
+    est = lo + span * u
+    a, b, out = bounded_interval(est, est - down * span, est + up * span, (lo, lo + span))
+    assert lo <= a <= est <= b <= lo + span
+    assert not out
+
+
+@settings(max_examples=200, deadline=None)
+@given(u=st.floats(0.01, 0.99), se=st.floats(1e-4, 2.0), crit=st.floats(0.5, 4.0))
+def test_bounded_interval_is_the_delta_method_on_the_logit_scale(u, se, crit):
+    v = 20.0 + 80.0 * u  # a metric in [20, 100]
+    lo, hi, _ = bounded_interval(v, v - crit * se, v + crit * se, (20.0, 100.0))
+    eta = special.logit(u)
+    se_eta = se / ((v - 20.0) * (100.0 - v) / 80.0)
+    assert special.logit((lo - 20.0) / 80.0) == pytest.approx(eta - crit * se_eta, rel=1e-6, abs=1e-6)
+    assert special.logit((hi - 20.0) / 80.0) == pytest.approx(eta + crit * se_eta, rel=1e-6, abs=1e-6)
+
+
+def test_bounded_interval_is_the_usual_interval_for_a_small_se_and_unchanged_without_a_range():
+    est = np.array([0.1, 0.5, 0.93])
+    se = 1e-6
+    lo, hi, out = bounded_interval(est, est - 1.96 * se, est + 1.96 * se, (0.0, 1.0))
+    np.testing.assert_allclose(lo, est - 1.96 * se, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(hi, est + 1.96 * se, rtol=0, atol=1e-10)
+    assert not out.any()
+    wide = (est - 0.7, est + 0.7)
+    lo0, hi0, out0 = bounded_interval(est, *wide, None)
+    np.testing.assert_array_equal(lo0, wide[0])
+    np.testing.assert_array_equal(hi0, wide[1])
+    assert not out0.any()
+
+
+def test_bounded_interval_keeps_the_scale_equivariant():
+    lo, hi, _ = bounded_interval(0.8, 0.6, 1.1, (0.0, 1.0))
+    lo100, hi100, _ = bounded_interval(80.0, 60.0, 110.0, (0.0, 100.0))
+    assert (lo100, hi100) == pytest.approx((100 * lo, 100 * hi), rel=1e-12)
+
+
+def test_an_estimate_outside_the_range_gets_the_part_of_its_interval_inside_and_a_flag():
+    lo, hi, out = bounded_interval([1.02, -0.01, 1.0, 1.2, np.nan], [0.98, -0.05, 0.97, 1.1, 0.1], [1.06, 0.2, 1.03, 1.3, 0.2], (0.0, 1.0))
+    np.testing.assert_allclose(lo[:3], [0.98, 0.0, 0.97])
+    np.testing.assert_allclose(hi[:3], [1.0, 0.2, 1.0])
+    assert np.isnan(lo[3]) and np.isnan(hi[3])  # no observable value in the interval: none
+    assert np.isnan(lo[4]) and np.isnan(hi[4])
+    assert out.tolist() == [True, True, True, True, False]

@@ -176,3 +176,41 @@ def test_ceiling_interval_coverage_under_ar1_noise(ci):
     """95% intervals cover the true ceiling 90-98% of the time (n = 100, AR(1) rho = 0.5)."""
     cover = _coverage(ci, reps=300, n=100, rho=0.5)
     assert 0.90 <= cover <= 0.98, cover
+
+
+# ----- a bounded metric: the curve's band stays inside the range ----------------------------------
+@pytest.mark.parametrize("ci", ["hac", "bootstrap"])
+@pytest.mark.parametrize("P0, seed", [(0.99, 0), (0.99, 1), (0.45, 2), (1.04, 3)])
+def test_curve_bands_of_a_fraction_stay_in_0_1(P0, seed, ci):
+    # a short noisy run near 1 (or near 0 at its start, P0 = 0.45); P0 = 1.04 puts the curve itself above 1 near S = 0
+    step, S, y = simulate_run(np.random.default_rng(seed), n=12, P0=P0, sd=0.03, rho=0.5)
+    grid = np.linspace(0.0, S.max(), 40)
+    opts = {"ci": ci, "n_boot": 200, "seed": seed}
+    free = fit_run(S, y, step, options=FitOptions(perf_range=None, **opts))
+    fit = fit_run(S, y, step, options=FitOptions(perf_range=(0.0, 1.0), **opts))
+    band0, band = free.predict_interval(grid), fit.predict_interval(grid)
+    assert ((band0["lo"] < 0) | (band0["hi"] > 1)).any()  # the case the rule is for
+    ok = band["lo"].notna()
+    assert ((band.loc[ok, "lo"] >= 0) & (band.loc[ok, "hi"] <= 1) & (band.loc[ok, "lo"] <= band.loc[ok, "hi"])).all()
+    inside = (band["mean"] > 0) & (band["mean"] < 1)
+    assert ok[inside].all() and ((band["lo"] <= band["mean"]) & (band["mean"] <= band["hi"]))[inside].all()
+    row = fit.to_frame().iloc[0]
+    assert 0 <= row["perf_at_min_entropy_lo"] <= row["perf_at_min_entropy_hi"] <= 1
+    np.testing.assert_allclose(band0["mean"], band["mean"])  # estimates unchanged; the ceiling's interval too
+    assert free.conf_int("ceiling") == pytest.approx(fit.conf_int("ceiling"))
+
+
+def test_unbounded_curve_band_is_unchanged():
+    # perf_range=None: the numbers the band had before intervals were bounded
+    from scaling.simulate import ar1_noise
+
+    rng = np.random.default_rng(3)
+    step = np.arange(60) * 2.0
+    H = 0.5 * (1 + step / 20) ** -1.0
+    y = 0.97 - 0.6 * law.g(H, 1.0) + ar1_noise(rng, 60, 0.02, 0.5)
+    fit = fit_run(H, y, step, options=FitOptions(perf_range=None))
+    band = fit.predict_interval([0.0, 0.1, 0.5])[["lo", "hi"]].to_numpy()
+    np.testing.assert_allclose(band, [[0.8966688080780167, 1.051270035120823], [0.8927860813821796, 0.9204527850336898],
+                                      [0.5079417418835587, 0.695576481456636]], rtol=1e-6)  # fmt: skip
+    row = fit.to_frame().iloc[0]
+    assert (row["perf_at_min_entropy_lo"], row["perf_at_min_entropy_hi"]) == pytest.approx((0.8978977425504251, 0.9530915010051821), rel=1e-6)

@@ -238,3 +238,71 @@ def test_toyrl_paper_protocol_within_three_points(shared_dir):
     assert fc["observed_error"].abs().median() <= 0.03
     assert fc["error"].abs().median() <= 0.03  # the trajectory forecast, measured 0.022
     assert fc["rmse_rest"].median() <= 0.03
+
+
+# ----- a bounded metric: intervals of observable values stay inside its range ---------------------
+def _ends(fc):
+    """Every interval of an observable value of a forecast, as (lo, hi) arrays."""
+    r = fc.rest
+    lo = np.concatenate([[fc.final_lo, fc.observed_lo], r["traj_lo"], r["observed_lo"]])
+    hi = np.concatenate([[fc.final_hi, fc.observed_hi], r["traj_hi"], r["observed_hi"]])
+    return lo, hi
+
+
+@pytest.mark.parametrize("P0, sd, seed", [(0.45, 0.02, 2), (0.45, 0.03, 2), (0.7, 0.03, 2), (0.99, 0.03, 3), (0.99, 0.05, 4)])
+def test_forecast_intervals_of_a_fraction_stay_in_0_1(P0, sd, seed):
+    # short noisy prefixes near 0 (P0 = 0.45 starts at 0.06) or near 1: the metric-scale intervals leave [0, 1]
+    run = simulate(np.random.default_rng(seed), n=60, sd=sd, P0=P0)
+    opts = ForecastOptions(n_boot=200, seed=seed)
+    free = forecast_run(run, 0.15, options=opts, perf_range=None)
+    fc = forecast_run(run, 0.15, options=opts, perf_range=(0.0, 1.0))
+    assert fc.usable and free.usable
+    lo0, hi0 = _ends(free)
+    assert ((lo0 < 0) | (hi0 > 1)).any()  # the case the rule is for
+    lo, hi = _ends(fc)
+    assert np.isfinite(lo).all() and np.isfinite(hi).all()
+    assert ((0 <= lo) & (lo <= hi) & (hi <= 1)).all()
+    point = np.concatenate([[fc.final_pred, fc.observed_pred], fc.rest["traj_pred"], fc.rest["observed_pred"]])
+    inside = (point > 0) & (point < 1)
+    assert ((lo[inside] <= point[inside]) & (point[inside] <= hi[inside])).all()
+
+
+def test_bounded_forecast_intervals_are_the_metric_scale_ones_carried_to_the_logit_scale():
+    from scaling.core.intervals import bounded_interval
+
+    run = simulate(np.random.default_rng(3), n=60, sd=0.03, P0=0.99)
+    opts = ForecastOptions(n_boot=200)
+    free = forecast_run(run, 0.15, options=opts, perf_range=None)
+    fc = forecast_run(run, 0.15, options=opts, perf_range=(0.0, 1.0))
+    lo, hi, _ = bounded_interval(free.final_pred, free.final_lo, free.final_hi, (0.0, 1.0))
+    assert (fc.final_lo, fc.final_hi) == pytest.approx((float(lo), float(hi)), rel=1e-12)
+    lo, hi, _ = bounded_interval(free.rest["observed_pred"], free.rest["observed_lo"], free.rest["observed_hi"], (0.0, 1.0))
+    np.testing.assert_allclose(fc.rest["observed_lo"], lo, rtol=1e-12)
+    np.testing.assert_allclose(fc.rest["observed_hi"], hi, rtol=1e-12)
+    assert (fc.final_pred, fc.ceiling_lo, fc.ceiling_hi) == (free.final_pred, free.ceiling_lo, free.ceiling_hi)  # the ceiling is a parameter
+
+
+def test_unbounded_forecast_intervals_are_unchanged():
+    # perf_range=None: the numbers the forecaster gave before intervals were bounded
+    rng = np.random.default_rng(3)
+    step = np.arange(60) * 2.0
+    H = 0.5 * (1 + step / 20) ** -1.0
+    y = 0.97 - 0.6 * law.g(H, 1.0) + ar1_noise(rng, 60, 0.02, 0.5)
+    run, _ = prepare_run(H, y, step, {"run": "r", "model": "m", "params": 1e6, "algorithm": "a", "seed": "0"})
+    fc = forecast_run(run, 0.15, options=ForecastOptions(n_boot=200), perf_range=None)
+    got = (fc.final_lo, fc.final_hi, fc.observed_lo, fc.observed_hi)
+    assert got == pytest.approx((0.5668238371136558, 1.659207562866554, 0.5668246064300708, 1.659206132341293), rel=1e-6)
+    np.testing.assert_allclose(fc.rest.loc[[0, 10], ["traj_lo", "traj_hi"]].to_numpy(),
+                               [[0.5810621947719672, 1.1964302996238265], [0.596121026529024, 1.463805888437123]], rtol=1e-6)  # fmt: skip
+
+
+def test_a_forecast_outside_the_range_says_so_and_keeps_only_observable_values():
+    # a steep prefix: the law (c = 1) extrapolates the final value above 1
+    run = simulate(np.random.default_rng(0), n=100, sd=0.01, P0=1.3, beta=2.0)
+    fc = forecast_run(run, 0.15, options=ForecastOptions(n_boot=200), perf_range=(0.0, 1.0))
+    assert fc.usable and fc.final_pred > 1
+    assert "outside the metric's range [0, 1]" in fc.message
+    lo, hi = _ends(fc)
+    ok = np.isfinite(lo)
+    assert ((0 <= lo[ok]) & (hi[ok] <= 1)).all()
+    assert np.isnan(fc.final_lo) or fc.final_hi == 1.0
