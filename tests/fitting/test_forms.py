@@ -136,11 +136,14 @@ def test_choose_form_rule():
     assert forms.choose_form(float("nan"), False, False)[0] == ""
 
 
-def test_preferred_form_reads_the_residual_check(monkeypatch):
+def test_preferred_form_reads_the_residual_check():
     fit = fit_run(*plateau_run())
     assert fit.preferred_form == "free"  # AICc favours the free c by far
-    monkeypatch.setattr(forms, "MISFIT_STATUSES", (FitStatus.CEILING_BEYOND_DATA,))  # stand-in for SYSTEMATIC_MISFIT
-    form, why = forms.preferred_form(fit)
+    # c = 1 cannot bend into the plateau: its residuals show the pattern, the free c's do not
+    assert FitStatus.SYSTEMATIC_MISFIT in fit.paper.flags and FitStatus.SYSTEMATIC_MISFIT not in fit.flags
+    # the same fits with the residual check's verdicts swapped: the check overrules AICc
+    swapped = replace(fit, flags=fit.flags + (FitStatus.SYSTEMATIC_MISFIT,), paper=replace(fit.paper, flags=()))
+    form, why = forms.preferred_form(swapped)
     assert form == "paper" and "systematic pattern" in why
 
 
