@@ -122,7 +122,7 @@ class PeakMemory:
             return [os.getpid()]
 
     @staticmethod
-    def status_of_fit(pid: int, key: str) -> float:
+    def _status(pid: int, key: str) -> float:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith(key):
