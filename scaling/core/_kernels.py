@@ -197,12 +197,12 @@ def newton_round(S, y, ybar, amax, EX, rows, c, lo, hi, tol, last_step):
 
 
 @_jit
-def search_runs(S, y, E, ratio, EX_one):
+def search_runs(S, y, E, ratio):
     """Coarse profile, its checks, the bracket and the Newton start for every row of ``S``, ``y`` (R, n).
 
     ``E = exp(c_0 (S - mid))`` and ``ratio = exp(dc (S - mid))`` (mid the mid-range of each
     row; c_0 and dc the first coarse rate and the coarse spacing, from :func:`coarse_rates`)
-    and ``EX_one = expm1(S)`` are computed by numpy; ``E`` is overwritten.
+    are computed by numpy; ``E`` is overwritten.  The coarse grid has the extra point c = 0.
 
     Returns
     -------
@@ -214,7 +214,7 @@ def search_runs(S, y, E, ratio, EX_one):
     """
     R, n = S.shape
     K = (GRID_SIZE - 1) // COARSE_EVERY + 1
-    M = K + 2
+    M = K + 1
     start_out = np.full(R, np.nan)
     left_out = np.full(R, np.nan)
     right_out = np.full(R, np.nan)
@@ -284,10 +284,7 @@ def search_runs(S, y, E, ratio, EX_one):
                 r = np.nan
             pp[j] = r
         cc[K] = 0.0
-        pp[K] = _rss_at(Si, yc, syy, 0.0, EX_one[i], G)
-        one = 1.0 if (lo <= 1.0 and 1.0 <= hi) else np.nan
-        cc[K + 1] = one
-        pp[K + 1] = _rss_at(Si, yc, syy, one, EX_one[i], G)
+        pp[K] = _rss_at(Si, yc, syy, 0.0, Si, G)  # c = 0: the series, no exponential needed
         for j in range(M):  # stable insertion sort by rate, NaN last (numpy's order), no allocation
             x = cc[j]
             v = pp[j]
@@ -360,7 +357,7 @@ def coarse_rates(S: np.ndarray):
     return lo, hi, c0, c1 - c0, 0.5 * (smax + smin)
 
 
-def search(S: np.ndarray, y: np.ndarray, EX_one: np.ndarray | None = None):
+def search(S: np.ndarray, y: np.ndarray):
     """Coarse search and Newton refinement of c for rows of equal length (exponentials by numpy).
 
     Returns c (NaN where ``need_full``), at_bound, lo, hi, need_full.
@@ -371,9 +368,7 @@ def search(S: np.ndarray, y: np.ndarray, EX_one: np.ndarray | None = None):
         Sm = S - mid[:, None]
         E = np.exp(c0[:, None] * Sm)
         ratio = np.exp(dc[:, None] * Sm)
-        if EX_one is None:
-            EX_one = np.expm1(S)
-    start, left, right, need_full = search_runs(S, y, E, ratio, EX_one)
+    start, left, right, need_full = search_runs(S, y, E, ratio)
     c = start.copy()
     lo_b, hi_b = left.copy(), right.copy()
     with np.errstate(invalid="ignore"):
@@ -798,13 +793,14 @@ def _trend(step, S, bmin, bmax):
 
 
 @_jit
-def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, EX_free):
+def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, one, EX_c, EX_one, EX_free):
     """Everything ``batch._fit_block`` computes after the search, for rows with an estimate.
 
     ``shrink`` is how the VAR(1) matrix of the prewhitening is kept stable, as
     ``intervals.hac_cov_batch`` does it: :data:`SHRINK_SINGULAR` (singular values capped at
-    0.97), or -1 (every covariance left to numpy, for any other rule).  The exponentials come from numpy (vectorised):
-    ``EX_c = expm1(c S)``, ``EX_one = expm1(S)`` and ``EX_free =
+    0.97), or -1 (every covariance left to numpy, for any other rule).  ``one`` is each row's
+    paper rate (c = 1 per nat in the row's units).  The exponentials come from numpy (vectorised):
+    ``EX_c = expm1(c S)``, ``EX_one = expm1(one S)`` and ``EX_free =
     expm1(free_c S)`` (used only when ``fixed``).
 
     Returns theta (R, 3), cov (R, 3, 3), rss, tss, rss_linear, rss_paper, rss_free, tau
@@ -860,7 +856,7 @@ def fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, 
                     for b in range(3):
                         cov[i, a, b] = cv[a, b]
         rss_lin[i] = _solve_at(Si, yi, 0.0, EX_one[i], G)[2]
-        rss_pap[i] = r if fixed else _solve_at(Si, yi, 1.0, EX_one[i], G)[2]
+        rss_pap[i] = r if fixed else _solve_at(Si, yi, one[i], EX_one[i], G)[2]
         rss_free[i] = _solve_at(Si, yi, free_c[i], EX_free[i], G)[2] if fixed else r
         tau[i] = _trend(step[i], Si, bmin, bmax)
     return theta, cov, rss, tss, rss_lin, rss_pap, rss_free, tau, hac_state
@@ -880,14 +876,13 @@ def solve_rows(S, y, c, EX_c):
     return out
 
 
-def point_fit(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_one=None):
-    """:func:`fit_at` with its exponentials computed by numpy."""
+def point_fit(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, one):
+    """:func:`fit_at` with its exponentials computed by numpy; ``one`` (R,) the paper's rate of each row."""
     with np.errstate(over="ignore", invalid="ignore"):
         EX_c = np.expm1(c[:, None] * S)
-        if EX_one is None:
-            EX_one = np.expm1(S)
+        EX_one = EX_c if fixed and c is one else np.expm1(one[:, None] * S)
         EX_free = np.expm1(free_c[:, None] * S) if fixed else EX_c
-    return fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, EX_c, EX_one, EX_free)
+    return fit_at(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, one, EX_c, EX_one, EX_free)
 
 
 def warm_up() -> float:
@@ -904,7 +899,8 @@ def warm_up() -> float:
     c = search(S, y)[0]
     cc = np.where(np.isfinite(c), c, 0.0)
     solve_rows(S, y, cc, np.expm1(cc[:, None] * S))
-    point_fit(S, y, step, cc, False, cc, 2, True, SHRINK_SINGULAR)
-    point_fit(S, y, step, np.ones(1), True, cc, 2, True, SHRINK_SINGULAR)
+    one = np.ones(1)
+    point_fit(S, y, step, cc, False, cc, 2, True, SHRINK_SINGULAR, one)
+    point_fit(S, y, step, one, True, cc, 2, True, SHRINK_SINGULAR, one)
     COMPILE_SECONDS = time.perf_counter() - t0
     return COMPILE_SECONDS

@@ -27,7 +27,8 @@ from scipy import signal, special, stats
 from scaling.core import law
 
 #: How the prewhitening VAR(1) matrix is kept stable: "singular" caps its singular values at
-#: 0.97 (Andrews & Monahan 1992).  The compiled kernels of :mod:`scaling.fitting.engine` follow this rule.
+#: 0.97 (Andrews & Monahan 1992), in the internal units of the fit (:mod:`scaling.core.units`).
+#: The compiled kernels of :mod:`scaling.fitting.engine` follow this rule.
 VAR1_SHRINK = "singular"
 
 
@@ -238,6 +239,10 @@ def hac_cov(
         Divide each residual by ``1 - h_t`` (``h`` the leverage of the point), as in
         the HC3 estimator.  The ceiling is an extrapolation to S = 0 that leans on the
         lowest-entropy points; without this the interval undercovers (see the README).
+    prewhiten : bool
+        VAR(1) prewhitening of the scores (:func:`_var1`).  Its cap is not unit-free: pass
+        ``J`` and ``resid`` in the fit's internal units (:class:`scaling.core.units.Units`), as
+        the fits do, and transform the result back.
 
     Returns
     -------
@@ -271,15 +276,18 @@ def _var1(scores: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
     """Least-squares VAR(1) coefficient matrix of the scores, within runs (Andrews-Monahan prewhitening).
 
     Singular values above 0.97 are shrunk to 0.97 (Andrews & Monahan 1992) so that
-    recolouring stays finite.  Known limitation: singular values depend on the
-    parameters' units, so c's interval is not exactly equivariant to a change of entropy
-    units (nats to bits).  Shrinking the spectral radius instead is equivariant but
-    under-covered the exchange-rate band at low entropy (86%) in our simulations.  So did
-    two other equivariant rules, tried with caps of 0.6-0.97: singular values of the VAR(1)
-    matrix with each score in units of its root sum of squares, and after whitening the
-    scores by their Gram matrix.  Both covered the true exchange rate at S = 0.6 in 85-87%
-    of 300 runs and the ceiling in 93%, where this rule gives 89-93% and 94-96% in units
-    scaled by 0.5-3 (n = 100, AR(1) rho = 0.5).
+    recolouring stays finite.  Singular values depend on the parameters' units, so this rule
+    by itself is not equivariant to the units of the data; the fits make it so by computing
+    everything in internal units (:class:`scaling.core.units.Units`: performance centred and
+    divided by twice its range, entropy divided by its largest value) and transforming the
+    covariance back, so intervals are exactly equivariant to the units of performance (scale
+    and shift) and entropy (scale).  Equivariant rules in the user's units covered worse:
+    shrinking the spectral radius covered the exchange-rate band at low entropy in 86% of runs;
+    singular values of the VAR(1) matrix with each score in units of its root sum of squares,
+    or after whitening the scores by their Gram matrix (caps of 0.6-0.97), covered the true
+    exchange rate at S = 0.6 in 85-87% of 300 runs and the ceiling in 93%.  This rule in the
+    internal units covers them in 91% and 95% (n = 100, AR(1) rho = 0.5; the choice of internal
+    units is discussed in :mod:`scaling.core.units`).
     """
     X = np.concatenate([scores[a : b - 1] for a, b in bounds])
     Y = np.concatenate([scores[a + 1 : b] for a, b in bounds])

@@ -206,9 +206,15 @@ class VarProSolution:
 
 
 def profile_grid(lo: float, hi: float, size: int = GRID_SIZE) -> np.ndarray:
-    """The coarse grid over c, always containing 0 and 1 when they lie within the bounds."""
+    """The coarse grid over c, always containing 0 (the linear form) when it lies within the bounds.
+
+    The grid is unit-free: rescaling the entropies by k divides every grid point by k.  (It once
+    also held c = 1, the paper's rate per nat; a grid point fixed in the user's entropy units
+    made the search depend on those units.  The paper's form is still fitted and compared, as
+    ``mode="paper"`` and the ``paper`` alternative.)
+    """
     grid = np.linspace(lo, hi, size)
-    extra = [v for v in (0.0, 1.0) if lo <= v <= hi]
+    extra = [0.0] if lo <= 0.0 <= hi else []
     return np.unique(np.concatenate([grid, extra]))
 
 
@@ -467,7 +473,7 @@ def varpro_shared(
     flat = profile_is_flat(np.atleast_2d(prof), np.atleast_1d(syy))
     k1 = np.atleast_1d(k)
     # the cell around the best grid point: one grid step either way (not the neighbouring grid
-    # values, which may sit 1e-15 away where the extra points 0 and 1 fall next to a grid point)
+    # values, which may sit 1e-15 away where the extra point 0 falls next to a grid point)
     step = (hi - lo) / (grid_size - 1)
     start = grid[k1]
     left, right = np.maximum(start - step, lo), np.minimum(start + step, hi)

@@ -7,7 +7,9 @@ covariance treats points within a run as autocorrelated and runs as independent.
 
 :func:`fit_panel` estimates ``c`` by variable projection over the summed profile ``RSS(c)``
 (:func:`scaling.core.law.varpro_shared`), or takes it fixed, then solves each group's
-``(P0_k, beta_k)`` at that ``c``.  Its covariance is the nonlinear least-squares sandwich with the
+``(P0_k, beta_k)`` at that ``c``.  It does so in internal units (:class:`scaling.core.units.Units`,
+one set for all points: the groups share c and one sum of squares) and transforms every number
+back, so the fit is equivariant to the units of performance and entropy.  Its covariance is the nonlinear least-squares sandwich with the
 Jacobian of all ``2G + 1`` parameters ``(P0_0, beta_0, ..., P0_{G-1}, beta_{G-1}, c)``: one column
 for ``c`` and two per group.  Everything here is numpy on arrays: no pandas, no I/O.
 """
@@ -20,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from scaling.core import intervals, law
+from scaling.core.units import Units
 
 CovType = Literal["hac", "ar1", "none"]
 COV_TYPES = ("hac", "ar1", "none")
@@ -254,12 +257,17 @@ def fit_panel(
     if step is not None and np.shape(step) != S.shape:
         raise ValueError(f"step must have one entry per point ({n}), got shape {np.shape(step)}")
 
-    S_list = [S[codes == k] for k in range(G)]
-    y_list = [y[codes == k] for k in range(G)]
     fixed = c is not None
     if bounds is None:
         bounds = law.c_bounds(S) if not fixed or np.ptp(S) > 0 else (float(c), float(c))
-    lo, hi = float(bounds[0]), float(bounds[1])
+    units = Units.of_points(S, y)
+    user_y, user_c = y, c
+    S, y = units.internal(S, y)
+    lo, hi = float(units.rate_in(bounds[0])), float(units.rate_in(bounds[1]))
+    if fixed:
+        c = float(units.rate_in(c))
+    S_list = [S[codes == k] for k in range(G)]
+    y_list = [y[codes == k] for k in range(G)]
     if not fixed:
         sol = law.varpro_shared(S_list, y_list, (lo, hi))
         c_hat, at_bound = float(sol.c), bool(sol.at_bound)
@@ -293,21 +301,23 @@ def fit_panel(
         cov[np.ix_(cols, cols)] = intervals.ar1_sandwich(J[order][:, cols], resid[order], rank[order], k=k)
     else:
         cov[:] = np.nan
+    theta = units.theta(np.append(np.column_stack([P0, beta]).ravel(), c_hat))
+    fitted = units.perf(fitted)
     return PanelFit(
-        c=c_hat,
-        P0=P0,
-        beta=beta,
-        cov=cov,
+        c=float(user_c) if fixed else float(theta[-1]),
+        P0=theta[0:-1:2],
+        beta=theta[1:-1:2],
+        cov=units.cov(cov),
         cov_type=cov_type,
         hac_lags=int(lags),
         fixed_c=fixed,
         at_bound=at_bound,
-        bounds=(lo, hi),
-        grid=grid,
-        profile=prof,
+        bounds=(float(bounds[0]), float(bounds[1])),
+        grid=units.rate(grid),
+        profile=units.squares(prof),
         groups=codes,
         blocks=bl,
-        jacobian=J,
+        jacobian=units.jacobian(J),
         fitted=fitted,
-        resid=resid,
+        resid=user_y - fitted,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 #: the search for c covers ``|c| * range(S) <= C_SPAN``.
 C_SPAN = 20.0
-#: points of the profile grid over that range (plus c = 0 and c = 1 when inside).
+#: points of the profile grid over that range (plus c = 0; the grid is unit-free).
 GRID_SIZE = 401
 #: the coarse search evaluates every COARSE_EVERY-th grid point (a divisor of 400 but not of
 #: 200, so that no coarse point sits at c ~ 0, where the fast kernel loses digits).
@@ -21,9 +21,10 @@ LOG_BIG = 350.0
 
 #: fewer usable points than this give no estimate.
 MIN_POINTS = 4
-#: values this large (or larger) overflow the exponentials: no estimate.
+#: values this large (or larger) overflow the exponentials: no estimate (the one absolute threshold:
+#: a limit of double precision; every fit runs in internal units, :mod:`scaling.core.units`).
 HUGE_VALUE = 1e100
-#: a series whose range is at most CONSTANT_REL times its largest magnitude (or 1) is constant.
+#: a series whose range is at most CONSTANT_REL times its largest magnitude is constant (unit-free).
 CONSTANT_REL = 1e-12
 #: entropy "falls" when Kendall's tau between step and entropy is below this.
 TREND_TAU_MAX = -0.2

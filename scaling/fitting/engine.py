@@ -3,8 +3,12 @@
 A sweep of hundreds or thousands of runs is fitted in a few array operations per group of
 runs of equal length, instead of one Python-level fit per run:
 
+* every run is fitted in its own internal units (:class:`scaling.core.units.Units`: performance
+  centred by its mean and divided by twice its range, entropy divided by its largest value) and every
+  number is transformed back before statuses are assigned, so estimates, intervals and statuses
+  are equivariant to the units of performance (scale and shift) and of entropy (scale);
 * the profile ``RSS(c)`` of every run is evaluated on its own grid (the same grid as the
-  per-run path: 401 points over ``|c| * range(S) <= 20`` plus c = 0 and c = 1) for all runs
+  per-run path: 401 points over ``|c| * range(S) <= 20`` plus c = 0) for all runs
   at once; with ``search="coarse"`` (the default) only every 16th grid point is evaluated,
   with the exponentials of a whole row of rates obtained by repeated multiplication, and the
   full grid only for runs whose coarse profile is flat or has more than one minimum
@@ -54,6 +58,7 @@ import pandas as pd
 
 from scaling.core import intervals, law
 from scaling.core.rules import COARSE_EVERY, LOG_BIG
+from scaling.core.units import Units
 
 try:  # compiled kernels for point fits (numba); the numpy code below is the fallback and the reference
     from scaling.core import _kernels
@@ -120,17 +125,17 @@ def _grids(lo: np.ndarray, hi: np.ndarray, size: int = law.GRID_SIZE):
 
     Returns
     -------
-    grid : array (R, size + 2)
+    grid : array (R, size + 1)
         Sorted unique grid values of each row, NaN after the row's last point.
-    label : array (R, size + 2)
-        Index of each value in the row's linspace, or -1 for the extra points 0 and 1.
+    label : array (R, size + 1)
+        Index of each value in the row's linspace, or -1 for the extra point 0.
     """
     R = lo.size
     lin = np.linspace(lo, hi, size, axis=1)
-    extra = np.array([0.0, 1.0])
+    extra = np.array([0.0])
     inside = (lo[:, None] <= extra) & (extra <= hi[:, None])
     vals = np.concatenate([lin, np.where(inside, extra, np.nan)], axis=1)
-    labels = np.broadcast_to(np.concatenate([np.arange(size), [-1, -1]]), (R, size + 2))
+    labels = np.broadcast_to(np.concatenate([np.arange(size), [-1]]), (R, size + 1))
     order = np.argsort(vals, axis=1, kind="stable")
     vals = np.take_along_axis(vals, order, axis=1)
     labels = np.take_along_axis(labels, order, axis=1)
@@ -280,9 +285,8 @@ def _search(S, y, lo, hi, how: str):
         m = COARSE_EVERY
         lin_c = np.linspace(lo, hi, law.GRID_SIZE, axis=1)[:, ::m]
         prof_lin = _coarse_profile(S, yc, syy, lin_c[:, 0], lin_c[:, 1] - lin_c[:, 0], lin_c.shape[1])
-        one = np.where((lo <= 1.0) & (1.0 <= hi), 1.0, np.nan)
-        cc = np.concatenate([lin_c, np.zeros((R, 1)), one[:, None]], axis=1)
-        pp = np.concatenate([prof_lin, _rss_at(S, yc, syy, np.zeros(R))[:, None], _rss_at(S, yc, syy, one)[:, None]], axis=1)
+        cc = np.concatenate([lin_c, np.zeros((R, 1))], axis=1)
+        pp = np.concatenate([prof_lin, _rss_at(S, yc, syy, np.zeros(R))[:, None]], axis=1)
         order = np.argsort(cc, axis=1, kind="stable")
         cc = np.take_along_axis(cc, order, axis=1)
         pf = np.take_along_axis(pp, order, axis=1)
@@ -401,31 +405,70 @@ def _fit_chunk(
     A pure function of its arguments (a unit of work for joblib/Dask).  Rows with values of
     1e100 or more, or constant entropy, are not fitted: ``pre`` says why for every row
     (:data:`PRE_HUGE`, :data:`PRE_CONSTANT` or :data:`PRE_FIT`) and ``pre_value`` holds the
-    largest magnitude of each row; the other arrays hold the rows ``fitted`` only.
+    largest magnitude of each row; the other arrays hold the rows ``fitted`` only.  The rows are
+    fitted in their internal units (:class:`scaling.core.units.Units`) and every number returned is
+    in the user's units.
     ``limit_blas=False`` when the caller already holds BLAS at one thread for the whole
     process (threads of this process must not each set and restore that global setting).
     """
     pre, size_ = precheck_rows(S, y)
     checks = dict(pre=pre, pre_value=size_, perf0=y[:, 0].copy())
-    if (pre == PRE_FIT).all():
-        return dict(_fit_rows(S, y, step, c_fixed, opts, search, limit_blas), fitted=np.arange(S.shape[0]), **checks)
     fitted = np.flatnonzero(pre == PRE_FIT)
     if fitted.size == 0:
         return checks
-    return dict(_fit_rows(S[fitted], y[fitted], step[fitted], c_fixed, opts, search, limit_blas), fitted=fitted, **checks)
+    if fitted.size < S.shape[0]:
+        S, y, step = S[fitted], y[fitted], step[fitted]
+    units = Units.of(S, y)
+    Si, yi = units.internal(S, y)
+    out = _fit_rows(Si, yi, step, units.entropy, c_fixed, opts, search, limit_blas)
+    return dict(_to_user(out, units, c_fixed), fitted=fitted, **checks)
+
+
+def _to_user(out: dict, units: Units, c_fixed: float | None) -> dict:
+    """The numbers of :func:`_fit_rows` (computed in internal units) in the user's units.
+
+    A fixed rate is reported as given (``c_fixed``), not as its round trip through the units.
+    """
+    back = dict(out)
+    for key in ("theta", "replicates"):
+        if key in out:
+            back[key] = units.theta(out[key])
+    for key in ("cov", "replicate_cov"):
+        if key in out:
+            back[key] = units.cov(out[key])
+    for key in ("rss", "tss", "rss_linear", "rss_paper", "rss_free", "profile"):
+        if key in out:
+            back[key] = units.squares(out[key])
+    for key in ("lo", "hi", "grid"):
+        if key in out:
+            back[key] = units.rate(out[key])
+    if c_fixed is not None:
+        for key in ("theta", "replicates"):
+            if key in out:
+                back[key][..., 2] = c_fixed
+    return back
 
 
 def _fit_rows(
-    S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str, limit_blas: bool = True
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, unit: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str,
+    limit_blas: bool = True,
 ) -> dict:
-    """Fit checked runs of one length, in blocks of about :data:`BLOCK_ELEMS` points (temporaries stay in cache)."""
+    """Fit checked runs of one length, in blocks of about :data:`BLOCK_ELEMS` points (temporaries stay in cache).
+
+    ``S`` and ``y`` are in internal units (:class:`scaling.core.units.Units`), ``unit`` is each
+    row's entropy unit (a rate ``c`` per nat is ``c * unit`` here) and ``c_fixed`` the fixed rate
+    in the user's units; the numbers returned are in internal units.
+    """
     R, n = S.shape
     size = max(4, BLOCK_ELEMS // n) if opts.ci != "bootstrap" else max(1, BLOCK_ELEMS // n // 8)
     if _compiled(opts, search, c_fixed):
         size = max(4, COMPILED_BLOCK_ELEMS // n)  # the exponentials between the kernels stay in cache
     blas = law.single_threaded_blas() if limit_blas else contextlib.nullcontext()
     with blas, np.errstate(all="ignore"):  # overflow etc. end in statuses, not warnings
-        parts = [_fit_block(S[a : a + size], y[a : a + size], step[a : a + size], c_fixed, opts, search) for a in range(0, R, size)]
+        parts = [
+            _fit_block(S[a : a + size], y[a : a + size], step[a : a + size], unit[a : a + size], c_fixed, opts, search)
+            for a in range(0, R, size)
+        ]
     if len(parts) == 1:
         return parts[0]
     out = {}
@@ -443,18 +486,21 @@ def _pad_cols(a: np.ndarray, width: int) -> np.ndarray:
     return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
 
 
-def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str) -> dict:
-    """:func:`_fit_chunk` for one block of rows."""
+def _fit_block(
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, unit: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str
+) -> dict:
+    """:func:`_fit_rows` for one block of rows."""
     R, n = S.shape
     if _compiled(opts, search, c_fixed):
-        return _fit_block_compiled(S, y, step, c_fixed, opts)
+        return _fit_block_compiled(S, y, step, unit, c_fixed, opts)
     ptp = S.max(axis=1) - S.min(axis=1)
     lo, hi = -law.C_SPAN / ptp, law.C_SPAN / ptp
     fixed = c_fixed is not None
     k = 2 if fixed else 3
     free_c, free_bound, extras = _search(S, y, lo, hi, "full" if (search == "full" and not fixed) else "coarse")
+    one = unit  # the paper's c = 1 per nat, in internal units
     if fixed:
-        c_hat = np.full(R, float(c_fixed))
+        c_hat = float(c_fixed) * unit
         at_bound = np.zeros(R, dtype=bool)
     else:
         c_hat, at_bound = free_c, free_bound
@@ -477,7 +523,7 @@ def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | 
         at_bound=at_bound,
         lags=np.full(R, lags),
         rss_linear=_at_c(S, y, np.zeros(R))[2],
-        rss_paper=_at_c(S, y, np.ones(R))[2] if c_fixed != 1.0 else rss,
+        rss_paper=_at_c(S, y, one)[2] if c_fixed != 1.0 else rss,
         rss_free=free_rss,
         tau=entropy_trend_rows(step, S),
         lo=lo,
@@ -491,11 +537,10 @@ def _fit_block(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | 
     return out
 
 
-def _search_compiled(S: np.ndarray, y: np.ndarray, EX_one: np.ndarray | None = None):
+def _search_compiled(S: np.ndarray, y: np.ndarray):
     """``_search(S, y, lo, hi, "coarse")`` by the compiled kernel; the numpy path decides the
-    rows whose coarse profile is flat or multimodal.  Returns c, at_bound, lo, hi.
-    ``EX_one = expm1(S)`` may be passed when the caller needs it too."""
-    c, at_bound, lo, hi, need = _kernels.search(S, y, EX_one)
+    rows whose coarse profile is flat or multimodal.  Returns c, at_bound, lo, hi."""
+    c, at_bound, lo, hi, need = _kernels.search(S, y)
     if need.any():
         idx = np.flatnonzero(need)
         c[idx], at_bound[idx], _ = _search(S[idx], y[idx], lo[idx], hi[idx], "coarse")
@@ -511,7 +556,9 @@ def _shrink_rule() -> int:
     return _kernels.SHRINK_SINGULAR if intervals.VAR1_SHRINK == "singular" else -1
 
 
-def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions) -> dict:
+def _fit_block_compiled(
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, unit: np.ndarray, c_fixed: float | None, opts: FitOptions
+) -> dict:
     """:func:`_fit_block` for point fits with the compiled kernels (:mod:`scaling.core._kernels`).
 
     Rows the kernels leave aside (full-grid searches, HAC covariances whose inverse checks fail
@@ -520,19 +567,18 @@ def _fit_block_compiled(S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed:
     """
     R, n = S.shape
     S, y, step = (np.ascontiguousarray(a, dtype=float) for a in (S, y, step))
-    fixed = c_fixed is not None  # c = 1 here (paper mode)
+    fixed = c_fixed is not None  # c = 1 per nat here (paper mode)
     k = 2 if fixed else 3
-    with np.errstate(over="ignore"):
-        EX_one = np.expm1(S)
-    free_c, free_bound, lo, hi = _search_compiled(S, y, EX_one)
+    one = np.ascontiguousarray(unit, dtype=float)  # the paper's c = 1 per nat, in internal units
+    free_c, free_bound, lo, hi = _search_compiled(S, y)
     if fixed:
-        c_hat, at_bound = np.ones(R), np.zeros(R, dtype=bool)
+        c_hat, at_bound = one, np.zeros(R, dtype=bool)
     else:
         c_hat, at_bound = free_c, free_bound
     lags = opts.maxlags or intervals.newey_west_lags(n)
     do_hac = n > k + 1
     theta, cov, rss, tss, rss_linear, rss_paper, rss_free, tau, state = _kernels.point_fit(
-        S, y, step, c_hat, fixed, free_c, int(lags), do_hac, _shrink_rule(), EX_one
+        S, y, step, c_hat, fixed, free_c, int(lags), do_hac, _shrink_rule(), one
     )
     if do_hac:
         redo = np.flatnonzero(state == 2)
@@ -869,10 +915,13 @@ def _profiles_for(res: BatchFit, idx) -> tuple[dict, dict]:
     for i in want:
         by_n.setdefault(int(lengths[i]), []).append(i)
     for members in by_n.values():
-        S, y, _ = res.runs.block(np.array(members))
+        units = Units.of(*res.runs.block(np.array(members))[:2])
+        S, y = units.internal(*res.runs.block(np.array(members))[:2])
         yc = y - y.mean(axis=1, keepdims=True)
-        grid = _grids(res.bounds[members, 0], res.bounds[members, 1])[0]
+        ptp = S.max(axis=1) - S.min(axis=1)
+        grid = _grids(-law.C_SPAN / ptp, law.C_SPAN / ptp)[0]  # the bounds of _fit_block
         prof = _profile(S, yc, np.einsum("rn,rn->r", yc, yc), grid)
+        grid, prof = units.rate(grid), units.squares(prof)
         for j, i in enumerate(members):
             K = int(np.isfinite(grid[j]).sum())
             grids[i], profs[i] = grid[j, :K], prof[j, :K]
@@ -1248,7 +1297,7 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
     """Point estimates only: :func:`scaling.core.law.varpro` for every run, vectorised.
 
     The optimisation without intervals, goodness of fit or statuses (what a curve-fitting
-    loop returns).  Runs with fewer than 4 points, constant entropy or values of 1e100 or
+    loop returns), in each run's internal units as :func:`fit_runs` does it.  Runs with fewer than 4 points, constant entropy or values of 1e100 or
     more get NaN.
 
     Returns
@@ -1273,7 +1322,8 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
             if USE_NUMBA and search == "coarse":  # one compiled pass over all rows
                 step = max(1, members.size)
             for a in range(0, members.size, step):
-                Sb, yb = S[a : a + step], y[a : a + step]
+                units = Units.of(S[a : a + step], y[a : a + step])
+                Sb, yb = units.internal(S[a : a + step], y[a : a + step])
                 if USE_NUMBA and search == "coarse":
                     Sb, yb = np.ascontiguousarray(Sb), np.ascontiguousarray(yb)
                     c, at_bound, _, _ = _search_compiled(Sb, yb)
@@ -1282,7 +1332,7 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
                     ptp = Sb.max(axis=1) - Sb.min(axis=1)
                     c, at_bound, _ = _search(Sb, yb, -law.C_SPAN / ptp, law.C_SPAN / ptp, search)
                     P0, beta, rss, _, _ = _at_c(Sb, yb, c)
-                out[members[a : a + step]] = np.column_stack([P0, beta, c, rss])
+                out[members[a : a + step]] = np.column_stack([units.theta(np.column_stack([P0, beta, c])), units.squares(rss)])
                 bound[members[a : a + step]] = at_bound
     frame = pd.DataFrame(out, columns=["P0", "beta", "c", "rss"])
     frame.insert(0, "run", runs.run_ids)

@@ -150,7 +150,7 @@ def precheck_rows(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     -------
     code : int array (R,)
         :data:`PRE_FIT`, or why not: :data:`PRE_HUGE` (values of 1e100 or more overflow the
-        exponentials), :data:`PRE_CONSTANT` (constant entropy: c is not identified) or
+        exponentials and sums of squares: a limit of double precision, not of the units), :data:`PRE_CONSTANT` (constant entropy: c is not identified) or
         :data:`PRE_FLAT_PERF` (constant performance: nothing for the law to describe, and
         R^2 is undefined).
     size : array (R,)
@@ -163,8 +163,9 @@ def precheck_rows(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         y_abs = np.maximum(np.abs(ymax), np.abs(ymin))
         size = np.maximum(s_abs, y_abs)
         huge = ~(size < HUGE_VALUE)
-        const = ~huge & (smax - smin <= CONSTANT_REL * np.maximum(1.0, s_abs))
-        flat = ~huge & ~const & (ymax - ymin <= CONSTANT_REL * np.maximum(1.0, y_abs))
+        # relative to the row's own magnitude (unit-free): a spread at the level of rounding is none
+        const = ~huge & (smax - smin <= CONSTANT_REL * s_abs)
+        flat = ~huge & ~const & (ymax - ymin <= CONSTANT_REL * y_abs)
     code = np.select([huge, const, flat], [PRE_HUGE, PRE_CONSTANT, PRE_FLAT_PERF], PRE_FIT)
     return code, size
 

@@ -297,7 +297,9 @@ def test_cli_extrapolate_on_toyrl(toy, tmp_path):
     assert frame.columns[:4].tolist() == ["params", "ceiling_pred", "ceiling_lo", "ceiling_hi"]
     assert {"a_pred", "b_pred", "task", "decades_beyond"} <= set(frame.columns)
     assert frame["params"].tolist() == [3e9, 7e10] and (frame["task"] == "add4").all()
-    assert frame["ceiling_pred"].round(4).tolist() == [0.9569, 0.9369] and frame["forms_disagree"].all()
+    # 0.9569, 0.9369 before the fits used internal units: stage 2 weighs models by their stage-1
+    # variances, which moved (about 1-15%) with the units the HAC prewhitening acts in
+    assert frame["ceiling_pred"].round(4).tolist() == [0.9671, 0.951] and frame["forms_disagree"].all()
     assert (frame["decades_beyond"] > 2).all()
 
 

@@ -8,8 +8,10 @@ from scaling.across.stage1 import fit_stage1
 from scaling.comparison import CompareOptions, compare_model
 from scaling.core import intervals, law
 from scaling.core.panel import fit_panel, panel_jacobian
+from scaling.core.units import Units
 from scaling.data.runtable import prepare_run
 from scaling.fitting.shared import fit_shared
+from scaling.fitting.single import fit_run
 from tests.conftest import simulate_run
 
 P0S = (0.95, 0.85, 0.75)
@@ -80,11 +82,16 @@ def test_panel_agrees_with_scipy_least_squares():
 def test_one_group_one_run_is_the_single_run_sandwich():
     step, S, y = simulate_run(np.random.default_rng(2), n=90, sd=0.01, rho=0.5)
     fit = fit_panel(S, y, np.zeros(S.size, dtype=int))
-    J = intervals.jacobian(S, fit.beta[0], fit.c)
+    # both in the run's internal units (scaling.core.units.Units), transformed back
+    units = Units.of_points(S, y)
+    Si, _ = units.internal(S, y)
+    J = intervals.jacobian(Si, fit.beta[0] * units.entropy / units.scale, fit.c * units.entropy)
     lags = intervals.newey_west_lags(S.size)
-    np.testing.assert_allclose(fit.cov, intervals.hac_cov(J, fit.resid, lags), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(fit.cov, units.cov(intervals.hac_cov(J, fit.resid / units.scale, lags)), rtol=1e-9, atol=0)
+    single = fit_run(S, y, step)
+    np.testing.assert_allclose(fit.cov, single.cov, rtol=1e-8, atol=0)
     sol = law.varpro(S, y)
-    assert fit.c == float(sol.c) and fit.P0[0] == float(sol.P0)
+    assert fit.c == pytest.approx(float(sol.c), rel=1e-12) and fit.P0[0] == pytest.approx(float(sol.P0), rel=1e-12)
 
 
 def test_time_order_comes_from_step_and_results_keep_the_input_order():

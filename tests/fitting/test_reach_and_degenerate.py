@@ -47,14 +47,23 @@ def test_far_extrapolation_beyond_the_threshold_is_a_caveat(rng):
     assert fit_run(S, y, mode="paper").status is FitStatus.FAR_EXTRAPOLATION
 
 
-def test_the_eight_point_gemma_run_is_a_degenerate_fit():
-    fit = fit_run(GEMMA8_S, GEMMA8_Y, np.arange(8))
-    assert fit.c == pytest.approx(79.93, abs=0.01) and abs(fit.b) < 1e-9
+@pytest.mark.parametrize("k, k_s", [(1.0, 1.0), (1.0, 1 / np.log(2)), (100.0, 1.0), (1.0, 10.0)], ids=["nats", "bits", "percent", "x10"])
+def test_the_eight_point_gemma_run_gets_one_status_in_any_units(k, k_s):
+    # Its interval for c had zero width (1e-7 of the entropy range) only because the HAC
+    # prewhitening acted in the user's units: in percent, or with entropy x10, the same fit was
+    # already a far extrapolation.  In internal units the interval is narrow (4e-4 of the range,
+    # where the profile leaves c unbounded above) but not of zero width, in every unit.
+    fit = fit_run(k_s * GEMMA8_S, k * GEMMA8_Y, np.arange(8), options=FitOptions(perf_range=(0.0, k)))
+    assert fit.c * k_s == pytest.approx(79.93, abs=0.01) and abs(fit.b) < 1e-9 * k
     lo, hi = fit.conf_int("c")
-    assert (hi - lo) * (GEMMA8_S.max() - GEMMA8_S.min()) < 1e-6
+    assert 1e-4 < (hi - lo) * np.ptp(k_s * GEMMA8_S) < 1e-3
+    assert fit.status is FitStatus.FAR_EXTRAPOLATION and fit.flags == (FitStatus.FAR_EXTRAPOLATION,)
+
+
+def test_a_fit_without_a_covariance_is_degenerate():
+    fit = fit_run([0.8, 0.6, 0.4, 0.2], [0.30, 0.52, 0.61, 0.70], np.arange(4))  # 4 points, 3 parameters
     assert fit.status is FitStatus.DEGENERATE and not fit.status.usable
-    assert FitStatus.DEGENERATE in fit.flags and FitStatus.FAR_EXTRAPOLATION in fit.flags
-    assert "degenerate fit: the interval for c" in fit.message and "has zero width" in fit.message
+    assert "degenerate fit: the interval for c is undefined" in fit.message
 
 
 def test_an_exact_fit_is_not_degenerate():
