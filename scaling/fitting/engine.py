@@ -428,7 +428,14 @@ def _to_user(out: dict, units: Units, c_fixed: float | None) -> dict:
     """The numbers of :func:`_fit_rows` (computed in internal units) in the user's units.
 
     A fixed rate is reported as given (``c_fixed``), not as its round trip through the units.
+    Runs in extreme units (e.g. entropies of 1e-190) may overflow on the way back: their numbers
+    become infinite, which the status rules read as undefined.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _to_user_unchecked(out, units, c_fixed)
+
+
+def _to_user_unchecked(out: dict, units: Units, c_fixed: float | None) -> dict:
     back = dict(out)
     for key in ("theta", "replicates"):
         if key in out:

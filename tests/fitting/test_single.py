@@ -200,8 +200,9 @@ def test_curve_bands_of_a_fraction_stay_in_0_1(P0, seed, ci):
     assert free.conf_int("ceiling") == pytest.approx(fit.conf_int("ceiling"))
 
 
-def test_unbounded_curve_band_is_unchanged():
-    # perf_range=None: the numbers the band had before intervals were bounded
+def test_unbounded_curve_band_is_the_delta_method_band():
+    # perf_range=None: the band is the symmetric delta-method band of the curve, with the ceiling's
+    # interval at S = 0 and the fit's critical value; checked with a finite-difference gradient
     from scaling.simulate import ar1_noise
 
     rng = np.random.default_rng(3)
@@ -209,8 +210,16 @@ def test_unbounded_curve_band_is_unchanged():
     H = 0.5 * (1 + step / 20) ** -1.0
     y = 0.97 - 0.6 * law.g(H, 1.0) + ar1_noise(rng, 60, 0.02, 0.5)
     fit = fit_run(H, y, step, options=FitOptions(perf_range=None))
-    band = fit.predict_interval([0.0, 0.1, 0.5])[["lo", "hi"]].to_numpy()
-    np.testing.assert_allclose(band, [[0.8966688080780167, 1.051270035120823], [0.8927860813821796, 0.9204527850336898],
-                                      [0.5079417418835587, 0.695576481456636]], rtol=1e-6)  # fmt: skip
+    S = np.array([0.0, 0.1, 0.5, H.min()])
+    band = fit.predict_interval(S)
+    lo0, hi0 = fit.conf_int("ceiling")
+    assert (band["lo"][0], band["hi"][0]) == pytest.approx((lo0, hi0), rel=1e-10)
+    crit = (hi0 - lo0) / (2 * np.sqrt(fit.cov[0, 0]))
+    curve = lambda th: th[0] - th[1] * law.g(S, th[2])  # noqa: E731
+    grad = np.column_stack([(curve(fit.theta + h) - curve(fit.theta - h)) / (2 * 1e-6) for h in 1e-6 * np.eye(3)])
+    se = np.sqrt(np.einsum("ij,jk,ik->i", grad, fit.cov, grad))
+    np.testing.assert_allclose(band["lo"], band["mean"] - crit * se, rtol=1e-6)
+    np.testing.assert_allclose(band["hi"], band["mean"] + crit * se, rtol=1e-6)
+    assert band["hi"][0] > 1  # unbounded: the band of this run's ceiling crosses 1
     row = fit.to_frame().iloc[0]
-    assert (row["perf_at_min_entropy_lo"], row["perf_at_min_entropy_hi"]) == pytest.approx((0.8978977425504251, 0.9530915010051821), rel=1e-6)
+    assert (row["perf_at_min_entropy_lo"], row["perf_at_min_entropy_hi"]) == pytest.approx((band["lo"][3], band["hi"][3]), rel=1e-8)

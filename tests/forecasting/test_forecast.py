@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from scaling.cli import app
 from scaling.core import law
+from scaling.core.intervals import bounded_interval
 from scaling.data.load import ColumnMap, load
 from scaling.data.runtable import prepare_run
 from scaling.forecasting.forecast import (
@@ -282,18 +283,20 @@ def test_bounded_forecast_intervals_are_the_metric_scale_ones_carried_to_the_log
     assert (fc.final_pred, fc.ceiling_lo, fc.ceiling_hi) == (free.final_pred, free.ceiling_lo, free.ceiling_hi)  # the ceiling is a parameter
 
 
-def test_unbounded_forecast_intervals_are_unchanged():
-    # perf_range=None: the numbers the forecaster gave before intervals were bounded
+def test_unbounded_forecast_intervals_are_left_unbounded():
+    # perf_range=None: the forecaster's intervals are its metric-scale ones, here crossing 1, and
+    # the bounded ones are exactly those carried onto the logit scale
     rng = np.random.default_rng(3)
     step = np.arange(60) * 2.0
     H = 0.5 * (1 + step / 20) ** -1.0
     y = 0.97 - 0.6 * law.g(H, 1.0) + ar1_noise(rng, 60, 0.02, 0.5)
     run, _ = prepare_run(H, y, step, {"run": "r", "model": "m", "params": 1e6, "algorithm": "a", "seed": "0"})
-    fc = forecast_run(run, 0.15, options=ForecastOptions(n_boot=200), perf_range=None)
-    got = (fc.final_lo, fc.final_hi, fc.observed_lo, fc.observed_hi)
-    assert got == pytest.approx((0.5668238371136558, 1.659207562866554, 0.5668246064300708, 1.659206132341293), rel=1e-6)
-    np.testing.assert_allclose(fc.rest.loc[[0, 10], ["traj_lo", "traj_hi"]].to_numpy(),
-                               [[0.5810621947719672, 1.1964302996238265], [0.596121026529024, 1.463805888437123]], rtol=1e-6)  # fmt: skip
+    free = forecast_run(run, 0.15, options=ForecastOptions(n_boot=200), perf_range=None)
+    fc = forecast_run(run, 0.15, options=ForecastOptions(n_boot=200), perf_range=(0.0, 1.0))
+    assert free.final_lo < free.final_pred < 1 < free.final_hi
+    assert fc.final_pred == free.final_pred and 0 <= fc.final_lo < fc.final_pred < fc.final_hi <= 1
+    lo, hi, _ = bounded_interval(free.final_pred, free.final_lo, free.final_hi, (0.0, 1.0))
+    assert (fc.final_lo, fc.final_hi) == pytest.approx((float(lo), float(hi)), rel=1e-12)
 
 
 def test_a_forecast_outside_the_range_says_so_and_keeps_only_observable_values():
