@@ -139,17 +139,25 @@ def bounded_interval(
     upper: np.ndarray | float,
     bounds: tuple[float, float] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An interval for a value of a bounded metric, built on the logit scale (delta method).
+    """An interval for a value of a bounded metric, built on the logit scale.
 
     The one rule for every interval of an observable value of a bounded metric (a fraction):
     a forecast, the paper protocol's prediction, a band of the fitted curve.  The interval
     built on the metric's scale (``lower, upper``: e.g. ``estimate -+ crit * se``, or the
-    quantiles of Monte Carlo draws) gives the distances from the estimate; they are carried
-    to the logit scale ``eta = logit(u)``, ``u = (v - lo) / (hi - lo)``, with the delta method
-    (divided by ``dv/deta = (v - lo)(hi - v) / (hi - lo)`` at the estimate), and mapped back.
-    The result lies inside ``[lo, hi]``, is symmetric on the logit scale when the input is
-    symmetric, always contains the estimate, and equals the metric-scale interval as its
-    width goes to 0.
+    quantiles of Monte Carlo draws) is carried to the logit scale ``eta = logit(u)``,
+    ``u = (v - lo) / (hi - lo)``: its distances from the estimate become logit-scale offsets
+    ``lam * (lower - v) / d`` and ``lam * (upper - v) / d`` (``d = dv/deta`` at the estimate, the
+    delta method), with the one factor ``lam > 0`` chosen so that the interval keeps its
+    width on the metric's scale (the whole range when it is wider than the range).  So the
+    result lies inside ``[lo, hi]``, keeps the ratio of its two sides on the logit scale
+    (symmetric there when the input is symmetric), always contains the estimate, has the
+    width of the metric-scale interval, and equals it as its width goes to 0 (``lam -> 1``).
+
+    Why the width is kept: with ``lam = 1`` (the plain delta method) an estimate near an end
+    of the range stretches the far side without limit (an estimate of 0.997 with a
+    metric-scale interval of +-0.019 became [0.43, 1.00]: the linearisation at the estimate
+    reads a spread that the range forbids above as a huge spread below).  Keeping the width
+    moves the interval inside the range instead: [0.962, 0.9997].
 
     Parameters
     ----------
@@ -176,16 +184,19 @@ def bounded_interval(
     -----
     Prediction intervals of an observed value (curve plus observation noise, as Monte Carlo
     draws ``v_b = m_b + e_b``) use the same linearisation at the point estimate ``v``:
-    ``eta_b = eta + (m_b - v) / d + e_b / d`` with ``d = dv/deta``, so the curve's and the
-    noise's variances add on the logit scale with one factor (first-order delta method).  The
-    map is increasing and affine in the draws, so the quantiles of ``eta_b`` are the metric-scale
-    quantiles carried over, which is what this function does with ``lower, upper``.
+    ``eta_b = eta + lam (m_b - v) / d + lam e_b / d``, so the curve's and the noise's variances add
+    on the logit scale with one factor; the map is increasing and affine in the draws, so the
+    quantiles of ``eta_b`` are the metric-scale quantiles carried over, which is what this
+    function does with ``lower, upper``.
 
     Examples
     --------
     >>> lo, hi, out = bounded_interval(0.9, 0.8, 1.0, (0.0, 1.0))
     >>> round(float(lo), 4), round(float(hi), 4), bool(out)
-    (0.7476, 0.9647, False)
+    (0.762, 0.962, False)
+    >>> lo, hi, out = bounded_interval(0.9968, 0.9775, 1.0148, (0.0, 1.0))
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.9624, 0.9997)
     >>> lo, hi, out = bounded_interval(1.02, 0.98, 1.06, (0.0, 1.0))
     >>> float(lo), float(hi), bool(out)
     (0.98, 1.0, True)
@@ -200,15 +211,37 @@ def bounded_interval(
     u = (est - a) / width
     inside = (u > 0) & (u < 1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        d = width * u * (1 - u)  # dv / d eta at the estimate
+        d = u * (1 - u)  # du / d eta at the estimate
         eta = special.logit(u)
+        off_lo, off_hi = (lo_m - est) / width / d, (hi_m - est) / width / d  # logit offsets at lam = 1
+        lam = _width_keeping_factor(eta, off_lo, off_hi, (hi_m - lo_m) / width)
         # offsets from the estimate (exact at zero width); the clip only absorbs rounding at the range's ends
-        lo = np.clip(est + width * (special.expit(eta + (lo_m - est) / d) - special.expit(eta)), a, b)
-        hi = np.clip(est + width * (special.expit(eta + (hi_m - est) / d) - special.expit(eta)), a, b)
+        lo = np.clip(est + width * (special.expit(eta + lam * off_lo) - special.expit(eta)), a, b)
+        hi = np.clip(est + width * (special.expit(eta + lam * off_hi) - special.expit(eta)), a, b)
     cut_lo, cut_hi = np.maximum(lo_m, a), np.minimum(hi_m, b)
     none = ~(cut_lo <= cut_hi) | np.isnan(est)
     cut_lo, cut_hi = np.where(none, np.nan, cut_lo), np.where(none, np.nan, cut_hi)
     return np.where(inside, lo, cut_lo), np.where(inside, hi, cut_hi), ~inside & np.isfinite(est)
+
+
+def _width_keeping_factor(eta: np.ndarray, off_lo: np.ndarray, off_hi: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The factor ``lam`` with ``expit(eta + lam off_hi) - expit(eta + lam off_lo) = target`` (widths in
+    units of the range), by bisection on ``log lam``; the width grows with ``lam`` from 0 to 1, so the
+    root is unique.  A huge ``lam`` (the whole range) where ``target >= 1``; 1 where it is undefined
+    (zero or non-finite offsets: the interval is the point itself or NaN)."""
+    def width_at(t: np.ndarray) -> np.ndarray:
+        lam = np.exp(t)
+        return special.expit(eta + lam * off_hi) - special.expit(eta + lam * off_lo)
+
+    lo_t, hi_t = np.full(eta.shape, -30.0), np.full(eta.shape, 30.0)
+    for _ in range(64):  # an interval of 60 halved 64 times: log lam to ~3e-18
+        mid = 0.5 * (lo_t + hi_t)
+        grow = width_at(mid) < target
+        lo_t, hi_t = np.where(grow, mid, lo_t), np.where(grow, hi_t, mid)
+    lam = np.exp(0.5 * (lo_t + hi_t))
+    lam = np.where(target >= 1.0, 1e300, lam)  # finite, so that a zero offset stays zero
+    solvable = np.isfinite(off_lo) & np.isfinite(off_hi) & (off_hi - off_lo > 0) & np.isfinite(eta)
+    return np.where(solvable, lam, 1.0)
 
 
 def hac_cov(

@@ -51,14 +51,24 @@ def test_bounded_interval_stays_in_the_range_and_contains_the_estimate(u, down, 
 
 
 @settings(max_examples=200, deadline=None)
-@given(u=st.floats(0.01, 0.99), se=st.floats(1e-4, 2.0), crit=st.floats(0.5, 4.0))
-def test_bounded_interval_is_the_delta_method_on_the_logit_scale(u, se, crit):
+@given(u=st.floats(0.01, 0.99), down=st.floats(1e-4, 0.6), up=st.floats(1e-4, 0.6))
+def test_bounded_interval_keeps_the_width_and_the_logit_shape(u, down, up):
     v = 20.0 + 80.0 * u  # a metric in [20, 100]
-    lo, hi, _ = bounded_interval(v, v - crit * se, v + crit * se, (20.0, 100.0))
+    lo, hi, _ = bounded_interval(v, v - 80.0 * down, v + 80.0 * up, (20.0, 100.0))
+    # the width on the metric's scale is kept (the whole range when wider)
+    assert hi - lo == pytest.approx(min(80.0 * (down + up), 80.0), rel=1e-9, abs=1e-9)
+    # one factor on both sides: the ratio of the logit-scale offsets is the delta method's (1 / d both)
     eta = special.logit(u)
-    se_eta = se / ((v - 20.0) * (100.0 - v) / 80.0)
-    assert special.logit((lo - 20.0) / 80.0) == pytest.approx(eta - crit * se_eta, rel=1e-6, abs=1e-6)
-    assert special.logit((hi - 20.0) / 80.0) == pytest.approx(eta + crit * se_eta, rel=1e-6, abs=1e-6)
+    side_lo, side_hi = eta - special.logit((lo - 20.0) / 80.0), special.logit((hi - 20.0) / 80.0) - eta
+    if min(lo - 20.0, 100.0 - hi) > 0.08:  # (ends within 1e-3 of the range's: logits lose their digits)
+        assert side_hi / side_lo == pytest.approx(up / down, rel=1e-6)
+
+
+def test_bounded_interval_near_an_end_moves_inside_instead_of_stretching():
+    # the case that motivated keeping the width: an estimate of 0.9968 +- 0.019
+    lo, hi, out = bounded_interval(0.9968, 0.9775, 1.0148, (0.0, 1.0))
+    assert 0.96 < lo < 0.9775 and 0.999 < hi < 1.0 and not out
+    assert hi - lo == pytest.approx(1.0148 - 0.9775, rel=1e-9)
 
 
 def test_bounded_interval_is_the_usual_interval_for_a_small_se_and_unchanged_without_a_range():
