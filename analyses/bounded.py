@@ -1,8 +1,8 @@
-"""Intervals of a bounded metric (a fraction): before and after building them on the logit scale.
+"""Intervals of a bounded metric (a fraction): before and after conditioning them on the range.
 
 Every interval of an observable value of a fraction (the forecast of the final value, the
-paper protocol's prediction, the band of the fitted curve) is carried onto the logit scale
-(:func:`scaling.core.intervals.bounded_interval`).  "Before" is the metric-scale interval
+paper protocol's prediction, the band of the fitted curve) is the metric-scale interval's
+distribution (a split normal) conditioned on [0, 1] (:func:`scaling.core.intervals.bounded_interval`).  "Before" is the metric-scale interval
 (``perf_range=None``: what the toolkit gave until then); "after" the bounded one
 (``perf_range=(0, 1)``).  The law fits, draws and seeds are the same in both.
 
@@ -219,7 +219,7 @@ def main() -> None:
     per_run, bands = real_counts(args.n_boot)
     counts = _count_table(per_run)
     text = [
-        "# Intervals of a bounded metric: metric scale (before) and logit scale (after)\n",
+        "# Intervals of a bounded metric: metric scale (before) and conditioned on [0, 1] (after)\n",
         f"Made by `python analyses/bounded.py --reps {args.reps} --n-boot {args.n_boot}`.\n",
         "## Part 1: real runs, intervals with an end outside [0, 1]\n",
         (
@@ -227,7 +227,7 @@ def main() -> None:
             "entropy trajectory, 95%), counted where both forecasts are usable. \"final\": the trajectory forecast of the "
             "final value; \"paper final\": the paper protocol at the final step; \"later points\": both intervals at every "
             "point after the prefix. \"estimate outside (flagged)\": forecasts whose point forecast itself leaves [0, 1] "
-            "(the message says so; the interval is then the part of the metric-scale interval inside the range).\n"
+            "(the message says so; the interval is then that of the values the metric can take).\n"
         ),
         _md(counts, 0),
         (

@@ -50,7 +50,7 @@ class Example:
 
 
 EXAMPLES = [
-    Example("fit", f"scaling fit data/runs.csv {RUN} --out results/fits.csv", head=10, tail=6),
+    Example("fit", f"scaling fit data/runs.csv {RUN} --out results/fits.csv", head=6, tail=6),
     Example("forecast", f"scaling forecast data/runs.csv {RUN} --fraction 0.15 --out results/forecast.csv", head=8, tail=3),
     Example("backtest_forecast", f"scaling backtest-forecast data/runs.csv {RUN} --out results/backtest.csv"),
     Example("compare", f"scaling compare data/runs.csv {RUN} --out results/compare.csv", head=12, tail=0),

@@ -225,8 +225,8 @@ class ModelComparison(ResultMixin):
 
     def curves(self, n: int = 100) -> pd.DataFrame:
         """Per-algorithm fitted curves over each algorithm's entropy range (and 0), with
-        pointwise ``1 - alpha`` bands from the joint covariance (inside :attr:`perf_range`, built on
-        the logit scale: :func:`scaling.core.intervals.bounded_interval`); plus the one-curve fit
+        pointwise ``1 - alpha`` bands from the joint covariance (inside :attr:`perf_range`, conditioned
+        on it: :func:`scaling.core.intervals.bounded_interval`); plus the one-curve fit
         as ``"all"`` (no band).  Columns: ``by, entropy, mean, lo, hi``."""
         frames = []
         if not self.theta:
@@ -240,7 +240,7 @@ class ModelComparison(ResultMixin):
             mean = P0 - beta * law.g(S, c)
             J = panel_jacobian(S, np.full(n, j), betas, c)
             _, lo, hi = intervals.delta_interval(J, self.cov, mean, zcrit)
-            lo, hi, _ = intervals.bounded_interval(mean, lo, hi, self.perf_range)
+            lo, hi, _ = intervals.bounded_interval(mean, lo, hi, self.perf_range, self.options.alpha)
             frames.append(pd.DataFrame({self.by: alg, "entropy": S, "mean": mean, "lo": lo, "hi": hi}))
         P0, beta, c = self.theta["all"]
         S = np.linspace(0.0, float(self.points["entropy"].max()), n)

@@ -138,26 +138,28 @@ def bounded_interval(
     lower: np.ndarray | float,
     upper: np.ndarray | float,
     bounds: tuple[float, float] | None,
+    alpha: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An interval for a value of a bounded metric, built on the logit scale.
+    """An interval for a value of a bounded metric: the metric-scale interval's distribution, conditioned on the range.
 
     The one rule for every interval of an observable value of a bounded metric (a fraction):
     a forecast, the paper protocol's prediction, a band of the fitted curve.  The interval
-    built on the metric's scale (``lower, upper``: e.g. ``estimate -+ crit * se``, or the
-    quantiles of Monte Carlo draws) is carried to the logit scale ``eta = logit(u)``,
-    ``u = (v - lo) / (hi - lo)``: its distances from the estimate become logit-scale offsets
-    ``lam * (lower - v) / d`` and ``lam * (upper - v) / d`` (``d = dv/deta`` at the estimate, the
-    delta method), with the one factor ``lam > 0`` chosen so that the interval keeps its
-    width on the metric's scale (the whole range when it is wider than the range).  So the
-    result lies inside ``[lo, hi]``, keeps the ratio of its two sides on the logit scale
-    (symmetric there when the input is symmetric), always contains the estimate, has the
-    width of the metric-scale interval, and equals it as its width goes to 0 (``lam -> 1``).
+    built on the metric's scale (``lower, upper`` at level ``1 - alpha``: ``estimate -+ crit * se``
+    of the delta method, or the quantiles of Monte Carlo draws) is read as a split normal
+    distribution: median ``estimate``, one standard deviation below it and one above, so that its
+    ``alpha / 2`` and ``1 - alpha / 2`` quantiles are ``lower`` and ``upper``.  A value of the metric
+    cannot leave its range, so the interval returned is that distribution's quantiles
+    conditioned on the range ``[lo, hi]``: ``F^-1(F(lo) + p (F(hi) - F(lo)))`` at
+    ``p = alpha / 2, 1 - alpha / 2`` (a truncated distribution, not a clip: an end lies at the
+    range's end only when the whole interval does), widened to contain the estimate when the
+    conditioning moved it past the estimate (an estimate near an end with a wide interval).  The
+    result lies inside the range and equals the metric-scale interval when that one lies well
+    inside the range.
 
-    Why the width is kept: with ``lam = 1`` (the plain delta method) an estimate near an end
-    of the range stretches the far side without limit (an estimate of 0.997 with a
-    metric-scale interval of +-0.019 became [0.43, 1.00]: the linearisation at the estimate
-    reads a spread that the range forbids above as a huge spread below).  Keeping the width
-    moves the interval inside the range instead: [0.962, 0.9997].
+    Why conditioning and not a logit scale: a delta method on ``logit`` stretches the far side of
+    an estimate near an end without limit (a forecast of 0.997 +- 0.019 became [0.43, 1.00]) and
+    compresses the near side, so forecasts of runs that end near 1 lost coverage; conditioning
+    only removes values the metric cannot take (docs/statistics.md, analyses/bounded.py).
 
     Parameters
     ----------
@@ -168,38 +170,31 @@ def bounded_interval(
     bounds : (float, float) or None
         The metric's range ``(lo, hi)`` (:attr:`scaling.fitting.result.FitOptions.perf_range`);
         None (an unbounded metric) returns ``lower, upper`` unchanged.
+    alpha : float
+        The interval's level is ``1 - alpha`` (that of ``lower, upper``).
 
     Returns
     -------
     lo, hi : arrays
-        The interval's ends.
+        The interval's ends; NaN where the metric-scale interval puts less than ``alpha`` of its
+        probability inside the range (it says the value cannot be observed), and for a NaN estimate.
     outside : bool array
-        Where the estimate is finite but not strictly inside the range.  There is no logit
-        scale there; the interval is the part of the metric-scale interval inside the range
-        (the observable values it admits: its coverage of an observable value is that of the
-        metric-scale interval), NaN when none is (and for a NaN estimate).  Callers say so in
-        a status or message.
-
-    Notes
-    -----
-    Prediction intervals of an observed value (curve plus observation noise, as Monte Carlo
-    draws ``v_b = m_b + e_b``) use the same linearisation at the point estimate ``v``:
-    ``eta_b = eta + lam (m_b - v) / d + lam e_b / d``, so the curve's and the noise's variances add
-    on the logit scale with one factor; the map is increasing and affine in the draws, so the
-    quantiles of ``eta_b`` are the metric-scale quantiles carried over, which is what this
-    function does with ``lower, upper``.
+        Where the estimate is finite but not strictly inside the range (callers say so in a
+        status or message; the interval is then for the observable values, the estimate is not one).
 
     Examples
     --------
     >>> lo, hi, out = bounded_interval(0.9, 0.8, 1.0, (0.0, 1.0))
     >>> round(float(lo), 4), round(float(hi), 4), bool(out)
-    (0.762, 0.962, False)
+    (0.7994, 0.9842, False)
     >>> lo, hi, out = bounded_interval(0.9968, 0.9775, 1.0148, (0.0, 1.0))
     >>> round(float(lo), 4), round(float(hi), 4)
-    (0.9624, 0.9997)
+    (0.9757, 0.9996)
     >>> lo, hi, out = bounded_interval(1.02, 0.98, 1.06, (0.0, 1.0))
-    >>> float(lo), float(hi), bool(out)
-    (0.98, 1.0, True)
+    >>> round(float(lo), 4), round(float(hi), 4), bool(out)
+    (0.966, 0.9997, True)
+    >>> bounded_interval(1.2, 1.1, 1.3, (0.0, 1.0))[:2]  # no observable value is plausible
+    (array(nan), array(nan))
     >>> bounded_interval(0.9, 0.8, 1.0, None)[:2]
     (array(0.8), array(1.))
     """
@@ -207,41 +202,28 @@ def bounded_interval(
     if bounds is None:
         return lo_m.copy(), hi_m.copy(), np.zeros(est.shape, dtype=bool)
     a, b = (float(v) for v in bounds)
-    width = b - a
-    u = (est - a) / width
-    inside = (u > 0) & (u < 1)
+    z = special.ndtri(1.0 - alpha / 2.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        d = u * (1 - u)  # du / d eta at the estimate
-        eta = special.logit(u)
-        off_lo, off_hi = (lo_m - est) / width / d, (hi_m - est) / width / d  # logit offsets at lam = 1
-        lam = _width_keeping_factor(eta, off_lo, off_hi, (hi_m - lo_m) / width)
-        # offsets from the estimate (exact at zero width); the clip only absorbs rounding at the range's ends
-        lo = np.clip(est + width * (special.expit(eta + lam * off_lo) - special.expit(eta)), a, b)
-        hi = np.clip(est + width * (special.expit(eta + lam * off_hi) - special.expit(eta)), a, b)
-    cut_lo, cut_hi = np.maximum(lo_m, a), np.minimum(hi_m, b)
-    none = ~(cut_lo <= cut_hi) | np.isnan(est)
-    cut_lo, cut_hi = np.where(none, np.nan, cut_lo), np.where(none, np.nan, cut_hi)
-    return np.where(inside, lo, cut_lo), np.where(inside, hi, cut_hi), ~inside & np.isfinite(est)
+        s_lo, s_hi = (est - lo_m) / z, (hi_m - est) / z  # the split normal's two standard deviations
 
+        def cdf(x: float) -> np.ndarray:
+            return np.where(x <= est, special.ndtr((x - est) / s_lo), special.ndtr((x - est) / s_hi))
 
-def _width_keeping_factor(eta: np.ndarray, off_lo: np.ndarray, off_hi: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The factor ``lam`` with ``expit(eta + lam off_hi) - expit(eta + lam off_lo) = target`` (widths in
-    units of the range), by bisection on ``log lam``; the width grows with ``lam`` from 0 to 1, so the
-    root is unique.  A huge ``lam`` (the whole range) where ``target >= 1``; 1 where it is undefined
-    (zero or non-finite offsets: the interval is the point itself or NaN)."""
-    def width_at(t: np.ndarray) -> np.ndarray:
-        lam = np.exp(t)
-        return special.expit(eta + lam * off_hi) - special.expit(eta + lam * off_lo)
+        def quantile(p: np.ndarray) -> np.ndarray:
+            return np.where(p <= 0.5, est + s_lo * special.ndtri(p), est + s_hi * special.ndtri(p))
 
-    lo_t, hi_t = np.full(eta.shape, -30.0), np.full(eta.shape, 30.0)
-    for _ in range(64):  # an interval of 60 halved 64 times: log lam to ~3e-18
-        mid = 0.5 * (lo_t + hi_t)
-        grow = width_at(mid) < target
-        lo_t, hi_t = np.where(grow, mid, lo_t), np.where(grow, hi_t, mid)
-    lam = np.exp(0.5 * (lo_t + hi_t))
-    lam = np.where(target >= 1.0, 1e300, lam)  # finite, so that a zero offset stays zero
-    solvable = np.isfinite(off_lo) & np.isfinite(off_hi) & (off_hi - off_lo > 0) & np.isfinite(eta)
-    return np.where(solvable, lam, 1.0)
+        p_a, p_b = cdf(a), cdf(b)
+        mass = p_b - p_a
+        lo = np.clip(quantile(p_a + alpha / 2.0 * mass), a, b)  # the clip only absorbs rounding
+        hi = np.clip(quantile(p_a + (1.0 - alpha / 2.0) * mass), a, b)
+    inside = (est > a) & (est < b)
+    lo, hi = np.where(inside, np.minimum(lo, est), lo), np.where(inside, np.maximum(hi, est), hi)
+    point = (lo_m == est) & (hi_m == est)  # a zero-width interval: the estimate itself (or no value)
+    lo, hi = np.where(point, np.where(inside | (est == a) | (est == b), est, np.nan), lo), np.where(
+        point, np.where(inside | (est == a) | (est == b), est, np.nan), hi
+    )
+    none = ~(mass >= alpha) & ~point | np.isnan(est)
+    return np.where(none, np.nan, lo), np.where(none, np.nan, hi), ~inside & np.isfinite(est)
 
 
 def hac_cov(

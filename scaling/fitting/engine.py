@@ -1024,7 +1024,7 @@ def _at_min_entropy(res: BatchFit, s_min: np.ndarray):
         grad = np.column_stack([np.ones_like(S), -law.g(S, c), -beta * law.dg_dc(S, c)])  # d curve / d(P0, beta, c)
         t = _critical_values(res, ok)[idx]
         _, lo[idx], hi[idx] = intervals.delta_interval(grad, res.cov[idx], val[idx], t)
-    lo, hi, _ = intervals.bounded_interval(val, lo, hi, res.options.perf_range)
+    lo, hi, _ = intervals.bounded_interval(val, lo, hi, res.options.perf_range, res.options.alpha)
     return val, lo, hi
 
 

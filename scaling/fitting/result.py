@@ -193,10 +193,9 @@ class RunFit(ResultMixin):
         The band is for the curve (the mean), not for a new noisy observation.  With
         HAC intervals it is the delta method with the fit's covariance and critical
         value; with bootstrap replicates, their percentiles.  For a bounded metric
-        (:attr:`perf_range`) it is carried onto the logit scale
-        (:func:`scaling.core.intervals.bounded_interval`) and stays inside the range; where
-        the curve itself leaves the range, the band is the part of the metric-scale band
-        inside it (NaN when none is).
+        (:attr:`perf_range`) it is conditioned on the range
+        (:func:`scaling.core.intervals.bounded_interval`) and stays inside it (NaN where the
+        metric-scale band puts less than ``alpha`` of its probability inside the range).
 
         Returns
         -------
@@ -219,7 +218,7 @@ class RunFit(ResultMixin):
             df = max(self.n_points - (2 if self.fixed_c else 3), 1)
             t = intervals.fixed_b_critical(self.alpha, self.hac_lags, self.n_points, df)
             _, lo, hi = intervals.delta_interval(intervals.jacobian(S, beta, c), self.cov, mean, t)
-        lo, hi, _ = intervals.bounded_interval(mean, lo, hi, self.perf_range)
+        lo, hi, _ = intervals.bounded_interval(mean, lo, hi, self.perf_range, self.alpha)
         return pd.DataFrame({"entropy": S, "mean": mean, "lo": lo, "hi": hi})
 
     def exchange_rate(self, entropy: np.ndarray | float) -> np.ndarray:

@@ -17,7 +17,7 @@ parts drawn together: the law's parameters (Student t with an AR(1)-error
 sandwich covariance, :func:`law_draws`), the entropy trajectory (refitted to
 AR(1)-prewhitened moving-block bootstrap series of the prefix) and the
 observation error at the horizon (:func:`_future_noise`); for a bounded metric
-(a fraction) they are built on the logit scale and stay inside the range
+(a fraction) they are conditioned on the range and stay inside it
 (:func:`scaling.core.intervals.bounded_interval`).  Short autocorrelated
 prefixes make residuals look smaller and whiter than the errors; the AR(1)
 coefficient is bias-corrected and the noise level inflated for the degrees of
@@ -669,12 +669,11 @@ def forecast_run(
     ``T``.  The ceiling's interval is the quantiles of the drawn ``P0``.
 
     For a bounded metric (``perf_range``, e.g. a fraction) the two prediction intervals
-    are carried onto the logit scale around the point forecast
-    (:func:`scaling.core.intervals.bounded_interval`: the drawn curve and noise are
-    linearised there, so their variances add on the logit scale) and lie inside the range.
-    Where the point forecast itself leaves the range (a prefix fit whose ceiling lies
-    outside it) there is no logit scale: the interval is the part of the metric-scale
-    interval inside the range, and the message says so.  The ceiling is a parameter, not
+    are the drawn values' distribution conditioned on the range
+    (:func:`scaling.core.intervals.bounded_interval`: a value of the metric cannot leave it)
+    and lie inside it.  Where the point forecast itself leaves the range (a prefix fit whose
+    ceiling lies outside it) the interval is still that of the observable values, and the
+    message says the forecast is not one.  The ceiling is a parameter, not
     an observation: its interval is not bounded (the status flags a ceiling outside the range).
 
     Examples
@@ -773,9 +772,9 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
     H_point = traj.predict(t_all + st[0])
     traj_point = lawfit.predict(H_point)
     obs_point = lawfit.predict(S_rest)
-    # a bounded metric: the intervals of these observable values are built on the logit scale
-    t_lo, t_hi, t_out = intervals.bounded_interval(traj_point, t_lo, t_hi, lawfit.perf_range)
-    o_lo, o_hi, o_out = intervals.bounded_interval(obs_point, o_lo, o_hi, lawfit.perf_range)
+    # a bounded metric: the intervals of these observable values are conditioned on its range
+    t_lo, t_hi, t_out = intervals.bounded_interval(traj_point, t_lo, t_hi, lawfit.perf_range, opts.alpha)
+    o_lo, o_hi, o_out = intervals.bounded_interval(obs_point, o_lo, o_hi, lawfit.perf_range, opts.alpha)
     rest = pd.DataFrame({
         "step": run.step[later], "entropy": S_rest, "actual": run.perf[later],
         "observed_pred": obs_point, "observed_lo": o_lo, "observed_hi": o_hi,
@@ -813,14 +812,14 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
 
 
 def _outside_note(traj_point: np.ndarray, t_out: np.ndarray, o_out: np.ndarray, perf_range: tuple[float, float] | None) -> str:
-    """The message's note when the law's forecast leaves the metric's range (no logit-scale interval there)."""
+    """The message's note when the law's forecast leaves the metric's range (the interval is for observable values only)."""
     if not (t_out.any() or o_out.any()):
         return ""
     lo_m, hi_m = perf_range  # type: ignore[misc]  # outside only exists for a bounded metric
     where = "the final forecast" if t_out[-1] else "some forecasts"
     value = f" ({traj_point[-1]:.4g})" if t_out[-1] else ""
-    return (f"; {where}{value} outside the metric's range [{lo_m:g}, {hi_m:g}]: there, the interval is the part of the "
-            f"prediction interval inside the range")  # fmt: skip
+    return (f"; {where}{value} outside the metric's range [{lo_m:g}, {hi_m:g}]: there, the interval is that of the "
+            f"values the metric can take (the prediction interval conditioned on the range)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import special
+from scipy import special, stats
 
 from scaling.core.intervals import bounded_interval, delta_interval, delta_se
 
@@ -51,24 +51,32 @@ def test_bounded_interval_stays_in_the_range_and_contains_the_estimate(u, down, 
 
 
 @settings(max_examples=200, deadline=None)
-@given(u=st.floats(0.01, 0.99), down=st.floats(1e-4, 0.6), up=st.floats(1e-4, 0.6))
-def test_bounded_interval_keeps_the_width_and_the_logit_shape(u, down, up):
+@given(u=st.floats(0.01, 0.99), down=st.floats(1e-4, 0.6), up=st.floats(1e-4, 0.6), alpha=st.sampled_from([0.05, 0.1, 0.32]))
+def test_bounded_interval_is_the_split_normal_conditioned_on_the_range(u, down, up, alpha):
     v = 20.0 + 80.0 * u  # a metric in [20, 100]
-    lo, hi, _ = bounded_interval(v, v - 80.0 * down, v + 80.0 * up, (20.0, 100.0))
-    # the width on the metric's scale is kept (the whole range when wider)
-    assert hi - lo == pytest.approx(min(80.0 * (down + up), 80.0), rel=1e-9, abs=1e-9)
-    # one factor on both sides: the ratio of the logit-scale offsets is the delta method's (1 / d both)
-    eta = special.logit(u)
-    side_lo, side_hi = eta - special.logit((lo - 20.0) / 80.0), special.logit((hi - 20.0) / 80.0) - eta
-    if min(lo - 20.0, 100.0 - hi) > 0.08:  # (ends within 1e-3 of the range's: logits lose their digits)
-        assert side_hi / side_lo == pytest.approx(up / down, rel=1e-6)
+    lo, hi, out = bounded_interval(v, v - 80.0 * down, v + 80.0 * up, (20.0, 100.0), alpha)
+    # the split normal whose alpha/2 and 1 - alpha/2 quantiles are the metric-scale ends
+    z = stats.norm.ppf(1 - alpha / 2)
+    s = np.where([True, False], 80.0 * down / z, 80.0 * up / z)
+
+    def cdf(x):
+        return stats.norm.cdf(x, v, s[0]) if x <= v else stats.norm.cdf(x, v, s[1])
+
+    inside = cdf(100.0) - cdf(20.0)
+    assert not out and 20.0 <= lo <= v <= hi <= 100.0
+    if inside < alpha:
+        return
+    # each end is the conditional quantile, unless widened to the estimate
+    if lo < v:
+        assert (cdf(float(lo)) - cdf(20.0)) / inside == pytest.approx(alpha / 2, abs=1e-7)
+    if hi > v:
+        assert (cdf(float(hi)) - cdf(20.0)) / inside == pytest.approx(1 - alpha / 2, abs=1e-7)
 
 
-def test_bounded_interval_near_an_end_moves_inside_instead_of_stretching():
-    # the case that motivated keeping the width: an estimate of 0.9968 +- 0.019
+def test_bounded_interval_near_an_end_stays_close_to_the_metric_scale_one():
+    # an estimate of 0.9968 +- 0.019: the lower end barely moves, the upper one comes inside
     lo, hi, out = bounded_interval(0.9968, 0.9775, 1.0148, (0.0, 1.0))
-    assert 0.96 < lo < 0.9775 and 0.999 < hi < 1.0 and not out
-    assert hi - lo == pytest.approx(1.0148 - 0.9775, rel=1e-9)
+    assert 0.975 < lo < 0.9775 and 0.999 < hi < 1.0 and not out
 
 
 def test_bounded_interval_is_the_usual_interval_for_a_small_se_and_unchanged_without_a_range():
@@ -91,10 +99,11 @@ def test_bounded_interval_keeps_the_scale_equivariant():
     assert (lo100, hi100) == pytest.approx((100 * lo, 100 * hi), rel=1e-12)
 
 
-def test_an_estimate_outside_the_range_gets_the_part_of_its_interval_inside_and_a_flag():
-    lo, hi, out = bounded_interval([1.02, -0.01, 1.0, 1.2, np.nan], [0.98, -0.05, 0.97, 1.1, 0.1], [1.06, 0.2, 1.03, 1.3, 0.2], (0.0, 1.0))
-    np.testing.assert_allclose(lo[:3], [0.98, 0.0, 0.97])
-    np.testing.assert_allclose(hi[:3], [1.0, 0.2, 1.0])
-    assert np.isnan(lo[3]) and np.isnan(hi[3])  # no observable value in the interval: none
-    assert np.isnan(lo[4]) and np.isnan(hi[4])
+def test_an_estimate_outside_the_range_gets_an_interval_of_observable_values_and_a_flag():
+    est, lo_m, hi_m = [1.02, -0.01, 1.0, 1.2, np.nan], [0.98, -0.05, 0.97, 1.1, 0.1], [1.06, 0.2, 1.03, 1.3, 0.2]
+    lo, hi, out = bounded_interval(est, lo_m, hi_m, (0.0, 1.0))
     assert out.tolist() == [True, True, True, True, False]
+    ok = np.isfinite(lo)
+    assert ok.tolist() == [True, True, True, False, False]  # 1.2 [1.1, 1.3]: no plausible observable value
+    assert ((0 <= lo[ok]) & (lo[ok] <= hi[ok]) & (hi[ok] <= 1)).all()
+    assert lo[1] == 0.0 or lo[1] < 0.01  # an estimate below 0: the interval starts at the range's start
