@@ -139,9 +139,10 @@ def status_table(short: bool = False) -> str:
     """The statuses from most to least severe; ``short``: without the details column (README)."""
     from scaling.fitting.single import FitStatus
 
-    if short:
-        rows = ["| status | meaning | estimate usable? |", "| --- | --- | --- |"]
-        rows += [f"| `{s.value}` | {s.explanation} | {'yes' if s.usable else 'no'} |" for s in FitStatus]
+    if short:  # with the runs of data/runs.csv that get each status (or carry it as a flag beside another)
+        on_data = _statuses_on_data()
+        rows = ["| status | meaning | usable? | runs in data/ |", "| --- | --- | --- | ---: |"]
+        rows += [f"| `{s.value}` | {s.explanation} | {'yes' if s.usable else 'no'} | {on_data[s]} |" for s in FitStatus]
         return "\n".join(rows) + "\n"
     docs = _member_docs(FitStatus)
     rows = ["| status | meaning | details | estimate usable? |", "| --- | --- | --- | --- |"]
@@ -149,6 +150,21 @@ def status_table(short: bool = False) -> str:
         details = docs.get(s.name, "").replace("|", "\\|")
         rows.append(f"| `{s.value}` | {s.explanation} | {details} | {'yes' if s.usable else 'no'} |")
     return "\n".join(rows) + "\n"
+
+
+def _statuses_on_data() -> dict:
+    """Per status, how many runs of data/runs.csv (as the README's fit command reads it) have it: ``"3"``,
+    or ``"3 (+2 flagged)"`` when it is also a flag beside other runs' statuses."""
+    import scaling as sc
+    from scaling.fitting.single import FitStatus
+
+    fits = list(sc.fit(sc.load(ROOT / "data" / "runs.csv", run="task,model,algorithm,seed", perf="val_acc")))
+    out = {}
+    for s in FitStatus:
+        main = sum(f.status == s for f in fits)
+        extra = sum(f.status != s and s in f.flags for f in fits)
+        out[s] = f"{main}" + (f" (+{extra} flagged)" if extra else "")
+    return out
 
 
 def malformed_table() -> str:

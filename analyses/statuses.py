@@ -93,6 +93,39 @@ def fit_design(means: np.ndarray, S: np.ndarray, sd: float, rho: float, reps: in
     return fit_runs(runs_from_arrays(np.tile(S, (len(Y), 1)), Y, step), options=FitOptions(perf_range=None))
 
 
+def earlier_defects(reps: int, seed: int = 70_000) -> pd.DataFrame:
+    """Detection of two statuses added with the reach columns, each on runs with its defect.
+
+    * degenerate fit: a jump, performance 0.5 and 0.6 at the last point only (noise sd 0.005,
+      rho 0.5), n = 6, 8, 12: a law fitted to it sends c to a search bound with b -> 0; detection
+      is the share flagged ``degenerate fit`` or ``at bound`` (the more severe of the two names it);
+    * far extrapolation: the law (c = 1) over entropies 1.2 -> 0.7 nats (reach 1.4 > REACH_MAX);
+      detection is the flag.
+
+    ``ceiling beyond data`` is a statement about the fitted curve (c < 0 and a ceiling above every
+    observation), measured on laws with c = -1 on the reach page.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def record(defect: str, n: int, S: np.ndarray, mean: np.ndarray, sd: float, statuses: set) -> None:
+        Y = np.stack([mean + ar1_noise(rng, n, sd, 0.5) for _ in range(reps)])
+        res = fit_runs(runs_from_arrays(np.tile(S, (reps, 1)), Y, np.tile(np.arange(n, dtype=float), (reps, 1))),
+                       options=FitOptions(perf_range=None))  # fmt: skip
+        rows.append({"defect": defect, "n": n, "runs": reps,
+                     "flagged": float(np.mean([bool(statuses & set(fl)) for fl in res.flags])),
+                     "not usable": float(np.mean([not s.usable for s in res.status])),
+                     "called ok": float(np.mean([s == FitStatus.OK for s in res.status]))})  # fmt: skip
+
+    for n in (6, 8, 12):
+        jump = np.where(np.arange(n) < n - 1, 0.5, 0.6)
+        record("degenerate fit or at bound (a jump)", n, entropy(n, 3.0), jump, 0.005, {FitStatus.DEGENERATE, FitStatus.AT_BOUND})
+    for n in (50, 100, 300):
+        S = np.linspace(1.2, 0.7, n)
+        record("far extrapolation (reach 1.4)", n, S, law_mean(S, 1.0), 0.01, {FitStatus.FAR_EXTRAPOLATION})
+    return pd.DataFrame(rows)
+
+
 def old_status(flags: tuple[FitStatus, ...]) -> FitStatus:
     """The status under the earlier rules: the worst flag other than the new ones."""
     return worst([f for f in flags if f not in NEW])
@@ -193,6 +226,11 @@ def main() -> None:
         + by_size.reset_index().to_markdown(index=False, **fmt)
         + "\n\nBy noise autocorrelation (all n):\n\n"
         + by_rho.reset_index().to_markdown(index=False, **fmt)
+        + "\n\n## The statuses added with the reach columns, on runs with their defect\n\n"
+        "Share of runs flagged with the status, not usable, and called `ok` (details in `earlier_defects`; the "
+        "reach threshold itself is set, and `ceiling beyond data` measured on laws with c = -1, on the "
+        "[extrapolation reach page](reach.md)).\n\n"
+        + earlier_defects(reps).to_markdown(index=False, **fmt)
         + "\n\n## Coverage of the 95% ceiling interval (true P0 = 0.8)\n\n"
         "Over all runs, and over the runs whose status is usable under the earlier rules (before) and with the "
         "new statuses (after). On late-collapse runs the truth is the ceiling of the law before the collapse; "
