@@ -38,6 +38,7 @@ from scipy import stats
 
 from scaling.core import intervals, law
 from scaling.core.rules import (
+    C_SPAN,
     COLLAPSE_ALPHA,
     COLLAPSE_MIN_PREFIX,
     COLLAPSE_MIN_WINDOW,
@@ -166,12 +167,11 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
     share = COLLAPSE_ALPHA / max(1.0, K / w)
     sd_low = np.std(np.diff(y, axis=1), axis=1) / math.sqrt(2.0)
     loose = stats.norm.isf(share) * sd_low * np.sqrt(1.0 / w + 1.0 / n_t)
-    for i in np.flatnonzero(fall > loose):  # few runs: the noise before the peak, and the entropy trend after it
-        m = int(t0[i])
-        e = resid[i]
-        if m >= COLLAPSE_MIN_PREFIX:
-            sol = law.varpro(S[i, :m], y[i, :m])
-            e = y[i, :m] - (sol.P0 - sol.beta * law.g(S[i, :m], sol.c))
+    cand = np.flatnonzero(fall > loose)  # few runs: the noise before the peak, and the entropy trend after it
+    refit = cand[t0[cand] >= COLLAPSE_MIN_PREFIX]
+    prefix_resid = dict(zip(refit, _prefix_residuals(S[refit], y[refit], t0[refit])))
+    for i in cand:
+        e = prefix_resid.get(i, resid[i])
         df, _ = intervals.ar1_effective_df(e, 3)
         phi = max(intervals.ar1_bias_corrected(e, 3), 0.0)
         s2 = float(np.sum((e - e.mean()) ** 2)) / df
@@ -183,6 +183,34 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
         out["fall_crit"][i] = stats.t.isf(share, df)
         out["tail_tau"][i] = stats.kendalltau(step[i, j[i] :], S[i, j[i] :]).statistic
     return out
+
+
+def _prefix_residuals(S: np.ndarray, y: np.ndarray, m: np.ndarray, size: int = 81) -> list[np.ndarray]:
+    """Residuals of the law (free c) fitted to the first ``m[i]`` points of each row, all rows at once.
+
+    The rate is the best of ``size`` values over ``|c| * range(S) <= C_SPAN`` of each prefix (the
+    profile grid's span; P0 and beta solved exactly at each), which is all a noise estimate needs:
+    the sum of squares is flat at its minimum, so the grid's optimum misses it by a second-order amount.
+    """
+    if m.size == 0:
+        return []
+    n = S.shape[1]
+    w = np.arange(n)[None, :] < m[:, None]  # (C, n) the prefix of each row
+    span = np.where(w, S, -np.inf).max(axis=1) - np.where(w, S, np.inf).min(axis=1)
+    c = np.linspace(-1.0, 1.0, size)[None, :] * (C_SPAN / np.where(span > 0, span, 1.0))[:, None]  # (C, K)
+    with np.errstate(all="ignore"):
+        G = law.g(S[:, None, :], c[:, :, None])  # (C, K, n)
+        Wt = w[:, None, :]
+        Gc = G - np.sum(G * Wt, axis=2, keepdims=True) / m[:, None, None]
+        yc = (y - np.sum(y * w, axis=1, keepdims=True) / m[:, None])[:, None, :]
+        sgy = np.sum(Gc * yc * Wt, axis=2)
+        sgg = np.sum(Gc * Gc * Wt, axis=2)
+        rss = np.sum(yc * yc * Wt, axis=2) - np.where(sgg > 0, sgy**2 / sgg, 0.0)
+        best = np.argmin(np.where(np.isfinite(rss), rss, np.inf), axis=1)
+        rows = np.arange(m.size)
+        beta = np.where(sgg[rows, best] > 0, sgy[rows, best] / sgg[rows, best], 0.0)
+        e = yc[:, 0, :] - beta[:, None] * Gc[rows, best]
+    return [e[i, : m[i]] for i in range(m.size)]
 
 
 def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray) -> dict:
