@@ -48,7 +48,7 @@ from scaling.core.rules import (
 )
 from scaling.data.runtable import RunTable
 
-__all__ = ["ResidualChecks", "check_residuals", "collapse_window", "late_collapse_rows", "misfit_rows"]
+__all__ = ["ResidualChecks", "check_residuals", "collapse_window", "kendall_tau_from", "late_collapse_rows", "misfit_rows"]
 
 _COLLAPSE_KEYS = ("fall", "fall_z", "fall_crit", "peak_level", "tail_level", "peak_first", "peak_last", "tail_first", "n_tail", "tail_tau")
 _MISFIT_KEYS = ("misfit_t", "misfit_crit")
@@ -127,8 +127,8 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
     -------
     dict of arrays (R,)
         The collapse fields of :class:`ResidualChecks` (NaN when the run is too short for a
-        peak window and a tail; ``fall_z``, ``fall_crit`` and ``tail_tau`` only where the fall
-        could be significant).
+        peak window and a tail; ``fall_z`` and ``fall_crit`` only where the fall could be
+        significant, ``tail_tau`` only where it is).
 
     Notes
     -----
@@ -170,7 +170,8 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
     cand = np.flatnonzero(fall > loose)  # few runs: the noise before the peak, and the entropy trend after it
     refit = cand[t0[cand] >= COLLAPSE_MIN_PREFIX]
     prefix_resid = dict(zip(refit, _prefix_residuals(S[refit], y[refit], t0[refit])))
-    for i in cand:
+    dfs = np.full(cand.size, np.nan)
+    for a, i in enumerate(cand):
         e = prefix_resid.get(i, resid[i])
         df, _ = intervals.ar1_effective_df(e, 3)
         phi = max(intervals.ar1_bias_corrected(e, 3), 0.0)
@@ -180,9 +181,43 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
         cov = phi * (1.0 - phi**w) * (1.0 - phi**nt) / (q**2 * w * nt)
         var = s2 * (_ar1_mean_var(float(w), phi) + _ar1_mean_var(nt, phi) - 2.0 * cov)
         out["fall_z"][i] = fall[i] / math.sqrt(var) if var > 0 else math.nan
-        out["fall_crit"][i] = stats.t.isf(share, df)
-        out["tail_tau"][i] = stats.kendalltau(step[i, j[i] :], S[i, j[i] :]).statistic
+        dfs[a] = df
+    out["fall_crit"][cand] = stats.t.isf(share, dfs)
+    falls = cand[out["fall_z"][cand] > out["fall_crit"][cand]]  # the entropy trend matters only after a real fall
+    out["tail_tau"][falls] = kendall_tau_from(step[falls], S[falls], j[falls])
     return out
+
+
+def kendall_tau_from(x: np.ndarray, y: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b between ``x`` and ``y`` over each row's points from ``start`` on, all rows at once.
+
+    Equal to ``scipy.stats.kendalltau(x[i, start[i]:], y[i, start[i]:]).statistic`` (tested):
+    every pair at once for a few short rows, else the pairs visited by lag (memory of a few rows).
+    """
+    R, n = x.shape
+    keep = np.arange(n)[None, :] >= np.asarray(start)[:, None]
+    m_pts = keep.sum(axis=1)
+    pairs = m_pts * (m_pts - 1) / 2.0
+    if R * n * n <= 4_000_000:  # every pair at once (the usual case: a few candidate rows)
+        both = np.triu(np.ones((n, n), dtype=bool), 1)[None] & keep[:, :, None]
+        dx = np.sign(x[:, None, :] - x[:, :, None])
+        dy = np.sign(y[:, None, :] - y[:, :, None])
+        s = np.sum(dx * dy * both, axis=(1, 2))
+        tie_x = np.sum((dx == 0) & both, axis=(1, 2))
+        tie_y = np.sum((dy == 0) & both, axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return s / np.sqrt((pairs - tie_x) * (pairs - tie_y))
+    s = np.zeros(R)
+    tie_x = np.zeros(R)
+    tie_y = np.zeros(R)
+    for k in range(1, n):
+        m = keep[:, :-k]  # pairs (t, t + k) with both points kept (t kept implies t + k kept)
+        dx, dy = np.sign(x[:, k:] - x[:, :-k]), np.sign(y[:, k:] - y[:, :-k])
+        s += np.sum(dx * dy * m, axis=1)
+        tie_x += np.sum((dx == 0) & m, axis=1)
+        tie_y += np.sum((dy == 0) & m, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return s / np.sqrt((pairs - tie_x) * (pairs - tie_y))
 
 
 def _prefix_residuals(S: np.ndarray, y: np.ndarray, m: np.ndarray, size: int = 81) -> list[np.ndarray]:

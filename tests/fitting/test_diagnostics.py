@@ -131,3 +131,21 @@ def test_short_runs_are_not_checked_for_collapse():
     step, S, y = law_run(np.random.default_rng(9), n=5, fall=0.2)
     fit = fit_run(S, y, step, options=OPTS)
     assert FitStatus.LATE_COLLAPSE not in fit.flags
+
+
+def test_kendall_tau_from_each_start_equals_scipy():
+    from scipy import stats
+
+    from scaling.fitting.diagnostics import kendall_tau_from
+
+    rng = np.random.default_rng(7)
+    x = np.cumsum(rng.uniform(0.5, 2.0, size=(6, 40)), axis=1)
+    y = np.round(rng.normal(size=(6, 40)), 1)  # rounded: ties in y, which tau-b corrects for
+    y[5] = 1.0  # constant: tau undefined
+    start = np.array([0, 3, 10, 25, 37, 5])
+    want = [stats.kendalltau(x[i, s:], y[i, s:]).statistic for i, s in enumerate(start)]
+    np.testing.assert_allclose(kendall_tau_from(x, y, start), want, rtol=1e-12, equal_nan=True)
+    # long rows take the by-lag path: the same numbers
+    X, Y = np.tile(x, (1, 30)) + np.repeat(np.arange(30) * 100.0, 40), np.tile(y, (1, 30))
+    want = [stats.kendalltau(X[i, s:], Y[i, s:]).statistic for i, s in enumerate(start)]
+    np.testing.assert_allclose(kendall_tau_from(X, Y, start), want, rtol=1e-12, equal_nan=True)
