@@ -189,33 +189,26 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
 
 
 def kendall_tau_from(x: np.ndarray, y: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b between ``x`` and ``y`` over each row's points from ``start`` on, all rows at once.
+    """Kendall's tau-b between ``x`` and ``y`` over each row's points from ``start`` on.
 
     Equal to ``scipy.stats.kendalltau(x[i, start[i]:], y[i, start[i]:]).statistic`` (tested):
-    every pair at once for a few short rows, else the pairs visited by lag (memory of a few rows).
+    every pair of every row at once when that is small (a few candidate rows of up to a few
+    hundred points, the usual case), scipy's O(n log n) routine row by row otherwise.
     """
     R, n = x.shape
+    if R == 0:
+        return np.empty(0)
+    if R * n * n > 4_000_000:
+        return np.array([stats.kendalltau(x[i, s:], y[i, s:]).statistic for i, s in enumerate(start)])
     keep = np.arange(n)[None, :] >= np.asarray(start)[:, None]
     m_pts = keep.sum(axis=1)
     pairs = m_pts * (m_pts - 1) / 2.0
-    if R * n * n <= 4_000_000:  # every pair at once (the usual case: a few candidate rows)
-        both = np.triu(np.ones((n, n), dtype=bool), 1)[None] & keep[:, :, None]
-        dx = np.sign(x[:, None, :] - x[:, :, None])
-        dy = np.sign(y[:, None, :] - y[:, :, None])
-        s = np.sum(dx * dy * both, axis=(1, 2))
-        tie_x = np.sum((dx == 0) & both, axis=(1, 2))
-        tie_y = np.sum((dy == 0) & both, axis=(1, 2))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return s / np.sqrt((pairs - tie_x) * (pairs - tie_y))
-    s = np.zeros(R)
-    tie_x = np.zeros(R)
-    tie_y = np.zeros(R)
-    for k in range(1, n):
-        m = keep[:, :-k]  # pairs (t, t + k) with both points kept (t kept implies t + k kept)
-        dx, dy = np.sign(x[:, k:] - x[:, :-k]), np.sign(y[:, k:] - y[:, :-k])
-        s += np.sum(dx * dy * m, axis=1)
-        tie_x += np.sum((dx == 0) & m, axis=1)
-        tie_y += np.sum((dy == 0) & m, axis=1)
+    both = np.triu(np.ones((n, n), dtype=bool), 1)[None] & keep[:, :, None]  # pairs (t < u), t kept
+    dx = np.sign(x[:, None, :] - x[:, :, None])
+    dy = np.sign(y[:, None, :] - y[:, :, None])
+    s = np.sum(dx * dy * both, axis=(1, 2))
+    tie_x = np.sum((dx == 0) & both, axis=(1, 2))
+    tie_y = np.sum((dy == 0) & both, axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         return s / np.sqrt((pairs - tie_x) * (pairs - tie_y))
 

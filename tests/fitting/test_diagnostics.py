@@ -145,7 +145,8 @@ def test_kendall_tau_from_each_start_equals_scipy():
     start = np.array([0, 3, 10, 25, 37, 5])
     want = [stats.kendalltau(x[i, s:], y[i, s:]).statistic for i, s in enumerate(start)]
     np.testing.assert_allclose(kendall_tau_from(x, y, start), want, rtol=1e-12, equal_nan=True)
-    # long rows take the by-lag path: the same numbers
+    assert kendall_tau_from(x[:0], y[:0], start[:0]).shape == (0,)
+    # long rows go to scipy row by row: the same numbers
     X, Y = np.tile(x, (1, 30)) + np.repeat(np.arange(30) * 100.0, 40), np.tile(y, (1, 30))
     want = [stats.kendalltau(X[i, s:], Y[i, s:]).statistic for i, s in enumerate(start)]
     np.testing.assert_allclose(kendall_tau_from(X, Y, start), want, rtol=1e-12, equal_nan=True)
