@@ -36,7 +36,15 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from scaling.across.stage1 import Stage1, bootstrap_stage1, fit_stage1, pools_by_task, screen_runs
+from scaling.across.stage1 import (
+    Stage1,
+    bootstrap_stage1,
+    fit_stage1,
+    pools_by_task,
+    screen_runs,
+    screening_counts,
+    unusable_share_at,
+)
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, Stage2Status, check_choice, fit_stage2
 from scaling.exceptions import StatisticalWarning
 from scaling.fitting.single import RunFit
@@ -124,6 +132,13 @@ class AcrossResult(ResultMixin):
         """Runs left out of the pooling, with their status and reason."""
         return self.runs[~self.runs["used"]].reset_index(drop=True)
 
+    def run_counts(self) -> pd.DataFrame:
+        """Per model of this task: runs pooled, left out and why (:func:`~scaling.across.stage1.screening_counts`).
+
+        Includes models whose every run was left out (they have no stage-1 estimate).
+        """
+        return screening_counts(self.runs)
+
     def points(self) -> pd.DataFrame:
         """Per-model stage-1 estimates with intervals at the fit's level (for plots)."""
         if self.stage1 is None:
@@ -149,8 +164,11 @@ class AcrossResult(ResultMixin):
             ``task, params, log10_params, decades_beyond, ceiling_pred, ceiling_lo, ceiling_hi``
             (a new model's ceiling), ``ceiling_mean_lo, ceiling_mean_hi`` (the curve), then
             ``a_pred, a_lo, a_hi, b_pred, b_lo, b_hi``, the fit's settings, the spread of the
-            alternative forms' predictions (``alt_spread``, ``alt_forms``) and ``forms_disagree``
-            (spread larger than the width of the curve's interval; a StatisticalWarning says so).
+            alternative forms' predictions (``alt_spread``, ``alt_forms``), ``forms_disagree``
+            (spread larger than the width of the curve's interval; a StatisticalWarning says so),
+            ``unusable_share`` (the share of runs left out as unusable at the trained sizes
+            nearest to each size: see :func:`~scaling.across.stage1.unusable_share_at`) and
+            ``unusable_basis`` (which trained models that share comes from).
         """
         how = interval or self.interval
         N = np.atleast_1d(np.asarray(params, dtype=float))
@@ -190,6 +208,7 @@ class AcrossResult(ResultMixin):
                 )
         else:
             out["alt_spread"], out["alt_forms"], out["forms_disagree"] = np.nan, "", False
+        out["unusable_share"], out["unusable_basis"] = unusable_share_at(self.run_counts(), N)
         return out
 
     def curve(self, lo: float | None = None, hi: float | None = None, n: int = 200, *, interval: str | None = None) -> pd.DataFrame:
@@ -268,7 +287,8 @@ class AcrossResult(ResultMixin):
             {
                 "model": pts["model"],
                 "params": pts["params"].map(lambda v: f"{v:.3g}"),
-                "runs": pts["n_runs"],
+                "pooled": pts["n_runs"],
+                "left out": [_left_out_text(n, w) for n, w in zip(pts.get("n_runs_left_out", [0] * len(pts)), pts.get("left_out", [""] * len(pts)))],
                 "ceiling": pts["ceiling"].map(lambda v: f"{v:.4f}"),
                 f"{level}% CI": [f"[{a:.4f}, {b:.4f}]" for a, b in zip(pts["ceiling_lo"], pts["ceiling_hi"])],
                 "a": pts["a"].map(lambda v: f"{v:.4f}"),
@@ -278,6 +298,9 @@ class AcrossResult(ResultMixin):
             }
         )
         lines += ["    " + s for s in tbl.to_string(index=False).splitlines()]
+        counts = self.run_counts()
+        for _, m in counts[counts["n_runs_pooled"] == 0].iterrows():
+            lines.append(f"    {m['model']} ({m['params']:.3g} params): no run pooled, every run left out ({m['left_out']}): no ceiling")
         for q, f in self.fits.items():
             centre = f" (centre {10**f.x_center:.3g} params)" if f.has_estimate else ""
             lines.append(f"  stage 2, {q} ({f.method}, {f.form}/{f.link}){centre}: {f.status.value}; {f.message}")
@@ -445,6 +468,16 @@ def fit_across(
     return AcrossResults(out, runs, settings)
 
 
+def _left_out_text(n, why) -> str:
+    """``"0"`` or ``"1 (late collapse)"``."""
+    n = int(n) if pd.notna(n) else 0
+    if not n:
+        return "0"
+    counts = str(why).split(", ")
+    reasons = ", ".join(c.split(" ", 1)[1] if len(counts) == 1 else c for c in counts)
+    return f"{n} ({reasons})"
+
+
 def _warn_excluded(task: str, runs: pd.DataFrame) -> None:
     ex = runs[~runs["used"]]
     if len(ex):
@@ -459,7 +492,7 @@ def _warn_excluded(task: str, runs: pd.DataFrame) -> None:
 def _fit_task(task, models, runs, c, method, link, form, level, n_boot, rng) -> AcrossResult:
     if not models:
         return AcrossResult(task, None, {}, {}, runs, message="no model has a usable run")
-    st = fit_stage1(models, c=c, task=task)
+    st = fit_stage1(models, c=c, task=task).with_screening(runs)
     if st.c_at_bound:
         warnings.warn(
             f"task {task!r}: the shared c = {st.c:.4g} sits at its search bound {st.bounds}; the per-model estimates are not usable",
@@ -475,6 +508,7 @@ def _fit_task(task, models, runs, c, method, link, form, level, n_boot, rng) -> 
         fits[q] = fit_stage2(
             st.params, y, V, st.n_runs, dc=d, var_c=var_c, quantity=q, method=method, link=link if q == "ceiling" else "identity",
             form=form, level=level, task=task, models=st.models, y_replicates=st.replicate_values(q), c_shift=shift, rng=rng,
+            two_sizes=True,
         )  # fmt: skip
     y, V, d, var_c = st.estimate_given_c("ceiling")
     alternatives = {}
@@ -484,7 +518,8 @@ def _fit_task(task, models, runs, c, method, link, form, level, n_boot, rng) -> 
             alternatives[key] = fits["ceiling"]
         else:
             alternatives[key] = fit_stage2(
-                st.params, y, V, st.n_runs, dc=d, var_c=var_c, method=method, link=l_, form=f_, level=level, task=task, models=st.models
+                st.params, y, V, st.n_runs, dc=d, var_c=var_c, method=method, link=l_, form=f_, level=level, task=task, models=st.models,
+                two_sizes=True,
             )
     msg = "" if fits["ceiling"].has_estimate else fits["ceiling"].message
     return AcrossResult(task, st, fits, alternatives, runs, interval="bootstrap" if n_boot else "analytic", message=msg)

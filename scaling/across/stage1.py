@@ -69,6 +69,11 @@ class Stage1:
         The runs' points (for the bootstrap and backtests).
     replicates : array (B, 2K + 1) or None
         Two-stage bootstrap replicates of ``theta`` (moving blocks within runs, ``c`` refitted).
+    n_left_out : array (K,) or None
+        Runs of each model left out of the pooling because their own fit is not usable
+        (None when the fit was given no screening table; see :func:`screening_counts`).
+    left_out : tuple of str or None
+        Why, per model: counts per status such as ``"1 late collapse"`` ("" when none).
     """
 
     task: str
@@ -86,6 +91,8 @@ class Stage1:
     hac_lags: int
     pools: tuple[tuple[RunPoints, ...], ...]
     replicates: np.ndarray | None = None
+    n_left_out: np.ndarray | None = None
+    left_out: tuple[str, ...] | None = None
 
     @property
     def K(self) -> int:
@@ -175,7 +182,31 @@ class Stage1:
         out["r2"] = self.r2
         out["run_sd"] = self.run_sd
         out["runs"] = [";".join(r) for r in self.runs]
+        out["n_runs_pooled"] = self.n_runs
+        if self.n_left_out is not None:
+            out["n_runs_left_out"] = self.n_left_out
+            out["left_out"] = list(self.left_out)
+            out["unusable_share"] = self.n_left_out / (self.n_runs + self.n_left_out)
         return out
+
+    def with_screening(self, runs: pd.DataFrame) -> Stage1:
+        """A copy recording, per model, the runs left out of the pooling and why.
+
+        Parameters
+        ----------
+        runs : DataFrame
+            The screening table of :func:`screen_runs` (this task's rows, or all of them
+            when the models' names are unique).
+
+        Returns
+        -------
+        Stage1
+            With :attr:`n_left_out` and :attr:`left_out` set.
+        """
+        counts = screening_counts(runs).set_index("model")
+        n = np.array([int(counts["n_runs_left_out"].get(m, 0)) for m in self.models])
+        why = tuple(str(counts["left_out"].get(m, "")) for m in self.models)
+        return replace(self, n_left_out=n, left_out=why)
 
 
 def _model_quantity(name: str, th: np.ndarray) -> np.ndarray:
@@ -282,6 +313,90 @@ def screen_runs(
     for run, why in invalid.items():
         rows.append(dict(task="", run=run, model="", params=math.nan, algorithm="", seed="", status="invalid data", used=False, reason=why))
     return usable, pd.DataFrame(rows, columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
+
+
+#: statuses of runs the user left out (not a finding about the run): never counted as unusable.
+_NOT_COUNTED = ("not selected",)
+
+
+def screening_counts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per task and model: runs pooled, runs left out and why.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        The screening table of :func:`screen_runs` (``task, run, model, params, status, used``).
+
+    Returns
+    -------
+    DataFrame
+        ``task, model, params, n_runs_pooled, n_runs_left_out, left_out, unusable_share``,
+        one row per model with a name and a parameter count, sorted by task and size.
+        ``left_out`` counts the left-out runs per status (``"1 late collapse"``,
+        ``"2 poor fit, 1 late collapse"``; "" when none), ``unusable_share`` is
+        ``n_runs_left_out / (n_runs_pooled + n_runs_left_out)``.  Runs the user left out
+        (another algorithm than asked for) are not counted: they say nothing about the size.
+        A model whose every run was left out has a row (0 pooled, share 1).
+    """
+    cols = ["task", "model", "params", "n_runs_pooled", "n_runs_left_out", "left_out", "unusable_share"]
+    r = runs[(runs["model"].astype(str) != "") & ~runs["status"].isin(_NOT_COUNTED)]
+    r = r[np.isfinite(pd.to_numeric(r["params"], errors="coerce"))]
+    rows = []
+    for (task, model), g in r.groupby(["task", "model"], sort=False):
+        out = g[~g["used"].astype(bool)]
+        why = ", ".join(f"{n} {s}" for s, n in out["status"].value_counts().items())
+        n_in, n_out = int(g["used"].astype(bool).sum()), len(out)
+        rows.append((str(task), str(model), float(g["params"].iloc[0]), n_in, n_out, why, n_out / (n_in + n_out)))
+    frame = pd.DataFrame(rows, columns=cols)
+    return frame.sort_values(["task", "params", "model"], kind="stable").reset_index(drop=True)
+
+
+def unusable_share_at(counts: pd.DataFrame, params) -> tuple[np.ndarray, list[str]]:
+    """Share of unusable runs expected at new sizes, from the trained sizes nearest to each.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        One task's rows of :func:`screening_counts`.
+    params : array_like
+        Parameter counts of the new sizes.
+
+    Returns
+    -------
+    share : array
+        At or above the largest trained size, the share observed at the largest; at or
+        below the smallest, at the smallest; between two trained sizes, the shares of the
+        two neighbours interpolated linearly in log10(params).  Models of one size are
+        counted together.  NaN when no size has a counted run.
+    basis : list of str
+        The trained model(s) each share comes from.
+
+    Notes
+    -----
+    A run left out (collapse, poor fit, ...) is a finding about its size (``DESIGN.md``
+    section 10): a prediction for a new size inherits the rate observed near it.
+    """
+    N = np.atleast_1d(np.asarray(params, dtype=float))
+    if counts.empty:
+        return np.full(N.shape, np.nan), [""] * N.size
+    by = counts.groupby("params", sort=True).agg(
+        n_in=("n_runs_pooled", "sum"), n_out=("n_runs_left_out", "sum"), names=("model", lambda m: "+".join(m))
+    )
+    x = np.log10(by.index.to_numpy(dtype=float))
+    share = (by["n_out"] / (by["n_in"] + by["n_out"])).to_numpy(dtype=float)
+    names = by["names"].tolist()
+    L = np.log10(N)
+    out = np.interp(L, x, share)
+    basis = []
+    for v in L:
+        j = int(np.searchsorted(x, v))
+        if j >= x.size:
+            basis.append(f"{names[-1]} (largest trained size)")
+        elif j == 0 or x[j] == v:
+            basis.append(names[j] + (" (smallest trained size)" if j == 0 and v < x[0] else ""))
+        else:
+            basis.append(f"{names[j - 1]} and {names[j]} (interpolated in log10 params)")
+    return out, basis
 
 
 def pools_by_task(usable: dict[str, RunPoints], runs: pd.DataFrame) -> dict[str, list[tuple[str, float, list[RunPoints]]]]:

@@ -86,10 +86,14 @@ class Stage2Status(str, Enum):
     """The logit fit runs off to infinity (the ceilings sit against the metric's bound)."""
     OUTSIDE_LINK = "outside the link's range"
     """The logit link was asked for, but some stage-1 value is not inside (0, 1)."""
+    TWO_SIZES = "two sizes"
+    """Two sizes, a linear form, asked for with ``two_sizes=True``: the line through the two
+    estimates.  Its intervals contain only their own stage-1 errors (and the shared ``c``'s),
+    no scatter between sizes, which two points cannot estimate (normal quantiles)."""
 
     @property
     def usable(self) -> bool:
-        return self is Stage2Status.OK
+        return self in (Stage2Status.OK, Stage2Status.TWO_SIZES)
 
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -221,8 +225,14 @@ class Stage2Fit(ResultMixin):
         return self.status.usable
 
     @property
+    def two_sizes(self) -> bool:
+        """A line through two sizes: intervals from the stage-1 errors alone (see :attr:`Stage2Status.TWO_SIZES`)."""
+        return self.status is Stage2Status.TWO_SIZES
+
+    @property
     def t_crit(self) -> float:
-        return float(stats.t.ppf(0.5 + self.level / 2, max(self.df_resid, 1)))
+        """Quantile of the intervals: t with ``K - p`` df, or normal for a line through two sizes."""
+        return _quantile(0.5 + self.level / 2, self.df_resid, self.two_sizes)
 
     @property
     def fitted(self) -> np.ndarray:
@@ -244,6 +254,8 @@ class Stage2Fit(ResultMixin):
         n = float(np.median(self.n_runs)) if n_runs is None else float(n_runs)
         if n <= 0:
             raise ValueError(f"n_runs must be positive, got {n}")
+        if self.two_sizes:
+            return self.v_run / n
         if self.method == "wls":
             return self.scale * self.v_run / n
         if self.method == "random":
@@ -253,6 +265,8 @@ class Stage2Fit(ResultMixin):
     def between_var(self) -> np.ndarray:
         """Variance of each model's deviation from the curve beyond its stage-1 error (natural scale)."""
         v = np.diag(self.V)
+        if self.two_sizes:
+            return np.zeros_like(v)
         if self.method == "wls":
             return max(self.scale - 1.0, 0.0) * v
         if self.method == "random":
@@ -356,7 +370,7 @@ class Stage2Fit(ResultMixin):
         half = np.where(target >= mu, b["hi"] - mu, mu - b["lo"])  # the side facing the target
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (target - mu) / (half / self.t_crit)
-        p = stats.t.sf(z, max(self.df_resid, 1))
+        p = stats.norm.sf(z) if self.two_sizes else stats.t.sf(z, max(self.df_resid, 1))
         if self.link == "logit" and target >= 1:
             p = np.zeros_like(p)
         return p
@@ -380,7 +394,7 @@ class Stage2Fit(ResultMixin):
         """
         level = self.level if alpha is None else 1.0 - _alpha(alpha)
         se = np.sqrt(np.clip(np.diag(self.cov), 0, None)) if self.has_estimate else np.full(self.p, np.nan)
-        t = float(stats.t.ppf(0.5 + level / 2, max(self.df_resid, 1)))
+        t = _quantile(0.5 + level / 2, self.df_resid, self.two_sizes)
         frame = pd.DataFrame({"lower": self.coef - t * se, "upper": self.coef + t * se}, index=self.terms)
         frame.index.name = "term"
         return frame
@@ -399,6 +413,10 @@ class Stage2Fit(ResultMixin):
         for k, v in self.info().items():
             s[k] = v
         return s
+
+
+def _quantile(q: float, df: int, normal: bool) -> float:
+    return float(stats.norm.ppf(q) if normal else stats.t.ppf(q, max(df, 1)))
 
 
 def _beyond(L: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -503,6 +521,7 @@ def fit_stage2(
     y_replicates: np.ndarray | None = None,
     c_shift: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
+    two_sizes: bool = False,
 ) -> Stage2Fit:
     """Regress per-model estimates on log10(params).
 
@@ -540,6 +559,11 @@ def fit_stage2(
         Each replicate's ``c`` minus the estimate (with ``y_replicates`` when ``c`` was estimated).
     rng : numpy Generator, optional
         For the between-model draws of the bootstrap.
+    two_sizes : bool
+        With exactly two models of distinct sizes and the linear form, fit the line
+        through them (status ``TWO_SIZES``: intervals from their stage-1 errors alone,
+        no scatter between sizes, normal quantiles; ``method`` does not apply) instead
+        of refusing with ``TOO_FEW_SIZES``.
 
     Returns
     -------
@@ -593,11 +617,9 @@ def fit_stage2(
                          scale=math.nan, tau2=math.nan, df_resid=K - p, v_run=v_run, status=status, message=msg)  # fmt: skip
 
     n_sizes = np.unique(x).size
-    if n_sizes < p + 1:
-        return no_estimate(
-            Stage2Status.TOO_FEW_SIZES,
-            f"{n_sizes} distinct size(s); a {form} curve with an interval needs at least {p + 1}",
-        )
+    two = two_sizes and form == "linear" and n_sizes == 2 and K == 2
+    if n_sizes < p + 1 and not two:
+        return no_estimate(Stage2Status.TOO_FEW_SIZES, _too_few(n_sizes, form, p, two_sizes))
     if not (np.isfinite(y).all() and np.isfinite(V).all() and np.isfinite(d).all()):
         return no_estimate(Stage2Status.UNDEFINED, f"{quantity} is not finite for every model (a and b are undefined at c = 0)")
     if link == "logit" and not ((y > 0) & (y < 1)).all():
@@ -608,8 +630,11 @@ def fit_stage2(
             f"the logit link needs every stage-1 {quantity} inside (0, 1); {len(out)} of {K} are not "
             f"({', '.join(out)}): a logistic curve cannot pass through them; use link='identity'",
         )
-    if method != "ols" and not ok_v:
-        return no_estimate(Stage2Status.UNDEFINED, f"stage-1 variance of {quantity} is not positive for every model; use method='ols'")
+    if (method != "ols" or two) and not ok_v:
+        fix = "" if two else "; use method='ols'"
+        return no_estimate(Stage2Status.UNDEFINED, f"stage-1 variance of {quantity} is not positive for every model{fix}")
+    if two:
+        return _two_sizes_fit(base, y, V, d, var_c, v_run, Yrep=y_replicates, c_shift=c_shift, rng=rng)
     X = np.column_stack([np.ones(K), x - xc] + ([(x - xc) ** 2] if form == "quadratic" else []))
     tau2 = 0.0
     if method == "ols":
@@ -646,6 +671,41 @@ def fit_stage2(
         Yrep = np.asarray(y_replicates, dtype=float)
         shift = np.zeros(Yrep.shape[0]) if c_shift is None else np.asarray(c_shift, dtype=float)
         fit = _with_replicates(fit, X, Sigma, Yrep, shift, rng or np.random.default_rng(0))
+    return fit
+
+
+def _too_few(n_sizes: int, form: str, p: int, two_sizes: bool) -> str:
+    """Why there is no stage-2 fit with this few sizes, and what is needed."""
+    if form == "quadratic":
+        return (
+            f"{n_sizes} distinct size(s): a quadratic curve (3 parameters) with an interval needs at least {p + 1} sizes; "
+            + ("use the linear form (2 parameters)" if n_sizes >= (2 if two_sizes else 3) else "fit runs of more sizes")
+        )
+    need = "at least 2 sizes (a line through them, stage-1 errors only) or 3 (an interval with the scatter between sizes)" if two_sizes else f"at least {p + 1}"
+    return f"{n_sizes} distinct size(s); a {form} curve with an interval needs {need}: fit runs of another size"
+
+
+def _two_sizes_fit(base: dict, y, V, d, var_c: float, v_run: float, *, Yrep=None, c_shift=None, rng=None) -> Stage2Fit:
+    """The line through two sizes, its covariance from the two estimates' stage-1 covariance alone."""
+    X = np.column_stack([np.ones(2), np.log10(base["params"]) - base["x_center"]])
+    link = base["link"]
+    coef = np.linalg.solve(X, special.logit(y) if link == "logit" else y)
+    J = _dmu(X @ coef, link)[:, None] * X
+    H = np.linalg.inv(J)  # d coef / d y: exact interpolation
+    cov_own = H @ V @ H.T
+    hd = H @ d
+    cov = cov_own + var_c * np.outer(hd, hd)
+    dnew = np.linalg.solve(X, d)
+    msg = (
+        f"2 sizes: the line through the two {base['quantity']} estimates; the interval contains only their own "
+        "stage-1 errors, no scatter between sizes (two points cannot estimate it; normal quantiles, "
+        f"method {base['method']!r} does not apply); fit a third size for an interval with that scatter"
+    )
+    fit = Stage2Fit(**base, coef=coef, cov=cov, cov_own=cov_own, influence=H, dnew_coef=dnew, scale=1.0, tau2=0.0,
+                    df_resid=0, v_run=v_run, status=Stage2Status.TWO_SIZES, message=msg)  # fmt: skip
+    if Yrep is not None:
+        shift = np.zeros(np.asarray(Yrep).shape[0]) if c_shift is None else np.asarray(c_shift, dtype=float)
+        fit = _with_replicates(fit, X, V, np.asarray(Yrep, dtype=float), shift, rng or np.random.default_rng(0))
     return fit
 
 

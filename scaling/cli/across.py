@@ -113,7 +113,7 @@ def _fmt(v: float, digits: int = 4) -> str:
 PRED_COLUMNS = [
     "params", "ceiling_pred", "ceiling_lo", "ceiling_hi", "a_pred", "a_lo", "a_hi", "b_pred", "b_lo", "b_hi",
     "task", "decades_beyond", "ceiling_mean_lo", "ceiling_mean_hi", "method", "link", "form", "level", "interval",
-    "status", "alt_spread", "alt_forms", "forms_disagree",
+    "status", "alt_spread", "alt_forms", "forms_disagree", "unusable_share", "unusable_basis",
 ]  # fmt: skip
 
 
@@ -159,12 +159,33 @@ def extrapolate(
             "a": pred["a_pred"].map(_fmt),
             "b": pred["b_pred"].map(_fmt),
             "forms disagree": pred["forms_disagree"].map(lambda v: "YES" if v else ""),
+            "unusable runs": pred["unusable_share"].map(lambda v: "" if not np.isfinite(v) else f"{v:.0%}"),
         }
     )
     typer.echo(f"\npredicted ceilings ({pred['link'].iloc[0]} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
     typer.echo(show.to_string(index=False))
+    _echo_two_sizes(pred["task"][pred["status"] == "two sizes"])
+    _echo_unusable(pred)
     if out is not None:
         write_table(pred[[c_ for c_ in PRED_COLUMNS if c_ in pred.columns]], out)
+
+
+def _echo_two_sizes(tasks) -> None:
+    """The label of a line through two sizes."""
+    for task in dict.fromkeys(tasks):
+        typer.echo(
+            f"  {task or '(all)'}: 2 sizes: the interval contains only the two ceilings' own errors, no scatter between sizes "
+            "(two sizes cannot estimate it); fit a third size for an interval that includes it"
+        )
+
+
+def _echo_unusable(pred: pd.DataFrame) -> None:
+    """One sentence per predicted size near trained sizes that lost runs."""
+    for _, p in pred[pred["unusable_share"] > 0].iterrows():
+        typer.echo(
+            f"  {p['task'] or '(all)'}, {p['params']:.3g} params: expect {p['unusable_share']:.0%} of its runs to be unusable, "
+            f"as observed at {p['unusable_basis']} (see 'left out' above); the ceiling describes only the runs that survive"
+        )
 
 
 @app.command("backtest-sizes")
@@ -282,6 +303,7 @@ def plan_cmd(
     typer.echo(show.to_string(index=False))
     for _, t in table.iterrows():
         typer.echo(f"  {t['task']}: {t['message']}")
+    _echo_two_sizes([r.task for r in res if r.ceiling is not None and r.ceiling.two_sizes])
     if out is not None and curves:
         curve = pd.concat(curves, ignore_index=True)
         write_table(curve[["task"] + [c_ for c_ in curve.columns if c_ != "task"]], out)

@@ -707,11 +707,24 @@ def across_section(ctx: ReportContext) -> Section:
                     "model": row["model"],
                     "params": plots.format_params(row["params"]),
                     "runs pooled": int(row["n_runs"]),
+                    "runs left out (why)": _left_out_cell(row.get("n_runs_left_out", 0), row.get("left_out", "")),
                     f"ceiling [{lvl} CI]": _interval(row["ceiling"], row["ceiling_lo"], row["ceiling_hi"], 4),
                     f"a [{lvl} CI]": _interval(row["a"], row["a_lo"], row["a_hi"]),
                     f"b [{lvl} CI]": _interval(row["b"], row["b_lo"], row["b_hi"]),
                     "R²": _num(row["r2"]),
                     "ceiling sd between runs": _num(row["run_sd"], 4),
+                }
+            )
+        counts = r.run_counts()
+        for _, row in counts[counts["n_runs_pooled"] == 0].iterrows():
+            model_rows.append(
+                {
+                    "task": r.task,
+                    "model": row["model"],
+                    "params": plots.format_params(row["params"]),
+                    "runs pooled": 0,
+                    "runs left out (why)": _left_out_cell(row["n_runs_left_out"], row["left_out"]),
+                    f"ceiling [{lvl} CI]": "none: every run left out",
                 }
             )
         pr = preds[r.task]
@@ -725,6 +738,7 @@ def across_section(ctx: ReportContext) -> Section:
                     f"{lvl} PI (a new model)": f"[{_num(row['ceiling_lo'], 4)}, {_num(row['ceiling_hi'], 4)}]",
                     f"{lvl} CI (the line)": f"[{_num(row['ceiling_mean_lo'], 4)}, {_num(row['ceiling_mean_hi'], 4)}]",
                     "forms disagree?": "YES" if bool(row.get("forms_disagree", False)) else "no",
+                    "unusable runs nearby": _pct(row["unusable_share"]) if np.isfinite(row.get("unusable_share", np.nan)) else "",
                     "other forms predict": _alt_text(r, row["params"]),
                 }
             )
@@ -802,17 +816,35 @@ def _task_paragraph(r: AcrossResult, pred: pd.DataFrame, multiples, level: float
         f"{row['ceiling_pred']:.3f} [{row['ceiling_lo']:.3f}, {row['ceiling_hi']:.3f}]"
         for i, (_, row) in enumerate(pred.iterrows())
     )
+    counts = r.run_counts()
+    lost = "; ".join(
+        f"{m['model']}: {m['n_runs_pooled']} of {m['n_runs_pooled'] + m['n_runs_left_out']} run(s) pooled, {m['left_out']} left out"
+        for _, m in counts[counts["n_runs_left_out"] > 0].iterrows()
+    )
+    unusable = "; ".join(
+        f"at {plots.format_params(row['params'])} expect {_pct(row['unusable_share'])} of the runs to be unusable (as at {row['unusable_basis']})"
+        for _, row in pred.iterrows()
+        if row.get("unusable_share", 0) > 0
+    )
     return paragraph(
         f"Task {r.task or '(all runs)'}: {st.K} sizes from {plots.format_params(st.params.min())} to "
         f"{plots.format_params(st.params.max())} parameters, {n_pooled} runs pooled"
         + (f" ({n_excl} left out because their own fit is not usable)" if n_excl else "")
         + f"; {cdesc}.",
+        (f"Runs left out per size ({lost}): a size's ceiling comes only from the runs that survived." if lost else ""),
+        (f"Predicted sizes inherit the share of unusable runs observed near them: {unusable}." if unusable else ""),
         f"The ceiling changes by {slope * scale:+.2f} {unit} per decade of parameters{scale_word} ({lvl} CI "
         f"{lo * scale:+.2f} to {hi * scale:+.2f}): {trend}.",
         f"Stage 2: {f.message}.",
         f"Predicted ceiling of a new model {ext} ({lvl} prediction intervals).",
         "With so few sizes the t quantile has few degrees of freedom, so the bands are wide; they are honest about it.",
     )
+
+
+def _left_out_cell(n, why) -> str:
+    """``"0"`` or ``"1 (1 late collapse)"``."""
+    n = int(n) if pd.notna(n) else 0
+    return f"{n} ({why})" if n else "0"
 
 
 def _alt_text(r: AcrossResult, params: float) -> str:

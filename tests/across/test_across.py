@@ -322,7 +322,107 @@ def test_cli_errors_are_named(tmp_path):
     pts = simulate_family(np.random.default_rng(0), (7.0, 8.0))
     path = tmp_path / "two.csv"
     pts.to_csv(path, index=False)
-    res = runner.invoke(app, ["extrapolate", str(path), "--to", "1e10"])
-    assert res.exit_code == 2 and "too few sizes" in res.output
+    one = tmp_path / "one.csv"
+    pts[pts["params"] == pts["params"].min()].to_csv(one, index=False)
+    res = runner.invoke(app, ["extrapolate", str(one), "--to", "1e10"])
+    assert res.exit_code == 2 and "too few sizes" in res.output and "fit runs of another size" in res.output
+    assert "Traceback" not in res.output
     res = runner.invoke(app, ["extrapolate", str(path), "--to", "ten"])
     assert res.exit_code == 2 and "--to must be comma-separated numbers" in res.output
+
+
+# ----- few sizes (issue 13 item 4) ----------------------------------------------------------
+def test_two_sizes_give_the_line_through_them_with_stage1_errors_only():
+    V = np.array([[1e-4, 2e-5], [2e-5, 4e-4]])
+    f = fit_stage2([1e7, 1e9], [0.5, 0.6], V, [2, 2], two_sizes=True)
+    assert f.status is Stage2Status.TWO_SIZES and f.has_estimate and f.two_sizes
+    assert "no scatter between sizes" in f.message
+    assert np.allclose(f.fitted, [0.5, 0.6]) and np.isclose(f.coef[1], 0.05)
+    # the slope's variance is that of (y2 - y1) / 2 decades, from V alone; normal quantiles
+    assert np.isclose(f.cov[1, 1], (1e-4 + 4e-4 - 2 * 2e-5) / 4)
+    assert np.isclose(f.t_crit, 1.6448536, atol=1e-6)
+    pr = f.predict([1e11, 1e9], n_runs=2)
+    assert np.isclose(pr["pred"].iloc[0], 0.7)
+    # at a fitted size: the curve's error is that model's own, a new model adds one model's worth (v_run / n)
+    assert np.isclose(pr["se_mean"].iloc[1], 0.02)
+    assert np.isclose(pr["se_new"].iloc[1] ** 2, 4e-4 + f.v_run / 2)
+    assert f.prob_at_least([1e11], 0.7)[0] == pytest.approx(0.5)
+    # off by default (backtests keep needing 3 sizes), and never for the quadratic form
+    assert fit_stage2([1e7, 1e9], [0.5, 0.6], V, [2, 2]).status is Stage2Status.TOO_FEW_SIZES
+    logit = fit_stage2([1e7, 1e9], [0.5, 0.6], V, [2, 2], two_sizes=True, link="logit")
+    assert logit.two_sizes and np.allclose(logit.fitted, [0.5, 0.6])
+
+
+def test_quadratic_needs_four_sizes_and_says_to_use_the_linear_form():
+    for K in (2, 3):
+        q = fit_stage2(np.logspace(7, 9, K), np.linspace(0.5, 0.6, K), np.eye(K) * 1e-4, [2] * K, form="quadratic", two_sizes=True)
+        assert q.status is Stage2Status.TOO_FEW_SIZES
+        assert f"{K} distinct size(s): a quadratic curve (3 parameters)" in q.message and "use the linear form" in q.message
+    one = fit_stage2([1e7], [0.5], np.eye(1) * 1e-4, [2], two_sizes=True)
+    assert one.status is Stage2Status.TOO_FEW_SIZES and "fit runs of another size" in one.message
+
+
+def _toy_models(toy, tmp_path, models) -> str:
+    d = pd.read_csv(toy)
+    path = tmp_path / f"add4_{'_'.join(models)}.csv"
+    d[(d["task"] == "add4") & d["model"].isin(models)].to_csv(path, index=False)
+    return str(path)
+
+
+def test_cli_two_sizes_give_a_labelled_prediction(toy, tmp_path):
+    path = _toy_models(toy, tmp_path, ["xl", "xxl"])
+    out = tmp_path / "pred.csv"
+    res = runner.invoke(app, ["extrapolate", path, *TOY_COLUMNS, "--to", "3e7", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "2 sizes: the interval contains only the two ceilings' own errors, no scatter between sizes" in res.output
+    assert "Traceback" not in res.output
+    frame = pd.read_csv(out)
+    assert frame["status"].tolist() == ["two sizes"]
+    assert frame["ceiling_lo"].iloc[0] < frame["ceiling_pred"].iloc[0] < frame["ceiling_hi"].iloc[0]
+    res = runner.invoke(app, ["plan", path, *TOY_COLUMNS, "--target", "0.95", "--prob", "0.8"])
+    assert res.exit_code == 0, res.output
+    assert "2 sizes: the interval contains only" in res.output
+    res = runner.invoke(app, ["extrapolate", path, *TOY_COLUMNS, "--to", "3e7", "--form", "quadratic"])
+    assert res.exit_code == 2 and "use the linear form" in res.output and "Traceback" not in res.output
+
+
+def test_cli_three_sizes_refuse_the_quadratic_form(toy, tmp_path):
+    path = _toy_models(toy, tmp_path, ["l", "xl", "xxl"])
+    res = runner.invoke(app, ["extrapolate", path, *TOY_COLUMNS, "--to", "3e7", "--form", "quadratic"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "3 distinct size(s): a quadratic curve (3 parameters) with an interval needs at least 4 sizes; use the linear form" in res.output
+
+
+# ----- runs left out per size (issue 13 item 5) ---------------------------------------------
+def test_stage1_counts_runs_pooled_and_left_out_per_size(toy):
+    ds = load(toy, ColumnMap.parse(run="task,model,algorithm,seed", perf="val_acc"))
+    r = _quiet(fit_across, ds, tasks=["add4"])["add4"]
+    pts = r.points().set_index("model")
+    assert pts.loc["xxl", ["n_runs_pooled", "n_runs_left_out", "left_out"]].tolist() == [1, 1, "1 late collapse"]
+    assert pts.loc["xxl", "unusable_share"] == 0.5
+    assert pts.loc["m", "n_runs_left_out"] == 0 and pts.loc["m", "left_out"] == ""
+    counts = r.run_counts().set_index("model")
+    assert counts.loc["s", ["n_runs_pooled", "n_runs_left_out", "left_out"]].tolist() == [0, 8, "8 poor fit"]
+    pr = _quiet(r.predict, [3e7, 2.5e6, 1e5])
+    assert pr["unusable_share"].tolist()[0] == 0.5 and "xxl (largest trained size)" in pr["unusable_basis"].iloc[0]
+    assert pr["unusable_share"].iloc[1] == 0.0 and "l and xl" in pr["unusable_basis"].iloc[1]
+    assert pr["unusable_share"].iloc[2] == 1.0  # s: every run left out
+    text = r.summary_text()
+    assert "1 (late collapse)" in text and "s (1.04e+05 params): no run pooled, every run left out (8 poor fit)" in text
+
+
+def test_unusable_share_interpolates_in_log10_params():
+    from scaling.across.stage1 import unusable_share_at
+
+    counts = pd.DataFrame({"model": ["a", "b"], "params": [1e6, 1e8], "n_runs_pooled": [4, 1], "n_runs_left_out": [0, 1]})
+    share, basis = unusable_share_at(counts, [1e5, 1e7, 1e8, 1e10])
+    assert np.allclose(share, [0.0, 0.25, 0.5, 0.5])
+    assert basis[1] == "a and b (interpolated in log10 params)" and basis[3] == "b (largest trained size)"
+
+
+def test_cli_extrapolate_shows_the_runs_left_out_beside_each_ceiling(toy):
+    res = runner.invoke(app, ["extrapolate", str(toy), *TOY_COLUMNS, "--tasks", "add4", "--to", "3e7"])
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.output.splitlines() if line.strip().startswith("xxl"))
+    assert row.split()[2:5] == ["1", "1", "(late"]
+    assert "add4, 3e+07 params: expect 50% of its runs to be unusable, as observed at xxl (largest trained size)" in res.output

@@ -276,3 +276,19 @@ def test_report_names_the_form_to_believe(rng):
     assert "plateau" in table and "law" not in table
     # the free c: AICc favours it, and the c = 1 fit leaves a pattern in its residuals (systematic misfit)
     assert "<td>free c</td>" in table and "systematic pattern" in table
+
+
+def test_across_section_shows_runs_left_out_beside_each_ceiling():
+    rng = np.random.default_rng(11)
+    frame = table(rng)
+    step = np.arange(60) * 10.0
+    noise = pd.DataFrame({"run": "l<&>/grpo/1", "model": "l<&>", "params": SIZES["l<&>"], "algorithm": "grpo", "seed": "1",
+                          "step": step, "entropy": np.linspace(1.0, 0.2, 60), "perf": 0.7 + 0.05 * rng.standard_normal(60)})  # fmt: skip
+    sec = across_section(context(pd.concat([frame, noise], ignore_index=True)))
+    models = dict(sec.tables)["across_models"].set_index("model")
+    assert models.loc["l<&>", ["n_runs_pooled", "n_runs_left_out"]].tolist() == [2, 1]
+    why = models.loc["l<&>", "left_out"]
+    assert why.startswith("1 ") and models.loc["s", "left_out"] == ""
+    assert "runs left out (why)" in sec.html and f"<td>1 ({esc(why)})</td>" in sec.html
+    assert f"l&lt;&amp;&gt;: 2 of 3 run(s) pooled, {esc(why)} left out" in sec.html and "l<&>" not in sec.html
+    assert "unusable runs nearby" in sec.html
