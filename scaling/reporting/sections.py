@@ -826,7 +826,7 @@ def _task_paragraph(r: AcrossResult, pred: pd.DataFrame, multiples, level: float
         for _, row in pred.iterrows()
         if row.get("unusable_share", 0) > 0
     )
-    return paragraph(
+    parts = (
         f"Task {r.task or '(all runs)'}: {st.K} sizes from {plots.format_params(st.params.min())} to "
         f"{plots.format_params(st.params.max())} parameters, {n_pooled} runs pooled"
         + (f" ({n_excl} left out because their own fit is not usable)" if n_excl else "")
@@ -839,6 +839,7 @@ def _task_paragraph(r: AcrossResult, pred: pd.DataFrame, multiples, level: float
         f"Predicted ceiling of a new model {ext} ({lvl} prediction intervals).",
         "With so few sizes the t quantile has few degrees of freedom, so the bands are wide; they are honest about it.",
     )
+    return paragraph(*(p for p in parts if p))
 
 
 def _left_out_cell(n, why) -> str:
