@@ -827,14 +827,18 @@ def _task_paragraph(r: AcrossResult, pred: pd.DataFrame, multiples, level: float
         if row.get("unusable_share", 0) > 0
     )
     parts = (
-        f"Task {r.task or '(all runs)'}: {st.K} sizes from {plots.format_params(st.params.min())} to "
-        f"{plots.format_params(st.params.max())} parameters, {n_pooled} runs pooled"
-        + (f" ({n_excl} left out because their own fit is not usable)" if n_excl else "")
-        + f"; {cdesc}.",
+        (
+            f"Task {r.task or '(all runs)'}: {st.K} sizes from {plots.format_params(st.params.min())} to "
+            f"{plots.format_params(st.params.max())} parameters, {n_pooled} runs pooled"
+            + (f" ({n_excl} left out because their own fit is not usable)" if n_excl else "")
+            + f"; {cdesc}."
+        ),
         (f"Runs left out per size ({lost}): a size's ceiling comes only from the runs that survived." if lost else ""),
         (f"Predicted sizes inherit the share of unusable runs observed near them: {unusable}." if unusable else ""),
-        f"The ceiling changes by {slope * scale:+.2f} {unit} per decade of parameters{scale_word} ({lvl} CI "
-        f"{lo * scale:+.2f} to {hi * scale:+.2f}): {trend}.",
+        (
+            f"The ceiling changes by {slope * scale:+.2f} {unit} per decade of parameters{scale_word} ({lvl} CI "
+            f"{lo * scale:+.2f} to {hi * scale:+.2f}): {trend}."
+        ),
         f"Stage 2: {f.message}.",
         f"Predicted ceiling of a new model {ext} ({lvl} prediction intervals).",
         "With so few sizes the t quantile has few degrees of freedom, so the bands are wide; they are honest about it.",
