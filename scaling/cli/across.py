@@ -197,7 +197,7 @@ def extrapolate(
         unit = " (fractions: the table's percent divided by 100)" if ds.divisor == 100 else ""
         head = f"predicted {QUANTITY_TABLE}, column {ds.value_name}{unit}"
     else:
-        head = f"predicted {QUANTITY_CURVES}"
+        head = "predicted ceilings"
     links = ", ".join(dict.fromkeys(pred["link"]))
     typer.echo(f"\n{head} ({links} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
     typer.echo(show.to_string(index=False))
@@ -311,7 +311,7 @@ def plan_cmd(
             fail(f"--range must be lo,hi with lo < hi; got {size_range!r}")
         rng_ = (vals[0], vals[1])
     res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, 0, 0)
-    quantity = QUANTITY_TABLE if isinstance(ds, Summaries) else QUANTITY_CURVES
+    quantity = QUANTITY_TABLE if isinstance(ds, Summaries) else "ceiling"
     rows, curves = [], []
     for r in res:
         p = _run_quietly(plan_size, r, target, prob, size_range=rng_, n_runs=n_runs)
