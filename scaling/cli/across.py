@@ -18,8 +18,10 @@ import typer
 from scaling.across.backtest import backtest_sizes
 from scaling.across.predict import AcrossResults, fit_across
 from scaling.across.predict import plan as plan_size
+from scaling.across.summaries import QUANTITY_CURVES, QUANTITY_TABLE, SummaryResults, backtest_summaries, fit_summaries
 from scaling.cli.main import app, data_command, fail, write_table
 from scaling.data.load import Dataset
+from scaling.data.summaries import Summaries
 
 
 class Link(str, Enum):
@@ -48,7 +50,14 @@ class Interval(str, Enum):
     bootstrap = "bootstrap"
 
 
-LinkOpt = Annotated[Link, typer.Option(help="Link of the ceiling's regression: logit keeps predicted ceilings inside [0, 1] (and refuses when a model's ceiling is at or above 1).")]
+LinkOpt = Annotated[
+    Optional[Link],
+    typer.Option(
+        help="Link of the ceiling's regression: logit keeps predicted ceilings inside [0, 1] (and refuses when a model's ceiling "
+        "is at or above 1). Default: identity for curves; logit for a bounded per-model table (--value).",
+        show_default=False,
+    ),
+]
 MethodOpt = Annotated[
     Method,
     typer.Option(help="Stage 2: wls = GLS weighted by the stage-1 covariance (scale estimated); random = meta-regression with a between-model variance; ols = unweighted."),
@@ -94,7 +103,22 @@ def _run_quietly(func: Callable, *args, **kwargs):
     return out
 
 
-def _fit(ds: Dataset, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot, seed) -> AcrossResults:
+def _fit_table(summ: Summaries, tasks, method, link, form, level) -> SummaryResults:
+    """Stage 2 on a per-model table (--value); the method is OLS without --se."""
+    res = _run_quietly(fit_summaries, summ, tasks=_csv_list(tasks), method=method.value if summ.has_se else None,
+                       link=link.value if link is not None else None, form=form.value, level=level)  # fmt: skip
+    if not any(r.ceiling.has_estimate for r in res):
+        typer.echo(res.summary_text())
+        fail("no task has a stage-2 estimate: " + "; ".join(f"{r.task or '(all)'}: {r.message or r.status}" for r in res))
+    return res
+
+
+def _fit(ds: Dataset | Summaries, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot, seed) -> AcrossResults | SummaryResults:
+    if isinstance(ds, Summaries):
+        if algorithms:
+            fail("--algorithms selects runs of curves; a per-model table (--value) has none")
+        return _fit_table(ds, tasks, method, link, form, level)
+    link = link if link is not None else Link.identity
     c_value = c if c is not None else (1.0 if mode == CMode.paper else None)
     res = _run_quietly(
         fit_across, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, link=link.value, form=form.value,
@@ -113,16 +137,16 @@ def _fmt(v: float, digits: int = 4) -> str:
 PRED_COLUMNS = [
     "params", "ceiling_pred", "ceiling_lo", "ceiling_hi", "a_pred", "a_lo", "a_hi", "b_pred", "b_lo", "b_hi",
     "task", "decades_beyond", "ceiling_mean_lo", "ceiling_mean_hi", "method", "link", "form", "level", "interval",
-    "status", "alt_spread", "alt_forms", "forms_disagree", "unusable_share", "unusable_basis",
+    "status", "alt_spread", "alt_forms", "forms_disagree", "unusable_share", "unusable_basis", "quantity", "note",
 ]  # fmt: skip
 
 
 @app.command()
-@data_command
+@data_command(summaries=True)
 def extrapolate(
     ds: Dataset,
     to: Annotated[str, typer.Option("--to", help="Parameter counts to predict, comma-separated, e.g. 3e9,7e10.")],
-    link: LinkOpt = Link.identity,
+    link: LinkOpt = None,
     method: MethodOpt = Method.wls,
     form: FormOpt = Form.linear,
     mode: CModeOpt = CMode.shared,
@@ -141,12 +165,19 @@ def extrapolate(
 
     Stage 1 fits one c per task across its models (pooling each model's usable runs);
     stage 2 regresses the per-model ceiling, a and b on log10(params).
+    With --value, DATA is a per-model table (one row per model and task) and stage 2
+    regresses that value: the predictions are final scores, not ceilings.
     Example: scaling extrapolate data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4 --to 3e9,7e10
     """
     sizes = _numbers(to, "--to")
+    if isinstance(ds, Summaries) and ci == Interval.bootstrap:
+        fail("--ci bootstrap resamples training curves; a per-model table (--value) has analytic intervals only")
     res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot if ci == Interval.bootstrap else 0, seed)
     typer.echo(res.summary_text())
     pred = _run_quietly(res.predict, sizes, n_runs=n_runs)
+    table = isinstance(ds, Summaries)
+    if not table:
+        pred["quantity"], pred["note"] = QUANTITY_CURVES, ""
     pct = round(100 * level)
     show = pd.DataFrame(
         {
@@ -159,10 +190,19 @@ def extrapolate(
             "a": pred["a_pred"].map(_fmt),
             "b": pred["b_pred"].map(_fmt),
             "forms disagree": pred["forms_disagree"].map(lambda v: "YES" if v else ""),
-            "unusable runs": pred["unusable_share"].map(lambda v: "" if not np.isfinite(v) else f"{v:.0%}"),
+            "unusable runs": pred.get("unusable_share", pd.Series(np.nan, index=pred.index)).map(
+                lambda v: "" if not np.isfinite(v) else f"{v:.0%}"
+            ),
         }
     )
-    typer.echo(f"\npredicted ceilings ({pred['link'].iloc[0]} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
+    if table:
+        show = show.rename(columns={"ceiling": ds.value_name}).drop(columns=["a", "b"])
+        unit = " (fractions: the table's percent divided by 100)" if ds.divisor == 100 else ""
+        head = f"predicted {QUANTITY_TABLE}, column {ds.value_name}{unit}"
+    else:
+        head = "predicted ceilings"
+    links = ", ".join(dict.fromkeys(pred["link"]))
+    typer.echo(f"\n{head} ({links} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
     typer.echo(show.to_string(index=False))
     _echo_two_sizes(pred["task"][pred["status"] == "two sizes"])
     _echo_unusable(pred)
@@ -180,7 +220,9 @@ def _echo_two_sizes(tasks) -> None:
 
 
 def _echo_unusable(pred: pd.DataFrame) -> None:
-    """One sentence per predicted size near trained sizes that lost runs."""
+    """One sentence per predicted size near trained sizes that lost runs (curves only: a table has no runs)."""
+    if "unusable_share" not in pred:
+        return
     for _, p in pred[pred["unusable_share"] > 0].iterrows():
         typer.echo(
             f"  {p['task'] or '(all)'}, {p['params']:.3g} params: expect {p['unusable_share']:.0%} of its runs to be unusable, "
@@ -189,7 +231,7 @@ def _echo_unusable(pred: pd.DataFrame) -> None:
 
 
 @app.command("backtest-sizes")
-@data_command
+@data_command(summaries=True)
 def backtest_sizes_cmd(
     ds: Dataset,
     method: MethodOpt = Method.wls,
@@ -209,6 +251,15 @@ def backtest_sizes_cmd(
     covered it and how many decades the extrapolation reached, for each mean form.
     Example: scaling backtest-sizes data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4
     """
+    if isinstance(ds, Summaries):
+        typer.echo(f"backtest of {QUANTITY_TABLE}, column {ds.value_name}{'' if ds.has_se else ' (no --se: OLS)'}")
+        bt = _run_quietly(backtest_summaries, ds, tasks=_csv_list(tasks), method=method.value if ds.has_se else None, level=level, max_out=max_out)
+    else:
+        bt = _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_min)
+    _show_backtest(bt, level, out)
+
+
+def _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_min):
     c_value = c if c is not None else (1.0 if mode == CMode.paper else None)
     bt = _run_quietly(
         backtest_sizes, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, level=level,
@@ -219,6 +270,10 @@ def backtest_sizes_cmd(
         typer.echo(f"{len(ex)} run(s) not pooled:")
         for _, r in ex.iterrows():
             typer.echo(f"  {r['run']}: {r['status']} ({r['reason']})")
+    return bt
+
+
+def _show_backtest(bt, level: float, out: Path | None) -> None:
     rows = bt.rows
     if rows.empty:
         fail("no backtest could be run: every task needs at least 3 sizes with usable runs")
@@ -252,13 +307,13 @@ def backtest_sizes_cmd(
 
 
 @app.command("plan")
-@data_command
+@data_command(summaries=True)
 def plan_cmd(
     ds: Dataset,
-    target: Annotated[float, typer.Option("--target", help="Ceiling to reach (same unit as perf, e.g. 0.6).")],
+    target: Annotated[float, typer.Option("--target", help="Ceiling (or --value) to reach, as a fraction when the metric is percent, e.g. 0.6.")],
     prob: Annotated[float, typer.Option("--prob", help="Required probability that a new model's ceiling reaches the target.", min=0.01, max=0.99)] = 0.8,
     size_range: Annotated[Optional[str], typer.Option("--range", help="Sizes searched, lo,hi (default: a tenth of the smallest to 1000x the largest fitted size).")] = None,
-    link: LinkOpt = Link.identity,
+    link: LinkOpt = None,
     method: MethodOpt = Method.wls,
     form: FormOpt = Form.linear,
     mode: CModeOpt = CMode.shared,
@@ -281,6 +336,7 @@ def plan_cmd(
             fail(f"--range must be lo,hi with lo < hi; got {size_range!r}")
         rng_ = (vals[0], vals[1])
     res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, 0, 0)
+    quantity = QUANTITY_TABLE if isinstance(ds, Summaries) else "ceiling"
     rows, curves = [], []
     for r in res:
         p = _run_quietly(plan_size, r, target, prob, size_range=rng_, n_runs=n_runs)
@@ -299,7 +355,9 @@ def plan_cmd(
             "decades beyond": table["decades_beyond"].map(lambda v: "" if not np.isfinite(v) else f"{v:+.2f}"),
         }
     )
-    typer.echo(f"target ceiling {target:g} with probability {prob:g} ({link.value} link, {method.value}, {form.value})")
+    fits = [r.ceiling for r in res if r.ceiling is not None]
+    links, methods = ", ".join(dict.fromkeys(f.link for f in fits)), ", ".join(dict.fromkeys(f.method for f in fits))
+    typer.echo(f"target {quantity} {target:g} with probability {prob:g} ({links} link, {methods}, {form.value})")
     typer.echo(show.to_string(index=False))
     for _, t in table.iterrows():
         typer.echo(f"  {t['task']}: {t['message']}")

@@ -24,6 +24,7 @@ from scaling import __version__
 from scaling.data.load import ColumnMap, Dataset
 from scaling.data.readers import read_source
 from scaling.data.sources import load
+from scaling.data.summaries import Summaries, load_summaries
 from scaling.data.warmup import parse_warmup
 from scaling.exceptions import DataError, DataWarning
 from scaling.fitting.dataset import fit_dataset
@@ -173,6 +174,43 @@ _DATA_OPTIONS: list[tuple[str, object, object]] = [
 ]
 
 
+ValueOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--value",
+        help="Read DATA as a per-model table (one row per model and task: model, params, this column) instead of "
+        "training curves; the predictions are then final scores, not ceilings.",
+    ),
+]
+SeOpt = Annotated[Optional[str], typer.Option("--se", help="With --value: column with the value's standard error (same unit).")]
+_SUMMARY_OPTIONS: list[tuple[str, object, object]] = [("value", ValueOpt, None), ("se", SeOpt, None)]
+#: data options that only make sense for curves.
+_CURVE_ONLY = {"run": "--run", "seed_column": "--seed-column", "step": "--step", "entropy": "--entropy", "perf": "--perf",
+               "entropy_key": "--entropy-key", "perf_key": "--perf-key", "meta": "--meta", "algorithm": "--algorithm"}  # fmt: skip
+
+
+def load_summary_data(data: list[Path], value: str, se: str | None, **opts) -> Summaries:
+    """Load a per-model table for ``--value``; print warnings and notes; exit 2 on bad input."""
+    given = [flag for name, flag in _CURVE_ONLY.items() if opts.get(name) is not None]
+    if given:
+        fail(f"--value reads a per-model table (model, params, value); {', '.join(given)} apply to training curves only: leave them out")
+    if len(data) != 1:
+        fail(f"--value reads one per-model table; got {len(data)} paths")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            summ = load_summaries(data[0], value, se=se, model=opts["model"], params=opts["params"], task=opts["task"], perf_scale=opts["perf_scale"].value)
+    except (DataError, ValueError) as err:
+        fail(err)
+    shown = set(summ.notes)
+    for w in caught:
+        if not any(str(w.message).replace("perf values", f"{value} values") == n for n in shown):
+            typer.echo(f"warning: {w.message}", err=True)
+    for note in summ.notes:
+        typer.echo(f"note: {note}", err=True)
+    return summ
+
+
 def load_data(data: list[Path], **opts) -> Dataset:
     """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
     columns = ColumnMap.parse(
@@ -192,25 +230,37 @@ def load_data(data: list[Path], **opts) -> Dataset:
     return ds
 
 
-def data_command(func: Callable) -> Callable:
+def data_command(func: Callable | None = None, *, summaries: bool = False) -> Callable:
     """Give a command the DATA argument and the shared data options, and pass it the loaded data.
 
     The decorated function takes ``ds: Dataset`` as its first parameter and declares only
     its own options; the wrapper's signature (what Typer reads) is DATA, the data
     options, then those.  ``DataError``/``ValueError`` raised by the command exit with code 2.
+    With ``summaries=True`` the command also takes ``--value``/``--se``: given ``--value``,
+    DATA is a per-model table and ``ds`` a :class:`~scaling.data.summaries.Summaries`.
     """
+    if func is None:
+        return functools.partial(data_command, summaries=summaries)
     own = inspect.signature(func, eval_str=True)
     hints = {k: v for k, v in typing.get_type_hints(func, include_extras=True).items() if k != "return"}
     rest = [p for name, p in own.parameters.items() if name != "ds"]
     kind = inspect.Parameter.KEYWORD_ONLY
     new_params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=DataArg)]
-    new_params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, a, d in _DATA_OPTIONS]
+    extra = _SUMMARY_OPTIONS if summaries else []
+    new_params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, a, d in [*_DATA_OPTIONS, *extra]]
     new_params += [p.replace(kind=kind, annotation=hints.get(p.name, p.annotation)) for p in rest]
     names = [n for n, _, _ in _DATA_OPTIONS]
 
     @functools.wraps(func)
     def wrapper(data: list[Path], **kwargs):
-        ds = load_data(data, **{n: kwargs.pop(n) for n in names})
+        per_model = {n: kwargs.pop(n) for n, _, _ in extra}
+        opts = {n: kwargs.pop(n) for n in names}
+        if per_model.get("value") is not None:
+            ds = load_summary_data(data, per_model["value"], per_model["se"], **opts)
+        elif per_model.get("se") is not None:
+            fail("--se gives the standard error of --value (a per-model table); pass --value COL too")
+        else:
+            ds = load_data(data, **opts)
         try:
             return func(ds, **kwargs)
         except (DataError, ValueError) as err:

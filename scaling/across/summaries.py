@@ -1,0 +1,370 @@
+"""Stage 2 on per-model summaries: final scores from a table, not ceilings from curves.
+
+A published table gives one value per model (and benchmark), e.g. the score after a fixed
+number of RL steps.  That is a different quantity from the law's ceiling at zero entropy,
+and every output here says which it is (:data:`QUANTITY_TABLE` vs :data:`QUANTITY_CURVES`).
+The values go through the same stage 2 (:func:`scaling.across.stage2.fit_stage2`), one
+regression per task:
+
+* **with standard errors** (``se``): weighted by ``se**2`` (``method="wls"``, residual scale
+  estimated, or ``"random"``); a new model is taken to be measured as precisely as the
+  table's typical model (the geometric mean of ``se**2``);
+* **without them**: ordinary least squares; the prediction interval then rests on the
+  residual scatter between the models only (a new model's value deviates from the line as
+  the fitted ones do), on ``K - p`` degrees of freedom.
+
+**Bounded metrics.**  With a range (fractions, or percent read as fractions) the default
+link is logit, so predictions and intervals stay inside it.  The logit fit is least squares
+on the natural scale, but it needs every value strictly inside (0, 1): a value reported
+at the bound (e.g. 0.0 on AIME for a 0.5B model) is moved inside by :data:`BOUND_EPS`
+(0.05 percentage points, half the last digit of a table rounded to 0.1 percent), which
+moves the fitted curve by far less than its interval; a note names each value moved.
+If the logit fit still has no estimate the task falls back to the identity link, with a
+note, and its predictions and interval ends are cut to the range (also noted).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scaling.across.backtest import COLUMNS as BACKTEST_COLUMNS
+from scaling.across.backtest import SizeBacktest
+from scaling.across.predict import ALTERNATIVES, form_label
+from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, check_choice, fit_stage2
+from scaling.data.summaries import Summaries
+from scaling.exceptions import StatisticalWarning
+from scaling.protocol import ResultMixin
+
+#: what the predictions of a per-model table are.
+QUANTITY_TABLE = "final score (from a table)"
+#: what the predictions of curves are (stage 1 then stage 2).
+QUANTITY_CURVES = "ceiling (from curves)"
+#: how far a value at the bound of [0, 1] is moved inside for the logit link.
+BOUND_EPS = 5e-4
+
+
+@dataclass(frozen=True, eq=False)
+class SummaryResult(ResultMixin):
+    """Stage 2 of one task of a per-model table.
+
+    Attributes
+    ----------
+    task : str
+    ceiling : Stage2Fit
+        The regression of the value (named ``ceiling`` so that planning and the prediction
+        columns are those of curves; :attr:`quantity` says what it is).
+    alternatives : dict
+        ``"form/link"`` -> :class:`Stage2Fit` of the other mean forms (for ``forms_disagree``).
+    values : DataFrame
+        The task's rows: ``model, params, value, se, fitted_value`` (after any move off the bound).
+    notes : tuple of str
+        Decisions taken (link fallback, values moved off the bound, what the interval assumes).
+    perf_range : (float, float) or None
+    quantity : str
+    """
+
+    task: str
+    ceiling: Stage2Fit
+    alternatives: dict
+    values: pd.DataFrame
+    notes: tuple[str, ...] = ()
+    perf_range: tuple[float, float] | None = (0.0, 1.0)
+    quantity: str = QUANTITY_TABLE
+
+    @property
+    def fits(self) -> dict:
+        return {"ceiling": self.ceiling}
+
+    @property
+    def message(self) -> str:
+        return "" if self.ceiling.has_estimate else self.ceiling.message
+
+    @property
+    def status(self) -> str:
+        return self.ceiling.status.value
+
+    @property
+    def label(self) -> str:
+        return form_label(self.ceiling.form, self.ceiling.link)
+
+    def summary(self) -> pd.DataFrame:
+        """The task's per-model values."""
+        return self.values.assign(task=self.task)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.summary()
+
+    def predict(self, params, *, n_runs: float | None = None, interval: str | None = None) -> pd.DataFrame:
+        """The value predicted at the given sizes, with the columns of :meth:`AcrossResult.predict`.
+
+        ``ceiling_*`` hold the predicted value (``quantity`` says it is a final score), ``a_*``
+        and ``b_*`` are NaN (a table has no curve), ``note`` lists the task's notes.
+        """
+        N = np.atleast_1d(np.asarray(params, dtype=float))
+        f = self.ceiling
+        main = f.predict(N, n_runs=n_runs)
+        out = pd.DataFrame({"task": self.task, "params": N, "log10_params": main["log10_params"], "decades_beyond": main["decades_beyond"]})
+        cols = {"ceiling_pred": "pred", "ceiling_lo": "lo", "ceiling_hi": "hi", "ceiling_mean_lo": "mean_lo", "ceiling_mean_hi": "mean_hi"}
+        notes = list(self.notes)
+        for k, v in cols.items():
+            out[k] = main[v].to_numpy()
+        if self.perf_range is not None and f.link == "identity" and f.has_estimate:
+            lo, hi = self.perf_range
+            vals = out[list(cols)].to_numpy()
+            if ((vals < lo) | (vals > hi)).any():
+                notes.append(f"predictions or interval ends outside [{lo:g}, {hi:g}] were cut to the metric's range")
+                out[list(cols)] = np.clip(vals, lo, hi)
+        for q in ("a", "b"):
+            out[f"{q}_pred"] = out[f"{q}_lo"] = out[f"{q}_hi"] = np.nan
+        out["method"], out["link"], out["form"], out["level"] = f.method, f.link, f.form, f.level
+        out["interval"] = "analytic"
+        out["status"] = f.status.value
+        alts = {k: a.predict(N)["pred"].to_numpy() for k, a in self.alternatives.items() if a.has_estimate and k != self.label}
+        if alts and f.has_estimate:
+            spread = np.nanmax(np.abs(np.column_stack([v - out["ceiling_pred"].to_numpy() for v in alts.values()])), axis=1)
+            width = out["ceiling_mean_hi"].to_numpy() - out["ceiling_mean_lo"].to_numpy()
+            out["alt_spread"], out["alt_forms"], out["forms_disagree"] = spread, "; ".join(alts), spread > width
+            for i in np.flatnonzero(spread > width):
+                detail = ", ".join(f"{k} {v[i]:.4f}" for k, v in alts.items())
+                warnings.warn(
+                    f"task {self.task!r}, params {N[i]:.3g}: the mean forms disagree by {spread[i]:.4f}, more than the width "
+                    f"{width[i]:.4f} of the {self.label} curve's interval (its prediction {out['ceiling_pred'].iloc[i]:.4f}; {detail})",
+                    StatisticalWarning,
+                    stacklevel=2,
+                )
+        else:
+            out["alt_spread"], out["alt_forms"], out["forms_disagree"] = np.nan, "", False
+        out["quantity"] = self.quantity
+        out["note"] = "; ".join(notes)
+        return out
+
+    def summary_text(self) -> str:
+        """The task's values and the regression, as ``scaling extrapolate`` prints them."""
+        f = self.ceiling
+        level = round(100 * f.level)
+        lines = [f"task {self.task or '(none)'}: {self.quantity}, {len(self.values)} model(s)"]
+        tbl = pd.DataFrame(
+            {
+                "model": self.values["model"],
+                "params": self.values["params"].map(lambda v: f"{v:.3g}"),
+                "value": self.values["value"].map(lambda v: f"{v:.4f}"),
+                "se": self.values["se"].map(lambda v: "" if not np.isfinite(v) else f"{v:.4f}"),
+            }
+        )
+        lines += ["    " + s for s in tbl.to_string(index=False).splitlines()]
+        centre = f" (centre {10**f.x_center:.3g} params)" if f.has_estimate else ""
+        lines.append(f"  stage 2 ({f.method}, {f.form}/{f.link}){centre}: {f.status.value}; {f.message}")
+        if f.has_estimate:
+            for term, r in f.summary().iterrows():
+                lines.append(f"    {term:<10} {r['estimate']:+.4f}  se {r['se']:.4f}  {level}% CI [{r['lo']:+.4f}, {r['hi']:+.4f}]")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class SummaryResults(ResultMixin):
+    """Stage 2 of every task of a per-model table (:func:`fit_summaries`).
+
+    Attributes
+    ----------
+    results : dict
+        Task -> :class:`SummaryResult`.
+    summaries : Summaries
+    settings : dict
+    """
+
+    results: dict
+    summaries: Summaries
+    settings: dict = field(default_factory=dict)
+    quantity: str = QUANTITY_TABLE
+
+    def __getitem__(self, task: str) -> SummaryResult:
+        try:
+            return self.results[task]
+        except KeyError:
+            raise KeyError(f"no task {task!r}; tasks are {list(self.results)}") from None
+
+    def __iter__(self) -> Iterator[SummaryResult]:
+        return iter(self.results.values())
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.results)
+
+    def predict(self, params, *, n_runs: float | None = None, interval: str | None = None) -> pd.DataFrame:
+        """:meth:`SummaryResult.predict` for every task with an estimate."""
+        frames = [r.predict(params, n_runs=n_runs) for r in self if r.ceiling.has_estimate]
+        if not frames:
+            raise ValueError("no task has an estimate: " + "; ".join(f"{r.task}: {r.message}" for r in self))
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> pd.DataFrame:
+        return pd.concat([r.summary() for r in self], ignore_index=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.summary()
+
+    def summary_text(self) -> str:
+        return "\n\n".join(r.summary_text() for r in self)
+
+
+def _resolve(summ: Summaries, method: str | None, link: str | None) -> tuple[str, str, list[str]]:
+    notes = []
+    if method is None:
+        method = "wls" if summ.has_se else "ols"
+    check_choice("method", method, METHODS)
+    if not summ.has_se and method != "ols":
+        notes.append(f"no standard errors given: method {method!r} needs them, so OLS was used")
+        method = "ols"
+    if not summ.has_se:
+        notes.append("no standard errors: the interval rests on the residual scatter between the models only")
+    if link is None:
+        link = "logit" if summ.perf_range == (0.0, 1.0) else "identity"
+    check_choice("link", link, LINKS)
+    return method, link, notes
+
+
+def _inputs(rows: pd.DataFrame, link: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """params, y (moved off the bound for the logit link), V, and notes on the moves."""
+    y = rows["value"].to_numpy(dtype=float)
+    notes = []
+    if link == "logit":
+        at = (y <= 0) | (y >= 1)
+        inside = (y >= 0) & (y <= 1)
+        if (at & inside).any():
+            moved = ", ".join(f"{m} {v:g}" for m, v in zip(rows["model"][at & inside], y[at & inside]))
+            notes.append(f"logit link: value(s) at the bound moved inside by {BOUND_EPS:g} ({moved})")
+            y = np.where(inside, np.clip(y, BOUND_EPS, 1 - BOUND_EPS), y)
+    se = rows["se"].to_numpy(dtype=float)
+    V = np.diag(np.where(np.isfinite(se), se, 0.0) ** 2)
+    return rows["params"].to_numpy(dtype=float), y, V, notes
+
+
+def fit_summaries(
+    summaries: Summaries,
+    *,
+    tasks: Sequence[str] | None = None,
+    method: str | None = None,
+    link: str | None = None,
+    form: str = "linear",
+    level: float = 0.9,
+) -> SummaryResults:
+    """Regress each task's per-model value on log10(params) (stage 2 without stage 1).
+
+    Parameters
+    ----------
+    summaries : Summaries
+        From :func:`scaling.data.summaries.load_summaries`.
+    tasks : sequence of str, optional
+        Tasks to fit (default: every task).
+    method : {"wls", "random", "ols"}, optional
+        Default ``wls`` with standard errors, ``ols`` without (then always ``ols``, noted).
+    link : {"identity", "logit"}, optional
+        Default ``logit`` for a metric in [0, 1], ``identity`` for an unbounded one.
+    form : {"linear", "quadratic"}
+    level : float
+        Level of the intervals.
+
+    Returns
+    -------
+    SummaryResults
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from scaling.data.summaries import load_summaries
+    >>> t = pd.DataFrame({"model": list("abcd"), "params": [1e8, 1e9, 1e10, 1e11], "v": [1.0, 2.1, 2.9, 4.0]})
+    >>> res = fit_summaries(load_summaries(t, "v", perf_scale="none"))
+    >>> round(float(res[""].predict([1e12])["ceiling_pred"].iloc[0]), 3)
+    4.95
+    """
+    check_choice("form", form, FORMS)
+    method, link_, base_notes = _resolve(summaries, method, link)
+    known = summaries.tasks
+    if tasks:
+        unknown = [t for t in tasks if t not in known]
+        if unknown:
+            raise ValueError(f"task(s) {unknown} not in the table; tasks are {known}")
+    results = {}
+    for task in tasks or known:
+        rows = summaries.table[summaries.table["task"] == task].sort_values("params", kind="stable").reset_index(drop=True)
+        notes = list(base_notes)
+        link_t = link_
+        N, y, V, moved = _inputs(rows, link_t)
+        kw = dict(method=method, form=form, level=level, task=task, models=tuple(rows["model"]))
+        fit = fit_stage2(N, y, V, np.ones(len(rows)), quantity="value", link=link_t, **kw)
+        if link_t == "logit" and not fit.has_estimate and fit.status.value != "too few sizes":
+            notes.append(f"the logit link has no estimate ({fit.message}); fell back to the identity link")
+            link_t = "identity"
+            N, y, V, moved = _inputs(rows, link_t)
+            fit = fit_stage2(N, y, V, np.ones(len(rows)), quantity="value", link=link_t, **kw)
+        notes += moved
+        alternatives = {}
+        for f_, l_ in dict.fromkeys([*ALTERNATIVES, (form, link_t)]):
+            if (f_, l_) == (form, link_t):
+                alternatives[form_label(f_, l_)] = fit
+                continue
+            Na, ya, Va, _ = _inputs(rows, l_)
+            alternatives[form_label(f_, l_)] = fit_stage2(Na, ya, Va, np.ones(len(rows)), quantity="value", link=l_, **dict(kw, form=f_))
+        values = rows[["model", "params", "value", "se"]].assign(fitted_value=y)
+        results[task] = SummaryResult(task, fit, alternatives, values, tuple(notes), summaries.perf_range)
+    settings = dict(method=method, link=link, form=form, level=level, tasks=tasks)
+    return SummaryResults(results, summaries, settings)
+
+
+def backtest_summaries(
+    summaries: Summaries,
+    *,
+    tasks: Sequence[str] | None = None,
+    method: str | None = None,
+    forms: Sequence[tuple[str, str]] = ALTERNATIVES,
+    level: float = 0.9,
+    max_out: int | None = None,
+) -> SizeBacktest:
+    """Leave-one-size-out and leave-the-largest-out backtests of a per-model table.
+
+    The held-out model's value is predicted from the others and compared with the table
+    (``measured`` is the table's value, ``measured_se`` its se).  Columns as
+    :func:`scaling.across.backtest.backtest_sizes`.
+    """
+    method, _, _ = _resolve(summaries, method, "identity")
+    for f_, l_ in forms:
+        check_choice("form", f_, FORMS)
+        check_choice("link", l_, LINKS)
+    rows: list[dict] = []
+    for task in tasks or summaries.tasks:
+        tab = summaries.table[summaries.table["task"] == task].sort_values("params", kind="stable").reset_index(drop=True)
+        sizes = sorted(set(tab["params"]))
+        plans = [("leave-one-out", 1, [i]) for i in range(len(tab))]
+        most = len(sizes) - 3 if max_out is None else min(max_out, len(sizes) - 3)
+        plans += [("leave-largest-out", k, list(np.flatnonzero(tab["params"] >= sizes[-k]))) for k in range(1, most + 1)]
+        for scheme, k, out_idx in plans:
+            fit_rows = tab.drop(index=out_idx)
+            base = dict(task=task, scheme=scheme, n_out=k, n_fit=len(fit_rows), fit_max_params=float(fit_rows["params"].max()))
+            for i in out_idx:
+                held = tab.iloc[i]
+                for form, link in forms:
+                    N, y, V, _ = _inputs(fit_rows, link)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", StatisticalWarning)
+                        s2 = fit_stage2(N, y, V, np.ones(len(N)), method=method, link=link, form=form, level=level, task=task)
+                    pr = s2.predict([held["params"]]).iloc[0]
+                    row = dict(base, held_out=held["model"], params=float(held["params"]), decades_beyond=float(pr["decades_beyond"]),
+                               form=form_label(form, link), measured=float(held["value"]), measured_se=float(held["se"]),
+                               pred=pr["pred"], mean_lo=pr["mean_lo"], mean_hi=pr["mean_hi"], lo=pr["lo"], hi=pr["hi"],
+                               status=s2.status.value)  # fmt: skip
+                    row["error"] = row["measured"] - pr["pred"]
+                    row["covered"] = bool(pr["lo"] <= row["measured"] <= pr["hi"]) if s2.has_estimate else np.nan
+                    half = (pr["hi"] - pr["pred"]) if row["measured"] >= pr["pred"] else (pr["pred"] - pr["lo"])
+                    row["z"] = row["error"] / (half / s2.t_crit) if s2.has_estimate and half > 0 else np.nan
+                    rows.append(row)
+    empty_runs = pd.DataFrame(columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
+    return SizeBacktest(pd.DataFrame(rows, columns=BACKTEST_COLUMNS), level, empty_runs)
