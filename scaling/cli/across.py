@@ -196,7 +196,7 @@ def extrapolate(
         }
     )
     if table:
-        show = show.rename(columns={"ceiling": ds.value_name}).drop(columns=["a", "b"])
+        show = show.rename(columns={"ceiling": ds.value_name}).drop(columns=["a", "b", "unusable runs"])
         unit = " (fractions: the table's percent divided by 100)" if ds.divisor == 100 else ""
         head = f"predicted {QUANTITY_TABLE}, column {ds.value_name}{unit}"
     else:
