@@ -20,6 +20,11 @@ class DataError(ValueError):
     """
 
 
+class OutputError(ValueError):
+    """An output path would destroy something (an input, a link's target, a directory of
+    the user's) or cannot be written; the message is one line naming the path."""
+
+
 class FitError(RuntimeError):
     """No estimate could be computed at all (for example an empty set of runs)."""
 

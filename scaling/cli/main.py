@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import typing
 import warnings
 from collections.abc import Callable
@@ -26,9 +27,10 @@ from scaling.data.readers import read_source
 from scaling.data.sources import load
 from scaling.data.summaries import Summaries, load_summaries
 from scaling.data.warmup import parse_warmup
-from scaling.exceptions import DataError, DataWarning
+from scaling.exceptions import DataError, DataWarning, OutputError
 from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.single import FitOptions
+from scaling.outputs import atomic_path, check_output
 
 app = typer.Typer(
     name="scaling",
@@ -137,14 +139,40 @@ def _load(
 
 
 def write_table(frame: pd.DataFrame, out: Path) -> None:
-    """Write a result table as CSV, or JSON when ``out`` ends in .json, and say so."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".json":
-        records = json.loads(frame.to_json(orient="records", double_precision=15))
-        out.write_text(json.dumps(records, indent=2) + "\n")
-    else:
-        frame.to_csv(out, index=False)
+    """Write a result table as CSV, or JSON when ``out`` ends in .json, atomically, and say so."""
+    try:
+        with atomic_path(out) as tmp:
+            if out.suffix.lower() == ".json":
+                records = json.loads(frame.to_json(orient="records", double_precision=15))
+                tmp.write_text(json.dumps(records, indent=2) + "\n")
+            else:
+                frame.to_csv(tmp, index=False)
+    except OutputError as err:
+        fail(err)
     typer.echo(f"wrote {len(frame)} rows to {out}")
+
+
+def check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path | None]) -> None:
+    """Refuse, before any work, outputs that would destroy an input or cannot be written (exit 2).
+
+    ``outputs`` maps an option's flag to (path or None, kind), kind "file" or "report".
+    """
+    for flag, (path, kind) in outputs.items():
+        if path is None:
+            continue
+        try:
+            check_output(path, inputs, kind=kind)
+        except OutputError as err:
+            fail(f"{flag}: {err}")
+    files = [(f, p) for f, (p, k) in outputs.items() if p is not None]
+    for i, (f1, p1) in enumerate(files):
+        for f2, p2 in files[i + 1 :]:
+            if os.path.realpath(p1) == os.path.realpath(p2):
+                fail(f"{f1} and {f2} are the same path {p1}: give two different paths")
+
+
+#: The output options a command may take, by parameter name: (flag, kind).
+_OUTPUT_OPTIONS = {"out": ("--out", "file"), "runs_out": ("--runs-out", "file")}
 
 
 def fail(err: Exception | str) -> NoReturn:
@@ -230,7 +258,7 @@ def load_data(data: list[Path], **opts) -> Dataset:
     return ds
 
 
-def data_command(func: Callable | None = None, *, summaries: bool = False) -> Callable:
+def data_command(func: Callable | None = None, *, summaries: bool = False, report_out: bool = False) -> Callable:
     """Give a command the DATA argument and the shared data options, and pass it the loaded data.
 
     The decorated function takes ``ds: Dataset`` as its first parameter and declares only
@@ -238,9 +266,11 @@ def data_command(func: Callable | None = None, *, summaries: bool = False) -> Ca
     options, then those.  ``DataError``/``ValueError`` raised by the command exit with code 2.
     With ``summaries=True`` the command also takes ``--value``/``--se``: given ``--value``,
     DATA is a per-model table and ``ds`` a :class:`~scaling.data.summaries.Summaries`.
+    Output options (``out``, ``runs_out``) are checked before the data are read
+    (:func:`check_outputs`); with ``report_out=True`` ``out`` is a report directory.
     """
     if func is None:
-        return functools.partial(data_command, summaries=summaries)
+        return functools.partial(data_command, summaries=summaries, report_out=report_out)
     own = inspect.signature(func, eval_str=True)
     hints = {k: v for k, v in typing.get_type_hints(func, include_extras=True).items() if k != "return"}
     rest = [p for name, p in own.parameters.items() if name != "ds"]
@@ -255,6 +285,8 @@ def data_command(func: Callable | None = None, *, summaries: bool = False) -> Ca
     def wrapper(data: list[Path], **kwargs):
         per_model = {n: kwargs.pop(n) for n, _, _ in extra}
         opts = {n: kwargs.pop(n) for n in names}
+        outputs = {flag: (kwargs.get(name), "report" if report_out and name == "out" else kind) for name, (flag, kind) in _OUTPUT_OPTIONS.items() if name in kwargs}
+        check_outputs(outputs, [*data, opts["meta"]])
         if per_model.get("value") is not None:
             ds = load_summary_data(data, per_model["value"], per_model["se"], **opts)
         elif per_model.get("se") is not None:
@@ -311,6 +343,7 @@ def ingest(
     """
     if fmt == Format.tidy:
         fail("ingest reads logs; a tidy table needs no conversion")
+    check_outputs({"--out": (out, "file")}, [*sources, meta])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
@@ -323,11 +356,14 @@ def ingest(
         model=("model", "first"), params=("params", "first"), entropy_points=("entropy", "count"), perf_points=("perf", "count")
     )
     typer.echo(summary.to_string())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() in (".parquet", ".pq"):
-        table.to_parquet(out, index=False)
-    else:
-        table.to_csv(out, index=False)
+    try:
+        with atomic_path(out) as tmp:
+            if out.suffix.lower() in (".parquet", ".pq"):
+                table.to_parquet(tmp, index=False)
+            else:
+                table.to_csv(tmp, index=False)
+    except OutputError as err:
+        fail(err)
     typer.echo(f"wrote {len(table)} rows ({table['run'].nunique()} runs) to {out}")
 
 

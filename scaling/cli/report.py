@@ -17,7 +17,7 @@ from scaling.study import Study, StudySettings
 
 
 @app.command("report")
-@data_command
+@data_command(report_out=True)
 def report(
     ds: Dataset,
     out: Annotated[

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 from scaling import __version__
 from scaling.exceptions import DataWarning, StatisticalWarning
 from scaling.fitting.single import FitStatus
+from scaling.outputs import check_output, report_dir
 from scaling.progress import track
 from scaling.reporting.blocks import (
     Report,
@@ -254,8 +255,11 @@ def write_report(
     study : Study
         The fits and analyses (:meth:`scaling.study.Study.run`); nothing is computed here.
     out_dir : path
-        Directory to write ``index.html``, ``figures/`` and ``tables/`` into (created;
-        files of the same names are replaced, others are left alone).
+        Directory of ``index.html``, ``figures/`` and ``tables/``, written as a whole: built
+        beside it and swapped in when complete, under a lock refusing a second writer
+        (:func:`scaling.outputs.report_dir`).  An existing one must be empty or a previous
+        report; anything else (a symbolic link, other files) raises
+        :class:`~scaling.exceptions.OutputError`.
     sections : iterable of (name, builder), optional
         The sections in page order; default :func:`study_sections` (the stage-1 sections
         and those of the analyses the study was asked for).  A builder raising
@@ -290,8 +294,7 @@ def write_report(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {out} exists and is not a directory")
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
+    check_output(out, kind="report")  # before any work: refuses what would be lost
     data = study.data
     if perf_label is None:
         perf_label = "accuracy" if data.perf_range == (0.0, 1.0) else "performance"
@@ -319,38 +322,48 @@ def write_report(
     names_used: set[str] = set()
     all_figs = [(s, f) for s in built for f in s.figures]
     rendered: dict[int, str] = {}
-    for s, f in track(all_figs, "writing figures"):
-        name = _unique(_slug(f.name, 80), names_used)
-        png, vector = _render_figure(f.figure, dpi, svg)
-        (out / "figures" / f"{name}.png").write_bytes(png)
-        fig_paths.append(out / "figures" / f"{name}.png")
-        if vector is not None:
-            (out / "figures" / f"{name}.svg").write_bytes(vector)
-            fig_paths.append(out / "figures" / f"{name}.svg")
-        rendered[id(f)] = _figure_html(name, f.caption, png, _png_size(png), svg)
-        f.figure.clear()  # free memory: the figure is written
-    for s in built:
-        for tname, frame in s.tables:
-            path = out / "tables" / f"{_slug(tname, 80)}.csv"
-            frame.to_csv(path, index=False)
-            table_paths.append(path)
-        inner = s.html
-        loose = []
-        for f in s.figures:
-            marker = f"<!--figure:{esc(f.name)}-->"
-            if marker in inner:
-                inner = inner.replace(marker, rendered[id(f)], 1)
-            else:
-                loose.append(rendered[id(f)])
-        body.append(f'<section id="{esc(_slug(s.key))}"><h2>{esc(s.title)}</h2>{inner}{"".join(loose)}</section>')
+    # Everything is written into a fresh directory beside out_dir, swapped in at the end
+    # (scaling.outputs.report_dir): out_dir is always the previous report or the new one.
+    with report_dir(out) as work:
+        (work / "figures").mkdir()
+        (work / "tables").mkdir()
+        for s, f in track(all_figs, "writing figures"):
+            name = _unique(_slug(f.name, 80), names_used)
+            png, vector = _render_figure(f.figure, dpi, svg)
+            _write_file(work / "figures" / f"{name}.png", png)
+            fig_paths.append(out / "figures" / f"{name}.png")
+            if vector is not None:
+                _write_file(work / "figures" / f"{name}.svg", vector)
+                fig_paths.append(out / "figures" / f"{name}.svg")
+            rendered[id(f)] = _figure_html(name, f.caption, png, _png_size(png), svg)
+            f.figure.clear()  # free memory: the figure is written
+        for s in built:
+            for tname, frame in s.tables:
+                fname = f"{_slug(tname, 80)}.csv"
+                frame.to_csv(work / "tables" / fname, index=False)
+                table_paths.append(out / "tables" / fname)
+            inner = s.html
+            loose = []
+            for f in s.figures:
+                marker = f"<!--figure:{esc(f.name)}-->"
+                if marker in inner:
+                    inner = inner.replace(marker, rendered[id(f)], 1)
+                else:
+                    loose.append(rendered[id(f)])
+            body.append(f'<section id="{esc(_slug(s.key))}"><h2>{esc(s.title)}</h2>{inner}{"".join(loose)}</section>')
 
-    n_figures = len(all_figs)
-    page = _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out, n_figures, svg)
+        n_figures = len(all_figs)
+        page = _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out, n_figures, svg)
+        _write_file(work / "index.html", page.encode("utf-8"))  # last: the page exists only when its files do
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
     return Report(
         path, tuple(fig_paths), tuple(table_paths), tuple(s.title for s in built), skipped, tuple(warning_items)
     )
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write one file of the report (a seam for tests that interrupt the writing)."""
+    path.write_bytes(data)
 
 
 def _unique(name: str, used: set[str]) -> str:
