@@ -54,6 +54,7 @@ from scaling.fitting.single import FitOptions, RunFit, RunPoints
 from scaling.forecasting.forecast import run_points
 from scaling.progress import track
 from scaling.protocol import ResultMixin
+from scaling.textsafe import frame_text
 
 Test = Literal["bootstrap", "ar1"]
 
@@ -283,9 +284,9 @@ class ModelComparison(ResultMixin):
         """The explanation, the per-algorithm ceilings and the one-versus-rest table as text."""
         lines = [f"{self.model}: {self.verdict}", f"  {self.explanation}"]
         if not self.ceilings.empty:
-            lines.append(_indent(self.ceilings.round(4).to_string(index=False)))
+            lines.append(_indent(frame_text(self.ceilings.round(4)).to_string(index=False)))
         if not self.one_vs_rest.empty:
-            lines.append(_indent(self.one_vs_rest.round(4).to_string(index=False)))
+            lines.append(_indent(frame_text(self.one_vs_rest.round(4)).to_string(index=False)))
         return "\n".join(lines)
 
 

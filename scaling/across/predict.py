@@ -49,6 +49,7 @@ from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, Stage2Status
 from scaling.exceptions import StatisticalWarning
 from scaling.fitting.single import RunFit
 from scaling.protocol import ResultMixin
+from scaling.textsafe import frame_text
 
 __all__ = [
     "AcrossResult",
@@ -297,7 +298,7 @@ class AcrossResult(ResultMixin):
                 "run sd": pts["run_sd"].map(lambda v: "" if not np.isfinite(v) else f"{v:.4f}"),
             }
         )
-        lines += ["    " + s for s in tbl.to_string(index=False).splitlines()]
+        lines += ["    " + s for s in frame_text(tbl).to_string(index=False).splitlines()]
         counts = self.run_counts()
         for _, m in counts[counts["n_runs_pooled"] == 0].iterrows():
             lines.append(f"    {m['model']} ({m['params']:.3g} params): no run pooled, every run left out ({m['left_out']}): no ceiling")

@@ -39,6 +39,7 @@ from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, check_choice
 from scaling.data.summaries import Summaries
 from scaling.exceptions import StatisticalWarning
 from scaling.protocol import ResultMixin
+from scaling.textsafe import frame_text
 
 #: what the predictions of a per-model table are.
 QUANTITY_TABLE = "final score (from a table)"
@@ -156,7 +157,7 @@ class SummaryResult(ResultMixin):
                 "se": self.values["se"].map(lambda v: "" if not np.isfinite(v) else f"{v:.4f}"),
             }
         )
-        lines += ["    " + s for s in tbl.to_string(index=False).splitlines()]
+        lines += ["    " + s for s in frame_text(tbl).to_string(index=False).splitlines()]
         centre = f" (centre {10**f.x_center:.3g} params)" if f.has_estimate else ""
         lines.append(f"  stage 2 ({f.method}, {f.form}/{f.link}){centre}: {f.status.value}; {f.message}")
         if f.has_estimate:

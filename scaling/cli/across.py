@@ -19,6 +19,8 @@ from scaling.across.backtest import backtest_sizes
 from scaling.across.predict import AcrossResults, fit_across
 from scaling.across.predict import plan as plan_size
 from scaling.across.summaries import QUANTITY_CURVES, QUANTITY_TABLE, SummaryResults, backtest_summaries, fit_summaries
+from scaling.cli.checks import check_r2_min, check_seed, warn_far
+from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 from scaling.cli.main import app, data_command, fail, write_table
 from scaling.data.load import Dataset
 from scaling.data.summaries import Summaries
@@ -71,7 +73,7 @@ TasksOpt = Annotated[
 ]
 AlgosOpt = Annotated[Optional[str], typer.Option("--algorithms", help="Pool only runs of these algorithms, comma-separated (e.g. grpo,rloo).")]
 LevelOpt = Annotated[float, typer.Option(help="Level of the intervals.", min=0.5, max=0.999)]
-R2Opt = Annotated[float, typer.Option("--r2-min", help="Runs whose own fit has R² below this are not pooled.")]
+R2Opt = Annotated[float, typer.Option("--r2-min", callback=check_r2_min, help="Runs whose own fit has R² below this are not pooled.")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table here: .csv, or .json by extension.")]
 
 
@@ -99,7 +101,7 @@ def _run_quietly(func: Callable, *args, **kwargs):
         msg = str(w.message)
         if msg not in seen and not issubclass(w.category, (DeprecationWarning, FutureWarning)):
             seen.add(msg)
-            typer.echo(f"warning: {msg}", err=True)
+            echo(f"warning: {msg}", err=True)
     return out
 
 
@@ -108,7 +110,7 @@ def _fit_table(summ: Summaries, tasks, method, link, form, level) -> SummaryResu
     res = _run_quietly(fit_summaries, summ, tasks=_csv_list(tasks), method=method.value if summ.has_se else None,
                        link=link.value if link is not None else None, form=form.value, level=level)  # fmt: skip
     if not any(r.ceiling.has_estimate for r in res):
-        typer.echo(res.summary_text())
+        echo(res.summary_text())
         fail("no task has a stage-2 estimate: " + "; ".join(f"{r.task or '(all)'}: {r.message or r.status}" for r in res))
     return res
 
@@ -125,7 +127,7 @@ def _fit(ds: Dataset | Summaries, tasks, mode, c, method, link, form, level, alg
         level=level, algorithms=_csv_list(algorithms), r2_min=r2_min, n_boot=n_boot, seed=seed,
     )  # fmt: skip
     if not any(r.ceiling is not None and r.ceiling.has_estimate for r in res):
-        typer.echo(res.summary_text())
+        echo(res.summary_text())
         fail("no task has a stage-2 estimate: " + "; ".join(f"{r.task or '(all)'}: {r.message or r.status}" for r in res))
     return res
 
@@ -156,10 +158,11 @@ def extrapolate(
     level: LevelOpt = 0.9,
     ci: Annotated[Interval, typer.Option(help="analytic: t intervals; bootstrap: two-stage bootstrap (blocks within runs, both stages refitted).")] = Interval.analytic,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option(callback=check_seed, help="Random seed of the bootstrap.")] = 0,
     n_runs: Annotated[Optional[float], typer.Option("--n-runs", help="Runs a new model will be fitted from (sets its own noise). Default: the median of the fitted models.")] = None,
     r2_min: R2Opt = 0.6,
     out: OutOpt = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Predict the ceiling (and a, b) of unseen model sizes, with prediction intervals.
 
@@ -173,7 +176,7 @@ def extrapolate(
     if isinstance(ds, Summaries) and ci == Interval.bootstrap:
         fail("--ci bootstrap resamples training curves; a per-model table (--value) has analytic intervals only")
     res = _fit(ds, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot if ci == Interval.bootstrap else 0, seed)
-    typer.echo(res.summary_text())
+    echo(res.summary_text())
     pred = _run_quietly(res.predict, sizes, n_runs=n_runs)
     table = isinstance(ds, Summaries)
     if not table:
@@ -202,18 +205,19 @@ def extrapolate(
     else:
         head = "predicted ceilings"
     links = ", ".join(dict.fromkeys(pred["link"]))
-    typer.echo(f"\n{head} ({links} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
-    typer.echo(show.to_string(index=False))
+    echo(f"\n{head} ({links} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
+    echo(frame_text(show).to_string(index=False))
     _echo_two_sizes(pred["task"][pred["status"] == "two sizes"])
     _echo_unusable(pred)
+    warn_far(pred)
     if out is not None:
-        write_table(pred[[c_ for c_ in PRED_COLUMNS if c_ in pred.columns]], out)
+        write_table(csv_safe(pred[[c_ for c_ in PRED_COLUMNS if c_ in pred.columns]], out, safe_csv), out)
 
 
 def _echo_two_sizes(tasks) -> None:
     """The label of a line through two sizes."""
     for task in dict.fromkeys(tasks):
-        typer.echo(
+        echo(
             f"  {task or '(all)'}: 2 sizes: the interval contains only the two ceilings' own errors, no scatter between sizes "
             "(two sizes cannot estimate it); fit a third size for an interval that includes it"
         )
@@ -224,7 +228,7 @@ def _echo_unusable(pred: pd.DataFrame) -> None:
     if "unusable_share" not in pred:
         return
     for _, p in pred[pred["unusable_share"] > 0].iterrows():
-        typer.echo(
+        echo(
             f"  {p['task'] or '(all)'}, {p['params']:.3g} params: expect {p['unusable_share']:.0%} of its runs to be unusable, "
             f"as observed at {p['unusable_basis']} (see 'left out' above); the ceiling describes only the runs that survive"
         )
@@ -243,6 +247,7 @@ def backtest_sizes_cmd(
     max_out: Annotated[Optional[int], typer.Option("--max-out", help="Most of the largest sizes held out together (default: all while 3 sizes remain).", min=1)] = None,
     r2_min: R2Opt = 0.6,
     out: OutOpt = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Leave-one-size-out and leave-the-largest-out backtests of the ceiling's extrapolation.
 
@@ -252,11 +257,11 @@ def backtest_sizes_cmd(
     Example: scaling backtest-sizes data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4
     """
     if isinstance(ds, Summaries):
-        typer.echo(f"backtest of {QUANTITY_TABLE}, column {ds.value_name}{'' if ds.has_se else ' (no --se: OLS)'}")
+        echo(f"backtest of {QUANTITY_TABLE}, column {ds.value_name}{'' if ds.has_se else ' (no --se: OLS)'}")
         bt = _run_quietly(backtest_summaries, ds, tasks=_csv_list(tasks), method=method.value if ds.has_se else None, level=level, max_out=max_out)
     else:
         bt = _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_min)
-    _show_backtest(bt, level, out)
+    _show_backtest(bt, level, out, safe_csv)
 
 
 def _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_min):
@@ -267,13 +272,13 @@ def _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_
     )  # fmt: skip
     ex = bt.runs[~bt.runs["used"]]
     if len(ex):
-        typer.echo(f"{len(ex)} run(s) not pooled:")
+        echo(f"{len(ex)} run(s) not pooled:")
         for _, r in ex.iterrows():
-            typer.echo(f"  {r['run']}: {r['status']} ({r['reason']})")
+            echo(f"  {r['run']}: {r['status']} ({r['reason']})")
     return bt
 
 
-def _show_backtest(bt, level: float, out: Path | None) -> None:
+def _show_backtest(bt, level: float, out: Path | None, safe_csv: bool = False) -> None:
     rows = bt.rows
     if rows.empty:
         fail("no backtest could be run: every task needs at least 3 sizes with usable runs")
@@ -294,16 +299,16 @@ def _show_backtest(bt, level: float, out: Path | None) -> None:
             "covered": [("yes" if v else "no") if s == "ok" else s for v, s in zip(rows["covered"], rows["status"])],
         }
     )
-    typer.echo(show.to_string(index=False))
+    echo(frame_text(show).to_string(index=False))
     summ = bt.summary()
     if len(summ):
-        typer.echo("\nsummary (rows with an estimate)")
-        typer.echo(summ.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        echo("\nsummary (rows with an estimate)")
+        echo(frame_text(summ).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         best = bt.best_forms()
         for _, b in best.iterrows():
-            typer.echo(f"best form when the largest sizes are left out, task {b['task']}: {b['form']} (mean |error| {b['mean_abs_error']:.4f}, coverage {b['coverage']:.2f} over {b['n']} prediction(s))")
+            echo(f"best form when the largest sizes are left out, task {b['task']}: {b['form']} (mean |error| {b['mean_abs_error']:.4f}, coverage {b['coverage']:.2f} over {b['n']} prediction(s))")
     if out is not None:
-        write_table(rows, out)
+        write_table(csv_safe(rows, out, safe_csv), out)
 
 
 @app.command("plan")
@@ -324,6 +329,7 @@ def plan_cmd(
     n_runs: Annotated[Optional[float], typer.Option("--n-runs", help="Runs the new model will be fitted from.")] = None,
     r2_min: R2Opt = 0.6,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the predicted ceiling curve (with P(reach target)) here: .csv or .json.")] = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Smallest parameter count whose ceiling reaches --target with probability --prob.
 
@@ -357,11 +363,11 @@ def plan_cmd(
     )
     fits = [r.ceiling for r in res if r.ceiling is not None]
     links, methods = ", ".join(dict.fromkeys(f.link for f in fits)), ", ".join(dict.fromkeys(f.method for f in fits))
-    typer.echo(f"target {quantity} {target:g} with probability {prob:g} ({links} link, {methods}, {form.value})")
-    typer.echo(show.to_string(index=False))
+    echo(f"target {quantity} {target:g} with probability {prob:g} ({links} link, {methods}, {form.value})")
+    echo(frame_text(show).to_string(index=False))
     for _, t in table.iterrows():
-        typer.echo(f"  {t['task']}: {t['message']}")
+        echo(f"  {t['task']}: {t['message']}")
     _echo_two_sizes([r.task for r in res if r.ceiling is not None and r.ceiling.two_sizes])
     if out is not None and curves:
         curve = pd.concat(curves, ignore_index=True)
-        write_table(curve[["task"] + [c_ for c_ in curve.columns if c_ != "task"]], out)
+        write_table(csv_safe(curve[["task"] + [c_ for c_ in curve.columns if c_ != "task"]], out, safe_csv), out)

@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
+from scaling.cli.checks import check_r2_min, check_seed
+from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 from scaling.cli.main import OutOpt, app, data_command, fail, write_table
 from scaling.comparison import VERDICTS, CompareOptions, compare_algorithms
 from scaling.data.load import Dataset
@@ -47,7 +49,7 @@ FamilyOpt = Annotated[
                  "exp_floor = f + A exp(-t/tau); auto = smallest rolling-origin held-out error within the prefix."),
 ]  # fmt: skip
 LevelOpt = Annotated[float, typer.Option("--level", help="Level of the prediction intervals.", min=0.5, max=0.999)]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the draws behind the intervals.")]
+SeedOpt = Annotated[int, typer.Option("--seed", callback=check_seed, help="Random seed of the draws behind the intervals.")]
 
 
 #: columns printed with their own format (others: 4 decimals).
@@ -62,7 +64,7 @@ def _fmt(frame: pd.DataFrame, digits: int = 4) -> str:
             default = "{:d}" if pd.api.types.is_integer_dtype(shown[col]) else f"{{:.{digits}f}}"
             fmt = _FORMATS.get(col, default)
             shown[col] = [("" if pd.isna(v) else fmt.format(int(v) if fmt == "{:d}" else v)) for v in shown[col]]
-    return shown.to_string(index=False)
+    return frame_text(shown).to_string(index=False)
 
 
 @app.command("forecast")
@@ -77,6 +79,7 @@ def forecast_cmd(
     n_boot: Annotated[int, typer.Option("--n-boot", help="Draws behind the prediction intervals.", min=50)] = 400,
     seed: SeedOpt = 0,
     out: OutOpt = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Forecast each run's final performance from its first --fraction of points.
 
@@ -93,22 +96,22 @@ def forecast_cmd(
     opts = ForecastOptions(mode=mode.value, family=family.value, alpha=1 - level, n_boot=n_boot, seed=seed)
     res = forecast_dataset(ds, fraction, horizon=horizon, options=opts)
     frame = res.to_frame()
-    typer.echo(f"law {mode.value}, entropy trajectory {family.value}, {level:.0%} prediction intervals")
-    typer.echo(_fmt(frame[FORECAST_COLUMNS + ["status"]]))
+    echo(f"law {mode.value}, entropy trajectory {family.value}, {level:.0%} prediction intervals")
+    echo(_fmt(frame[FORECAST_COLUMNS + ["status"]]))
     bad = frame[frame["status"] != "ok"]
     for _, row in bad.iterrows():
-        typer.echo(f"  {row['run']}: {row['status']}: {row['message']}")
+        echo(f"  {row['run']}: {row['status']}: {row['message']}")
     ok = frame[frame["status"] == "ok"]
     scored = ok[ok["final_actual"].notna()]
     if len(scored):
         hit = ((scored["final_lo"] <= scored["final_actual"]) & (scored["final_actual"] <= scored["final_hi"])).mean()
-        typer.echo(
+        echo(
             f"\n{len(ok)} of {len(frame)} runs forecast; median |error| {scored['error'].abs().median():.4f} "
             f"(paper's protocol at the final step: {scored['observed_error'].abs().median():.4f}); "
             f"{hit:.0%} of final values inside their interval"
         )
     if out is not None:
-        write_table(frame, out)
+        write_table(csv_safe(frame, out, safe_csv), out)
 
 
 @app.command("backtest-forecast")
@@ -122,6 +125,7 @@ def backtest_forecast_cmd(
     n_boot: Annotated[int, typer.Option("--n-boot", help="Draws behind the prediction intervals.", min=50)] = 300,
     seed: SeedOpt = 0,
     out: OutOpt = None,
+    safe_csv: SafeCsvOpt = False,
     runs_out: Annotated[Optional[Path], typer.Option("--runs-out", help="Write the per-run, per-fraction rows here (.csv or .json).")] = None,
 ) -> None:
     """Forecast every run from each fraction of its points; errors and interval coverage per fraction.
@@ -140,21 +144,21 @@ def backtest_forecast_cmd(
     opts = ForecastOptions(mode=mode.value, family=family.value, alpha=1 - level, n_boot=n_boot, seed=seed)
     bt = backtest_forecast(ds, fr, options=opts)
     n_scored = bt.runs.loc[bt.runs["full_status"].isin(USABLE_VALUES), "run"].nunique()
-    typer.echo(f"law {mode.value}, entropy trajectory {family.value}, {level:.0%} intervals; "
+    echo(f"law {mode.value}, entropy trajectory {family.value}, {level:.0%} intervals; "
                f"{n_scored} of {bt.runs['run'].nunique()} runs scored (whole-run fit usable)")  # fmt: skip
-    typer.echo(_fmt(bt.table))
+    echo(_fmt(bt.table))
     if not bt.collapsed.empty:
         n_coll = bt.runs.loc[bt.runs["full_status"] == "late collapse", "run"].nunique()
-        typer.echo(f"\nreported apart: {n_coll} run(s) whose whole-run status is late collapse "
+        echo(f"\nreported apart: {n_coll} run(s) whose whole-run status is late collapse "
                    "(performance fell after its peak; no forecast from the law can foresee that):")  # fmt: skip
-        typer.echo(_fmt(bt.collapsed))
+        echo(_fmt(bt.collapsed))
     if not bt.families.empty:
-        typer.echo("\nentropy trajectory families (point forecasts of the final step):")
-        typer.echo(_fmt(bt.families, 3))
+        echo("\nentropy trajectory families (point forecasts of the final step):")
+        echo(_fmt(bt.families, 3))
     if out is not None:
-        write_table(bt.table, out)
+        write_table(csv_safe(bt.table, out, safe_csv), out)
     if runs_out is not None:
-        write_table(bt.runs, runs_out)
+        write_table(csv_safe(bt.runs, runs_out, safe_csv), runs_out)
 
 
 @app.command("compare")
@@ -170,6 +174,7 @@ def compare_cmd(
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (--test bootstrap).", min=99)] = 999,
     seed: SeedOpt = 0,
     out: OutOpt = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Does the algorithm change the curve? Per model: one curve for all algorithms vs one per algorithm.
 
@@ -183,13 +188,13 @@ def compare_cmd(
     opts = CompareOptions(test=test.value, alpha=alpha, level=level, margin=margin, n_boot=n_boot, seed=seed)
     res = compare_algorithms(ds, by, group=group.split(",") if group else None, options=opts)
     frame = res.to_frame()
-    typer.echo(f"one curve vs one per {by}, per {'/'.join(res.group)}; test {test.value}, margin {margin:g}")
-    typer.echo(_fmt(frame[COMPARE_COLUMNS]))
-    typer.echo("")
+    echo(f"one curve vs one per {by}, per {'/'.join(res.group)}; test {test.value}, margin {margin:g}")
+    echo(_fmt(frame[COMPARE_COLUMNS]))
+    echo("")
     for m in res:
-        typer.echo(f"{m.model}: {m.explanation}")
-    typer.echo("\nverdicts:")
+        echo(f"{m.model}: {m.explanation}")
+    echo("\nverdicts:")
     for v in dict.fromkeys(frame["verdict"]):
-        typer.echo(f"  {v}: {VERDICTS[v]}")
+        echo(f"  {v}: {VERDICTS[v]}")
     if out is not None:
-        write_table(frame, out)
+        write_table(csv_safe(frame, out, safe_csv), out)

@@ -16,15 +16,17 @@ import warnings
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import pandas as pd
 import typer
 
 from scaling import __version__
+from scaling.cli.checks import check_r2_min, check_seed
+from scaling.cli.text import SafeCsvOpt, csv_safe, echo, fail, frame_text  # noqa: F401  (fail is used by the other command modules)
 from scaling.data.load import ColumnMap, Dataset
 from scaling.data.readers import read_source
-from scaling.data.sources import load
+from scaling.data.sources import _is_tidy, load
 from scaling.data.summaries import Summaries, load_summaries
 from scaling.data.warmup import parse_warmup
 from scaling.exceptions import DataError, DataWarning, OutputError
@@ -149,7 +151,7 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
                 frame.to_csv(tmp, index=False)
     except OutputError as err:
         fail(err)
-    typer.echo(f"wrote {len(frame)} rows to {out}")
+    echo(f"wrote {len(frame)} rows to {out}")
 
 
 def check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path | None]) -> None:
@@ -173,12 +175,6 @@ def check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path
 
 #: The output options a command may take, by parameter name: (flag, kind).
 _OUTPUT_OPTIONS = {"out": ("--out", "file"), "runs_out": ("--runs-out", "file")}
-
-
-def fail(err: Exception | str) -> NoReturn:
-    """Print ``error: ...`` on stderr and exit with code 2."""
-    typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(code=2)
 
 
 # The data options every analysis command takes, added to it by @data_command.
@@ -217,6 +213,10 @@ _CURVE_ONLY = {"run": "--run", "seed_column": "--seed-column", "step": "--step",
                "entropy_key": "--entropy-key", "perf_key": "--perf-key", "meta": "--meta", "algorithm": "--algorithm"}  # fmt: skip
 
 
+#: data options that only make sense for training logs.
+_LOG_ONLY = {"entropy_key": "--entropy-key", "perf_key": "--perf-key", "meta": "--meta"}
+
+
 def load_summary_data(data: list[Path], value: str, se: str | None, **opts) -> Summaries:
     """Load a per-model table for ``--value``; print warnings and notes; exit 2 on bad input."""
     given = [flag for name, flag in _CURVE_ONLY.items() if opts.get(name) is not None]
@@ -233,14 +233,19 @@ def load_summary_data(data: list[Path], value: str, se: str | None, **opts) -> S
     shown = set(summ.notes)
     for w in caught:
         if not any(str(w.message).replace("perf values", f"{value} values") == n for n in shown):
-            typer.echo(f"warning: {w.message}", err=True)
+            echo(f"warning: {w.message}", err=True)
     for note in summ.notes:
-        typer.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     return summ
 
 
 def load_data(data: list[Path], **opts) -> Dataset:
     """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
+    log_only = [flag for name, flag in _LOG_ONLY.items() if opts.get(name) is not None]
+    fmt = opts["fmt"]
+    if log_only and (fmt == Format.tidy or (fmt == Format.auto and all(_is_tidy(p) for p in data))):
+        fail(f"{', '.join(log_only)} apply to training logs only and DATA is a tidy table: leave them out "
+             "(map the table's columns with --entropy, --perf, --model, ... instead)")
     columns = ColumnMap.parse(
         run=opts["run"], model=opts["model"], params=opts["params"], algorithm=opts["algorithm"],
         seed=opts["seed_column"], task=opts["task"], step=opts["step"], entropy=opts["entropy"], perf=opts["perf"],
@@ -252,9 +257,9 @@ def load_data(data: list[Path], **opts) -> Dataset:
     except (DataError, ValueError) as err:
         fail(err)
     for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+        echo(f"warning: {w.message}", err=True)
     for note in ds.notes:
-        typer.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     return ds
 
 
@@ -312,19 +317,22 @@ def fit(
     ci: Annotated[CI, typer.Option(help="Intervals: hac = Newey-West sandwich with prewhitening (fast, default); bootstrap = moving-block residual bootstrap refitting c.")] = CI.hac,
     level: Annotated[float, typer.Option(help="Confidence level of the intervals.", min=0.5, max=0.999)] = 0.95,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
-    r2_min: Annotated[float, typer.Option("--r2-min", help="R² below which a run is marked 'poor fit'.")] = 0.6,
+    seed: Annotated[int, typer.Option(callback=check_seed, help="Random seed of the bootstrap.")] = 0,
+    r2_min: Annotated[float, typer.Option("--r2-min", callback=check_r2_min, help="R² below which a run is marked 'poor fit'.")] = 0.6,
     out: OutOpt = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Fit Perf(S) = a - b*exp(c*S) to every run: ceiling a - b with its interval, a, b, c, R², status.
 
     Example: scaling fit data/runs.csv --run task,model,algorithm,seed --perf val_acc
     """
+    if share_by is not None and mode != Mode.shared:
+        fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
     options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
     results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
-    typer.echo(results.summary_text())
+    echo(results.summary_text())
     if out is not None:
-        write_table(results.to_frame(), out)
+        write_table(csv_safe(results.to_frame(), out, safe_csv), out)
 
 
 @app.command()
@@ -335,6 +343,7 @@ def ingest(
     perf_key: PerfKeyOpt = None,
     meta: MetaOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the tidy table (.csv or .parquet).")] = Path("tidy.csv"),
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Convert training logs into the tidy table (run, model, params, algorithm, seed, step, entropy, perf).
 
@@ -351,11 +360,12 @@ def ingest(
     except (DataError, ValueError) as err:
         fail(err)
     for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+        echo(f"warning: {w.message}", err=True)
     summary = table.groupby("run", sort=False).agg(
         model=("model", "first"), params=("params", "first"), entropy_points=("entropy", "count"), perf_points=("perf", "count")
     )
-    typer.echo(summary.to_string())
+    echo(frame_text(summary).to_string())
+    table = csv_safe(table, out, safe_csv)
     try:
         with atomic_path(out) as tmp:
             if out.suffix.lower() in (".parquet", ".pq"):
@@ -364,12 +374,12 @@ def ingest(
                 table.to_csv(tmp, index=False)
     except OutputError as err:
         fail(err)
-    typer.echo(f"wrote {len(table)} rows ({table['run'].nunique()} runs) to {out}")
+    echo(f"wrote {len(table)} rows ({table['run'].nunique()} runs) to {out}")
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"scaling {__version__}")
+        echo(f"scaling {__version__}")
         raise typer.Exit()
 
 
@@ -378,5 +388,11 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """Entropy-performance scaling of RL runs."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings no command caught print as ``warning: ...`` through :func:`echo` (escaped, one line, no source line)."""
+    echo(f"warning: {message}", err=True)
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from scaling.cli.checks import check_r2_min, check_seed
+from scaling.cli.text import echo, fail
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.comparison import CompareOptions
 from scaling.data.load import Dataset
@@ -40,8 +42,8 @@ def report(
     ] = CI.hac,
     level: Annotated[float, typer.Option(help="Confidence level of the intervals.", min=0.5, max=0.999)] = 0.95,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates (with --ci bootstrap).", min=50)] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
-    r2_min: Annotated[float, typer.Option("--r2-min", help="R² below which a run is marked 'poor fit'.")] = 0.6,
+    seed: Annotated[int, typer.Option(callback=check_seed, help="Random seed of the bootstrap.")] = 0,
+    r2_min: Annotated[float, typer.Option("--r2-min", callback=check_r2_min, help="R² below which a run is marked 'poor fit'.")] = 0.6,
     per_run: Annotated[
         bool, typer.Option("--per-run/--no-per-run", help="Add a collapsible figure for every run (the slowest part).")
     ] = True,
@@ -78,6 +80,8 @@ def report(
     --svg), tables as CSV.  Every run is fitted once; the analyses reuse those fits.
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
+    if share_by is not None and mode != Mode.shared:
+        fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
     analyses = tuple(name for name, on in (("forecast", forecast), ("compare", compare), ("across", across)) if on)
     settings = StudySettings(
         mode=mode.value,
@@ -89,16 +93,16 @@ def report(
     )
     study = Study.run(ds, settings)
     for msg in study.warnings.get("fit", ()):
-        typer.echo(f"warning: {msg}", err=True)
+        echo(f"warning: {msg}", err=True)
     rep = write_report(study, out, title=title, perf_label=perf_label, per_run=per_run, svg=svg)
     results = study.fits
     counts = results.status_counts()
-    typer.echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    typer.echo(f"sections: {', '.join(rep.sections)}")
+    echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    echo(f"sections: {', '.join(rep.sections)}")
     for name, why in rep.skipped.items():
-        typer.echo(f"not run: {name}: {why}")
-    typer.echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")
+        echo(f"not run: {name}: {why}")
+    echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")
     n_fig = sum(1 for p in rep.figures if p.suffix == ".png")
-    typer.echo(
+    echo(
         f"wrote {rep.path} ({n_fig} figures, also as {'PNG and SVG' if svg else 'PNG'} in {out / 'figures'}; {len(rep.tables)} tables as CSV in {out / 'tables'})"
     )

@@ -279,17 +279,27 @@ def describe_issues(issues: pd.DataFrame, limit: int = 3) -> dict[str, str]:
     return out
 
 
-def perf_units(perf: pd.Series, scale: PerfScale) -> tuple[float, tuple[float, float] | None, str | None]:
+def perf_units(perf: pd.Series, scale: PerfScale, column: str = "perf") -> tuple[float, tuple[float, float] | None, str | None]:
     """Decide the metric's unit: divisor for perf, its range, and a note (None if nothing to say).
 
     ``auto`` reads values in [0, 1] as a fraction; values reaching (1, 100] as percent,
     converted with a :class:`DataWarning`; anything else as an unbounded metric, also
-    with a warning.  ``fraction``, ``percent`` and ``none`` say it explicitly.
+    with a warning.  ``fraction``, ``percent`` and ``none`` say it explicitly; values outside
+    the range they declare ([0, 1] or [0, 100]) raise :class:`DataError` naming ``column``.
     """
     if scale not in ("auto", "fraction", "percent", "none"):
         raise ValueError(f"perf_scale must be auto, fraction, percent or none, got {scale!r}")
     vals = perf.dropna()
     lo, hi = (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 0.0)
+    if scale in ("fraction", "percent"):
+        top = 1.0 if scale == "fraction" else 100.0
+        if lo < 0 or hi > top:
+            worst = hi if hi > top else lo
+            raise DataError(
+                f"--perf-scale {scale} says column {column!r} lies in [0, {top:g}], but its "
+                f"{'largest' if hi > top else 'smallest'} value is {worst:g}; "
+                f"pass --perf-scale {'percent' if scale == 'fraction' and hi <= 100 and lo >= 0 else 'none'}"
+            )
     if scale == "fraction":
         return 1.0, (0.0, 1.0), None
     if scale == "percent":
@@ -401,7 +411,7 @@ def load(
         warnings.warn(f"{name}: {len(invalid)} run(s) set aside: {msg}", DataWarning, stacklevel=2)
     if valid.empty:
         raise DataError(f"{name}: no valid run left; problems: " + " | ".join(f"{r}: {m}" for r, m in invalid.items()))
-    divisor, prange, note = perf_units(valid["perf"], perf_scale)
+    divisor, prange, note = perf_units(valid["perf"], perf_scale, column=(columns.perf if columns is not None and columns.perf else "perf"))
     if note:
         notes.append(note)
     valid = valid.assign(perf=valid["perf"] / divisor)

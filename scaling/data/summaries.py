@@ -175,7 +175,7 @@ def load_summaries(
         out = out[~empty]
     if out.empty:
         raise DataError(f"{name}: no row has a value in column {value!r}")
-    divisor, prange, note = perf_units(out["value"], perf_scale)
+    divisor, prange, note = perf_units(out["value"], perf_scale, column=value)
     if note:
         notes.append(note.replace("perf values", f"{value} values"))
     out["value"] = out["value"] / divisor

@@ -26,6 +26,7 @@ from scaling.fitting.single import (
     run_points,
 )
 from scaling.protocol import ResultMixin
+from scaling.textsafe import frame_text
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,7 +143,7 @@ class FitResults(ResultMixin):
                         "forms": f"disagree: {forms.FORM_WORDS[f.preferred_form]}" if flagged and f.preferred_form else "",
                     }
                 )
-        table = pd.DataFrame(rows).to_string(index=False)
+        table = frame_text(pd.DataFrame(rows)).to_string(index=False)
         seen = dict.fromkeys(f.status for f in self.fits)
         seen.update(dict.fromkeys(s for f in self.fits for s in f.flags if s == FitStatus.FORM_DISAGREEMENT))
         legend = "\n".join(f"  {s.value}: {s.explanation}" for s in seen)

@@ -58,13 +58,22 @@ _CAVEAT = "#b9770e"
 # --------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------
-def mpl_text(text: object) -> str:
+#: longest text shown in a figure (titles, legend entries); longer names are cut with an ellipsis.
+MAX_LABEL = 80
+
+
+def mpl_text(text: object, limit: int | None = MAX_LABEL) -> str:
     """Make a string safe to show as matplotlib text.
 
     ``$`` would start mathtext (and a malformed expression raises when drawn), and a
-    leading underscore hides a legend entry; both can come from run names in files.
+    leading underscore hides a legend entry; both can come from run names in files.  Text
+    longer than ``limit`` characters (:data:`MAX_LABEL`) is cut with an ellipsis (tables keep the full
+    name): a very long title or legend entry makes matplotlib warn while laying out the figure.
     """
-    s = str(text).replace("$", r"\$")
+    s = str(text)
+    if limit is not None and len(s) > limit:
+        s = s[: limit - 1] + "…"
+    s = s.replace("$", r"\$")
     return " " + s if s.startswith("_") else s
 
 
@@ -372,7 +381,7 @@ def _status_note(ax: Axes, fit: RunFit, loc: str = "upper right", extra: str = "
     if fit.status != FitStatus.OK:
         lines.append(f"status: {fit.status.value}")
         if fit.message:
-            wrapped = textwrap.wrap(mpl_text(fit.message), 34)
+            wrapped = textwrap.wrap(mpl_text(fit.message, limit=None), 34)
             lines += wrapped[:3]
             if len(wrapped) > 3:
                 lines[-1] += " …"

@@ -1,0 +1,47 @@
+"""Control characters in text made visible, for tables and messages that quote data.
+
+Run and column names come from files and can carry terminal control sequences;
+:func:`printable` shows them as ``\\x1b``-style escapes and :func:`frame_text` applies it to
+a table's text cells before it is laid out with ``to_string``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+# C0 controls, DEL and C1 controls; printable(keep_newline=True) keeps newline (layout).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_NO_NL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def printable(text: object, keep_newline: bool = False) -> str:
+    r"""``text`` with control characters shown as ``\xNN`` escapes.
+
+    >>> printable("run\x1b]0;owned\x07")
+    'run\\x1b]0;owned\\x07'
+    >>> printable("a\nb"), printable("a\nb", keep_newline=True)
+    ('a\\x0ab', 'a\nb')
+    """
+    return (_CONTROL_NO_NL if keep_newline else _CONTROL).sub(_escape, str(text))
+
+
+def _cell(v: object) -> object:
+    return printable(v) if isinstance(v, str) else v
+
+
+def frame_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose string cells, column names and index labels have control characters escaped."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype):
+            out[col] = out[col].map(_cell)
+    out.columns = [printable(c) if isinstance(c, str) else c for c in out.columns]
+    if out.index.dtype == object:
+        out.index = out.index.map(_cell)
+    return out
