@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -46,6 +46,7 @@ from scaling.across.stage1 import (
     unusable_share_at,
 )
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, Stage2Status, check_choice, fit_stage2
+from scaling.across.tasks import ByTask
 from scaling.exceptions import StatisticalWarning
 from scaling.fitting.single import RunFit
 from scaling.protocol import ResultMixin
@@ -313,7 +314,7 @@ class AcrossResult(ResultMixin):
 
 
 @dataclass(frozen=True, eq=False)
-class AcrossResults(ResultMixin):
+class AcrossResults(ByTask, ResultMixin):
     """Stage 1 and 2 of every task of a data set.
 
     Attributes
@@ -329,22 +330,6 @@ class AcrossResults(ResultMixin):
     results: dict
     runs: pd.DataFrame
     settings: dict = field(default_factory=dict)
-
-    def __getitem__(self, task: str) -> AcrossResult:
-        try:
-            return self.results[task]
-        except KeyError:
-            raise KeyError(f"no task {task!r}; tasks are {list(self.results)}") from None
-
-    def __iter__(self) -> Iterator[AcrossResult]:
-        return iter(self.results.values())
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    @property
-    def tasks(self) -> list[str]:
-        return list(self.results)
 
     def predict(self, params, *, n_runs: float | None = None, interval: str | None = None) -> pd.DataFrame:
         """:meth:`AcrossResult.predict` for every task with an estimate, rows labelled by task."""

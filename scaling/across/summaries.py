@@ -26,7 +26,7 @@ note, and its predictions and interval ends are cut to the range (also noted).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +36,7 @@ from scaling.across.backtest import COLUMNS as BACKTEST_COLUMNS
 from scaling.across.backtest import SizeBacktest
 from scaling.across.predict import ALTERNATIVES, form_label
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, check_choice, fit_stage2
+from scaling.across.tasks import ByTask
 from scaling.data.summaries import Summaries
 from scaling.exceptions import StatisticalWarning
 from scaling.protocol import ResultMixin
@@ -168,7 +169,7 @@ class SummaryResult(ResultMixin):
 
 
 @dataclass(frozen=True, eq=False)
-class SummaryResults(ResultMixin):
+class SummaryResults(ByTask, ResultMixin):
     """Stage 2 of every task of a per-model table (:func:`fit_summaries`).
 
     Attributes
@@ -183,22 +184,6 @@ class SummaryResults(ResultMixin):
     summaries: Summaries
     settings: dict = field(default_factory=dict)
     quantity: str = QUANTITY_TABLE
-
-    def __getitem__(self, task: str) -> SummaryResult:
-        try:
-            return self.results[task]
-        except KeyError:
-            raise KeyError(f"no task {task!r}; tasks are {list(self.results)}") from None
-
-    def __iter__(self) -> Iterator[SummaryResult]:
-        return iter(self.results.values())
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    @property
-    def tasks(self) -> list[str]:
-        return list(self.results)
 
     def predict(self, params, *, n_runs: float | None = None, interval: str | None = None) -> pd.DataFrame:
         """:meth:`SummaryResult.predict` for every task with an estimate."""
