@@ -192,15 +192,27 @@ def kendall_tau_from(x: np.ndarray, y: np.ndarray, start: np.ndarray) -> np.ndar
     """Kendall's tau-b between ``x`` and ``y`` over each row's points from ``start`` on.
 
     Equal to ``scipy.stats.kendalltau(x[i, start[i]:], y[i, start[i]:]).statistic`` (tested):
-    every pair of every row at once when that is small (a few candidate rows of up to a few
-    hundred points, the usual case), scipy's O(n log n) routine row by row otherwise.
+    every pair of a group of rows at once (groups of at most :data:`_PAIRS_PER_BLOCK` pairs),
+    scipy's O(n log n) routine row by row for rows longer than that allows.
     """
     R, n = x.shape
+    start = np.asarray(start)
     if R == 0:
         return np.empty(0)
-    if R * n * n > 4_000_000:
+    if n * n > _PAIRS_PER_BLOCK:
         return np.array([stats.kendalltau(x[i, s:], y[i, s:]).statistic for i, s in enumerate(start)])
-    keep = np.arange(n)[None, :] >= np.asarray(start)[:, None]
+    rows = max(1, _PAIRS_PER_BLOCK // (n * n))
+    return np.concatenate([_kendall_block(x[a : a + rows], y[a : a + rows], start[a : a + rows]) for a in range(0, R, rows)])
+
+
+#: pairs (rows x points^2) compared at once by :func:`kendall_tau_from`.
+_PAIRS_PER_BLOCK = 4_000_000
+
+
+def _kendall_block(x: np.ndarray, y: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """:func:`kendall_tau_from` for a few rows, every pair at once."""
+    n = x.shape[1]
+    keep = np.arange(n)[None, :] >= start[:, None]
     m_pts = keep.sum(axis=1)
     pairs = m_pts * (m_pts - 1) / 2.0
     both = np.triu(np.ones((n, n), dtype=bool), 1)[None] & keep[:, :, None]  # pairs (t < u), t kept

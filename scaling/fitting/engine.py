@@ -72,7 +72,7 @@ except Exception:  # pragma: no cover - a broken numba install: stay with numpy
 USE_NUMBA = HAVE_NUMBA
 from scaling.data.runtable import RunPoints, RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
 from scaling.fitting import forms
-from scaling.fitting.diagnostics import check_residuals
+from scaling.fitting.diagnostics import check_residuals, kendall_tau_from
 from scaling.fitting.result import C1_COLUMNS, CORE_COLUMNS, FitOptions, RunFit, quantity_gradient, quantity_value
 from scaling.fitting.status import (
     MIN_POINTS,
@@ -368,10 +368,9 @@ def entropy_trend_rows(step: np.ndarray, S: np.ndarray) -> np.ndarray:
     """Kendall's tau between step and entropy per row, or -1 where it is certainly below -0.2.
 
     Daniels' inequality ``3 tau - 2 rho <= 1`` (untied data) gives ``tau < -0.2`` whenever
-    Spearman's ``rho < -0.8``; only the other rows (and rows with ties) need scipy's tau.
+    Spearman's ``rho < -0.8``; only the other rows (and rows with ties) need the tau itself
+    (:func:`scaling.fitting.diagnostics.kendall_tau_from`, scipy's tau-b).
     """
-    from scipy import stats
-
     R, n = S.shape
     out = np.full(R, np.nan)
     if n < 3:
@@ -384,8 +383,8 @@ def entropy_trend_rows(step: np.ndarray, S: np.ndarray) -> np.ndarray:
     rho = 1.0 - 6.0 * np.einsum("rn,rn->r", d, d) / (n * (n * n - 1.0))
     sure = ~ties & (rho < -0.8)
     out[sure] = -1.0
-    for i in np.flatnonzero(~sure):
-        out[i] = float(stats.kendalltau(step[i], S[i]).statistic)
+    rest = np.flatnonzero(~sure)
+    out[rest] = kendall_tau_from(step[rest], S[rest], np.zeros(rest.size, dtype=int))
     return out
 
 

@@ -133,9 +133,10 @@ def test_short_runs_are_not_checked_for_collapse():
     assert FitStatus.LATE_COLLAPSE not in fit.flags
 
 
-def test_kendall_tau_from_each_start_equals_scipy():
+def test_kendall_tau_from_each_start_equals_scipy(monkeypatch):
     from scipy import stats
 
+    from scaling.fitting import diagnostics
     from scaling.fitting.diagnostics import kendall_tau_from
 
     rng = np.random.default_rng(7)
@@ -146,7 +147,9 @@ def test_kendall_tau_from_each_start_equals_scipy():
     want = [stats.kendalltau(x[i, s:], y[i, s:]).statistic for i, s in enumerate(start)]
     np.testing.assert_allclose(kendall_tau_from(x, y, start), want, rtol=1e-12, equal_nan=True)
     assert kendall_tau_from(x[:0], y[:0], start[:0]).shape == (0,)
-    # long rows go to scipy row by row: the same numbers
+    # long rows, compared in blocks of rows, and rows too long for a block (scipy row by row): the same numbers
     X, Y = np.tile(x, (1, 30)) + np.repeat(np.arange(30) * 100.0, 40), np.tile(y, (1, 30))
     want = [stats.kendalltau(X[i, s:], Y[i, s:]).statistic for i, s in enumerate(start)]
+    np.testing.assert_allclose(kendall_tau_from(X, Y, start), want, rtol=1e-12, equal_nan=True)
+    monkeypatch.setattr(diagnostics, "_PAIRS_PER_BLOCK", 1000)
     np.testing.assert_allclose(kendall_tau_from(X, Y, start), want, rtol=1e-12, equal_nan=True)
