@@ -26,7 +26,7 @@ from scaling.cli.checks import check_r2_min, check_seed
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, fail, frame_text  # noqa: F401  (fail is used by the other command modules)
 from scaling.data.load import ColumnMap, Dataset
 from scaling.data.readers import read_source
-from scaling.data.sources import _is_tidy, load
+from scaling.data.sources import is_tidy, load
 from scaling.data.summaries import Summaries, load_summaries
 from scaling.data.warmup import parse_warmup
 from scaling.exceptions import DataError, DataWarning, OutputError
@@ -243,7 +243,7 @@ def load_data(data: list[Path], **opts) -> Dataset:
     """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
     log_only = [flag for name, flag in _LOG_ONLY.items() if opts.get(name) is not None]
     fmt = opts["fmt"]
-    if log_only and (fmt == Format.tidy or (fmt == Format.auto and all(_is_tidy(p) for p in data))):
+    if log_only and (fmt == Format.tidy or (fmt == Format.auto and all(is_tidy(p) for p in data))):
         fail(f"{', '.join(log_only)} apply to training logs only and DATA is a tidy table: leave them out "
              "(map the table's columns with --entropy, --perf, --model, ... instead)")
     columns = ColumnMap.parse(

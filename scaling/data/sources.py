@@ -101,7 +101,7 @@ def load(
     if frames:
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return load_tidy(frame, columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
-    tidy = format == "tidy" or (format == "auto" and all(_is_tidy(p) for p in paths))
+    tidy = format == "tidy" or (format == "auto" and all(is_tidy(p) for p in paths))
     if tidy:
         if len(paths) == 1:
             return load_tidy(paths[0], columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
@@ -116,7 +116,7 @@ def load(
     return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup)
 
 
-def _is_tidy(path: Path) -> bool:
+def is_tidy(path: Path) -> bool:
     """A CSV/Parquet file that is not a W&B export."""
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq", ".tsv"):

@@ -430,27 +430,16 @@ def _to_user(out: dict, units: Units, c_fixed: float | None) -> dict:
     Runs in extreme units (e.g. entropies of 1e-190) may overflow on the way back: their numbers
     become infinite, which the status rules read as undefined.
     """
+    maps = {
+        "theta": units.theta, "replicates": units.theta, "cov": units.cov, "replicate_cov": units.cov,
+        **dict.fromkeys(("rss", "tss", "rss_linear", "rss_paper", "rss_free", "profile"), units.squares),
+        **dict.fromkeys(("lo", "hi", "grid"), units.rate),
+    }  # fmt: skip
     with np.errstate(over="ignore", invalid="ignore"):
-        return _to_user_unchecked(out, units, c_fixed)
-
-
-def _to_user_unchecked(out: dict, units: Units, c_fixed: float | None) -> dict:
-    back = dict(out)
-    for key in ("theta", "replicates"):
-        if key in out:
-            back[key] = units.theta(out[key])
-    for key in ("cov", "replicate_cov"):
-        if key in out:
-            back[key] = units.cov(out[key])
-    for key in ("rss", "tss", "rss_linear", "rss_paper", "rss_free", "profile"):
-        if key in out:
-            back[key] = units.squares(out[key])
-    for key in ("lo", "hi", "grid"):
-        if key in out:
-            back[key] = units.rate(out[key])
+        back = {key: maps[key](value) if key in maps else value for key, value in out.items()}
     if c_fixed is not None:
         for key in ("theta", "replicates"):
-            if key in out:
+            if key in back:
                 back[key][..., 2] = c_fixed
     return back
 
