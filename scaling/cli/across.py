@@ -20,8 +20,8 @@ from scaling.across.predict import AcrossResults, fit_across
 from scaling.across.predict import plan as plan_size
 from scaling.across.summaries import QUANTITY_CURVES, QUANTITY_TABLE, SummaryResults, backtest_summaries, fit_summaries
 from scaling.cli.checks import check_r2_min, check_seed, warn_far
-from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 from scaling.cli.main import app, data_command, fail, write_table
+from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 from scaling.data.load import Dataset
 from scaling.data.summaries import Summaries
 

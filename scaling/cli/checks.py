@@ -6,6 +6,7 @@ Used as Typer callbacks, so a bad value stops the command before any data is rea
 from __future__ import annotations
 
 import math
+
 from scaling.cli.text import echo, fail
 
 #: how far (decades of parameter count) beyond the fitted sizes --to may go without a warning.

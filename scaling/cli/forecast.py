@@ -12,9 +12,9 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
-from scaling.cli.checks import check_r2_min, check_seed
-from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
+from scaling.cli.checks import check_seed
 from scaling.cli.main import OutOpt, app, data_command, fail, write_table
+from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 from scaling.comparison import VERDICTS, CompareOptions, compare_algorithms
 from scaling.data.load import Dataset
 from scaling.fitting.status import USABLE_VALUES

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from scaling.cli.checks import check_r2_min, check_seed
-from scaling.cli.text import echo, fail
 from scaling.cli.main import CI, Mode, app, data_command
+from scaling.cli.text import echo, fail
 from scaling.comparison import CompareOptions
 from scaling.data.load import Dataset
 from scaling.fitting.single import FitOptions
