@@ -31,6 +31,7 @@ import pandas as pd
 
 from scaling.across.backtest import SizeBacktest, backtest_sizes
 from scaling.across.predict import AcrossResult, AcrossResults, fit_across
+from scaling.across.summaries import SummaryResult, SummaryResults
 from scaling.comparison import (
     DIFFERENT,
     EQUIVALENT,
@@ -61,6 +62,8 @@ __all__ = [
     "Forecasts",
     "RunForecast",
     "SizeBacktest",
+    "SummaryResult",
+    "SummaryResults",
     "FORECAST_OK",
     "SAME",
     "EQUIVALENT",
@@ -90,10 +93,10 @@ class AcrossOptions:
         Fix the shared rate; default estimated per task.
     method : {"wls", "random", "ols"}
         Stage-2 estimator.
-    link : {"identity", "logit"}
-        Link of the ceiling's regression.
-    form : {"linear", "quadratic"}
-        Mean form in log10(params).
+    link : {"identity", "logit"}, optional
+        Restrict the ceiling's forms to this link (default: both for a metric in [0, 1]).
+    form : {"auto", "linear", "quadratic", "saturating"}
+        Mean form of the ceiling in log10(params); ``auto`` weighs every form by backtest.
     algorithms : tuple of str, optional
         Pool only runs of these algorithms.
     n_boot : int
@@ -106,8 +109,8 @@ class AcrossOptions:
 
     c: float | None = None
     method: str = "wls"
-    link: str = "identity"
-    form: str = "linear"
+    link: str | None = None
+    form: str = "auto"
     algorithms: tuple[str, ...] | None = None
     n_boot: int = 0
     seed: int = 0

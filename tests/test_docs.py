@@ -57,7 +57,10 @@ def test_included_files_exist():
     mod = _cli_examples()
     for page in DOCS.rglob("*.md"):
         for target in re.findall(r'--8<-- "([^"]+)"', page.read_text(encoding="utf-8")):
-            assert (ROOT / target).exists(), f"{page.name} includes {target}"
+            path, _, section = target.partition(":")  # FILE:SECTION includes a marked part of FILE
+            assert (ROOT / path).exists(), f"{page.name} includes {target}"
+            if section:
+                assert f"--8<-- [start:{section}]" in (ROOT / path).read_text(encoding="utf-8"), f"{page.name} includes {target}"
     for name in mod.BLOCK.findall(README.read_text(encoding="utf-8")):
         assert mod.block_text(name[1]) is not None, name[1]
 

@@ -6,7 +6,7 @@ is predicted with its prediction interval, and then "measured" the way a user wo
 once the model is trained: its runs pooled and fitted at the family's ``c``.  Rows
 report the error, whether the interval covered the measured value and how many
 decades of parameters the extrapolation reached beyond the fitted range, for every
-mean form (linear, logit link, quadratic), so the leave-largest-out rows show which
+mean form (linear, quadratic, saturating; identity and logit links), so the leave-largest-out rows show which
 form extrapolates best.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scaling.across.predict import ALTERNATIVES, form_label
+from scaling.across.choice import form_label, forms_for
 from scaling.across.stage1 import fit_stage1, measure_at_c, pools_by_task, screen_runs
 from scaling.across.stage2 import FORMS, LINKS, METHODS, check_choice, fit_stage2
 from scaling.exceptions import StatisticalWarning
@@ -88,7 +88,7 @@ def backtest_sizes(
     tasks: Sequence[str] | None = None,
     c: float | None = None,
     method: str = "wls",
-    forms: Sequence[tuple[str, str]] = ALTERNATIVES,
+    forms: Sequence[tuple[str, str]] | None = None,
     level: float = 0.9,
     algorithms: Sequence[str] | None = None,
     r2_min: float = 0.6,
@@ -109,7 +109,8 @@ def backtest_sizes(
     method : {"wls", "random", "ols"}
         Stage-2 estimator.
     forms : list of (form, link)
-        Mean forms compared (default linear/identity, linear/logit, quadratic/identity).
+        Mean forms compared (default every form on the identity link and, for a metric in
+        [0, 1], on the logit link).
     level : float
         Level of the prediction intervals.
     algorithms, r2_min
@@ -128,6 +129,8 @@ def backtest_sizes(
     SizeBacktest
     """
     check_choice("method", method, METHODS)
+    if forms is None:
+        forms = forms_for(["identity", "logit"] if getattr(data, "perf_range", None) == (0.0, 1.0) else ["identity"])
     for f_, l_ in forms:
         check_choice("form", f_, FORMS)
         check_choice("link", l_, LINKS)
@@ -155,7 +158,7 @@ def backtest_models(
     task: str = "",
     c: float | None = None,
     method: str = "wls",
-    forms: Sequence[tuple[str, str]] = ALTERNATIVES,
+    forms: Sequence[tuple[str, str]] | None = None,
     level: float = 0.9,
     schemes: Sequence[str] = ("leave-one-out", "leave-largest-out"),
     max_out: int | None = None,
@@ -168,7 +171,7 @@ def backtest_models(
         Each model's name, parameter count and usable :class:`~scaling.fitting.single.RunPoints`
         (as from :func:`scaling.across.stage1.pools_by_task`).
     task, c, method, forms, level, schemes, max_out
-        See :func:`backtest_sizes`.
+        See :func:`backtest_sizes` (``forms`` default: every form on both links).
 
     Returns
     -------
@@ -176,6 +179,7 @@ def backtest_models(
         With an empty ``runs`` table.
     """
     check_choice("method", method, METHODS)
+    forms = forms if forms is not None else forms_for(["identity", "logit"])
     for f_, l_ in forms:
         check_choice("form", f_, FORMS)
         check_choice("link", l_, LINKS)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from scaling.across.choice import FormChoice, choose_form, form_spread, forms_for, prediction_columns
 from scaling.across.stage1 import (
     Stage1,
     bootstrap_stage1,
@@ -63,15 +64,6 @@ __all__ = [
     "plan",
 ]
 
-#: the alternative mean forms compared for the ceiling: (form, link).
-ALTERNATIVES = (("linear", "identity"), ("linear", "logit"), ("quadratic", "identity"))
-
-
-def form_label(form: str, link: str) -> str:
-    """``"linear/identity"`` etc."""
-    return f"{form}/{link}"
-
-
 @dataclass(frozen=True, eq=False)
 class AcrossResult(ResultMixin):
     """Stage 1 and stage 2 of one task (model family).
@@ -82,10 +74,11 @@ class AcrossResult(ResultMixin):
     stage1 : Stage1 or None
         Per-model pooled fit (None when no model had a usable run).
     fits : dict
-        Quantity (``ceiling``, ``a``, ``b``) -> :class:`Stage2Fit` with the chosen settings.
-    alternatives : dict
-        ``"form/link"`` -> :class:`Stage2Fit` of the ceiling under each alternative mean
-        form (linear/identity, linear/logit, quadratic/identity and the chosen one).
+        Quantity (``ceiling``, ``a``, ``b``) -> :class:`Stage2Fit`: the ceiling's best form
+        (largest backtest weight, or the forced one), a and b linear on the identity scale.
+    choice : FormChoice or None
+        The ceiling under every mean form, their backtest ranking and the weighted
+        prediction (:mod:`scaling.across.choice`).
     runs : DataFrame
         This task's runs: ``status``, ``used`` (pooled or not) and the ``reason``.
     interval : {"analytic", "bootstrap"}
@@ -108,10 +101,20 @@ class AcrossResult(ResultMixin):
     task: str
     stage1: Stage1 | None
     fits: dict
-    alternatives: dict
+    choice: FormChoice | None
     runs: pd.DataFrame
     interval: str = "analytic"
     message: str = ""
+
+    @property
+    def alternatives(self) -> dict:
+        """``"form/link"`` -> :class:`Stage2Fit` of the ceiling under every form considered."""
+        return self.choice.fits if self.choice is not None else {}
+
+    @property
+    def predictor(self) -> FormChoice | None:
+        """What predicts the ceiling of a new size (the chosen form or the mixture)."""
+        return self.choice
 
     @property
     def ceiling(self) -> Stage2Fit | None:
@@ -127,8 +130,8 @@ class AcrossResult(ResultMixin):
 
     @property
     def label(self) -> str:
-        f = self.ceiling
-        return form_label(f.form, f.link) if f is not None else ""
+        """The form used for predictions, or the mixture with its weights."""
+        return self.choice.label if self.choice is not None else ""
 
     def excluded(self) -> pd.DataFrame:
         """Runs left out of the pooling, with their status and reason."""
@@ -165,8 +168,9 @@ class AcrossResult(ResultMixin):
         DataFrame
             ``task, params, log10_params, decades_beyond, ceiling_pred, ceiling_lo, ceiling_hi``
             (a new model's ceiling), ``ceiling_mean_lo, ceiling_mean_hi`` (the curve), then
-            ``a_pred, a_lo, a_hi, b_pred, b_lo, b_hi``, the fit's settings, the spread of the
-            alternative forms' predictions (``alt_spread``, ``alt_forms``), ``forms_disagree``
+            ``a_pred, a_lo, a_hi, b_pred, b_lo, b_hi``, the best form's settings, ``form_choice``
+            (that form, or the mixture of forms with their weights) and ``form_note``, the spread of the
+            other forms' predictions (``alt_spread``, ``alt_forms``), ``forms_disagree``
             (spread larger than the width of the curve's interval; a StatisticalWarning says so),
             ``unusable_share`` (the share of runs left out as unusable at the trained sizes
             nearest to each size: see :func:`~scaling.across.stage1.unusable_share_at`) and
@@ -176,40 +180,19 @@ class AcrossResult(ResultMixin):
         N = np.atleast_1d(np.asarray(params, dtype=float))
         if self.stage1 is None:
             raise ValueError(f"task {self.task!r} has no estimate: {self.message}")
-        main = self.ceiling.predict(N, n_runs=n_runs, interval=how if self.ceiling.replicates is not None else "analytic")
-        out = pd.DataFrame({"task": self.task, "params": N, "log10_params": main["log10_params"], "decades_beyond": main["decades_beyond"]})
-        out["ceiling_pred"] = main["pred"].to_numpy()
-        out["ceiling_lo"], out["ceiling_hi"] = main["lo"].to_numpy(), main["hi"].to_numpy()
-        out["ceiling_mean_lo"], out["ceiling_mean_hi"] = main["mean_lo"].to_numpy(), main["mean_hi"].to_numpy()
+        boot = how == "bootstrap" and self.ceiling.replicates is not None
+        main = self.choice.predict(N, n_runs=n_runs, interval="bootstrap" if boot else "analytic")
+        out = prediction_columns(self.task, self.choice, main)
         for q in ("a", "b"):
             f = self.fits.get(q)
             if f is None:
                 continue
             pr = f.predict(N, n_runs=n_runs, interval=how if f.replicates is not None else "analytic")
             out[f"{q}_pred"], out[f"{q}_lo"], out[f"{q}_hi"] = pr["pred"].to_numpy(), pr["lo"].to_numpy(), pr["hi"].to_numpy()
-        f = self.ceiling
-        out["method"], out["link"], out["form"], out["level"] = f.method, f.link, f.form, f.level
-        out["interval"] = how if f.replicates is not None else "analytic"
-        out["status"] = f.status.value
-        alts = {k: a.predict(N)["pred"].to_numpy() for k, a in self.alternatives.items() if a.has_estimate and k != self.label}
-        if alts and f.has_estimate:
-            diffs = np.column_stack([v - out["ceiling_pred"].to_numpy() for v in alts.values()])
-            spread = np.nanmax(np.abs(diffs), axis=1)
-            width = out["ceiling_mean_hi"].to_numpy() - out["ceiling_mean_lo"].to_numpy()
-            out["alt_spread"] = spread
-            out["alt_forms"] = "; ".join(f"{k}" for k in alts)
-            out["forms_disagree"] = spread > width
-            for i in np.flatnonzero(out["forms_disagree"].to_numpy()):
-                detail = ", ".join(f"{k} {v[i]:.4f}" for k, v in alts.items())
-                warnings.warn(
-                    f"task {self.task!r}, params {N[i]:.3g}: the mean forms disagree by {spread[i]:.4f}, more than the "
-                    f"width {width[i]:.4f} of the {self.label} curve's interval (its prediction {out['ceiling_pred'].iloc[i]:.4f}; "
-                    f"{detail}); the extrapolation depends on the form: see the leave-largest-out backtest",
-                    StatisticalWarning,
-                    stacklevel=2,
-                )
-        else:
-            out["alt_spread"], out["alt_forms"], out["forms_disagree"] = np.nan, "", False
+        out["interval"] = "bootstrap" if boot else "analytic"
+        width = out["ceiling_mean_hi"].to_numpy() - out["ceiling_mean_lo"].to_numpy()
+        for k, v in form_spread(self.choice, N, out["ceiling_pred"].to_numpy(), width, self.task).items():
+            out[k] = v
         out["unusable_share"], out["unusable_basis"] = unusable_share_at(self.run_counts(), N)
         return out
 
@@ -237,12 +220,12 @@ class AcrossResult(ResultMixin):
             raise ValueError(f"need 0 < lo < hi, got lo={lo}, hi={hi}")
         grid = np.logspace(np.log10(lo), np.log10(hi), n)
         how = interval or self.interval
-        return f.predict(grid, interval=how if f.replicates is not None else "analytic")
+        return self.choice.predict(grid, interval=how if f.replicates is not None else "analytic")
 
     def coefficients(self) -> pd.DataFrame:
         """Stage-2 coefficients of every quantity and of the ceiling's alternative forms."""
         frames = [f.to_frame() for f in self.fits.values()]
-        frames += [a.to_frame() for k, a in self.alternatives.items() if k != self.label]
+        frames += [a.to_frame() for a in self.alternatives.values() if a is not self.ceiling]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def summary(self) -> pd.DataFrame:
@@ -303,6 +286,8 @@ class AcrossResult(ResultMixin):
         counts = self.run_counts()
         for _, m in counts[counts["n_runs_pooled"] == 0].iterrows():
             lines.append(f"    {m['model']} ({m['params']:.3g} params): no run pooled, every run left out ({m['left_out']}): no ceiling")
+        if self.choice is not None:
+            lines += [f"  ceiling's forms ranked by backtest ({self.choice.note}):", self.choice.ranking_text()]
         for q, f in self.fits.items():
             centre = f" (centre {10**f.x_center:.3g} params)" if f.has_estimate else ""
             lines.append(f"  stage 2, {q} ({f.method}, {f.form}/{f.link}){centre}: {f.status.value}; {f.message}")
@@ -369,8 +354,8 @@ def fit_across(
     tasks: Sequence[str] | None = None,
     c: float | None = None,
     method: str = "wls",
-    link: str = "identity",
-    form: str = "linear",
+    link: str | None = None,
+    form: str = "auto",
     level: float = 0.9,
     algorithms: Sequence[str] | None = None,
     r2_min: float = 0.6,
@@ -393,11 +378,16 @@ def fit_across(
     method : {"wls", "random", "ols"}
         Stage-2 estimator: GLS/WLS with the stage-1 covariance (scale estimated), a
         random-effects meta-regression, or plain OLS.
-    link : {"identity", "logit"}
-        For the ceiling; ``logit`` keeps predicted ceilings inside [0, 1], and refuses (a
-        status, no estimate) when a stage-1 ceiling is at or above 1 or at or below 0.
-    form : {"linear", "quadratic"}
-        Mean form in log10(params) (on the link scale).
+    link : {"identity", "logit"}, optional
+        Restrict the ceiling's forms to this link.  ``logit`` keeps predicted ceilings inside
+        [0, 1], and refuses (a status, no estimate) when a stage-1 ceiling is at or above 1 or
+        at or below 0.  Default: identity and, for a metric in [0, 1], logit (with a forced
+        ``form``: identity).
+    form : {"auto", "linear", "quadratic", "saturating"}
+        Mean form of the ceiling in log10(params) (on the link scale).  ``auto``: every form,
+        weighted by a backtest on the models' own sizes (:mod:`scaling.across.choice`);
+        otherwise that form alone.  a and b are regressed with the linear form (or the
+        quadratic one when forced).
     level : float
         Level of all intervals (default 0.9).
     algorithms : list of str, optional
@@ -422,16 +412,21 @@ def fit_across(
         Bad arguments, an unknown task, or a logit link on an unbounded metric.
     """
     check_choice("method", method, METHODS)
-    check_choice("link", link, LINKS)
-    check_choice("form", form, FORMS)
+    if link is not None:
+        check_choice("link", link, LINKS)
+    if form != "auto":
+        check_choice("form", form, FORMS)
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     if n_boot and n_boot < 50:
         raise ValueError(f"n_boot must be 0 or at least 50, got {n_boot}")
     if c is not None and not np.isfinite(c):
         raise ValueError(f"c must be a finite number, got {c}")
-    if link == "logit" and getattr(data, "perf_range", (0.0, 1.0)) != (0.0, 1.0):
+    perf_range = getattr(data, "perf_range", (0.0, 1.0))  # a points frame: an accuracy unless said otherwise
+    if link == "logit" and perf_range != (0.0, 1.0):
         raise ValueError("link='logit' needs a metric in [0, 1] (the data are unbounded; use --perf-scale fraction or link='identity')")
+    links = [link] if link else (["identity", "logit"] if perf_range == (0.0, 1.0) else ["identity"])
+    shape = {"forms": forms_for(links), "force": None if form == "auto" else (form, link or "identity"), "perf_range": perf_range}
     usable, runs = screen_runs(data, r2_min=r2_min, algorithms=algorithms, fits=fits)
     all_tasks = list(dict.fromkeys(runs.loc[runs["task"] != "", "task"])) or [""]
     if not (runs["task"] != "").any():
@@ -446,7 +441,7 @@ def fit_across(
     for task in chosen:
         task_runs = runs[runs["task"] == task].reset_index(drop=True)
         _warn_excluded(task, task_runs)
-        out[task] = _fit_task(task, pools.get(task, []), task_runs, c, method, link, form, level, n_boot, rng)
+        out[task] = _fit_task(task, pools.get(task, []), task_runs, c, method, shape, level, n_boot, rng)
     settings = {
         "c": c, "method": method, "link": link, "form": form, "level": level,
         "algorithms": algorithms, "r2_min": r2_min, "n_boot": n_boot, "seed": seed,
@@ -475,9 +470,9 @@ def _warn_excluded(task: str, runs: pd.DataFrame) -> None:
         )
 
 
-def _fit_task(task, models, runs, c, method, link, form, level, n_boot, rng) -> AcrossResult:
+def _fit_task(task, models, runs, c, method, shape: dict, level, n_boot, rng) -> AcrossResult:
     if not models:
-        return AcrossResult(task, None, {}, {}, runs, message="no model has a usable run")
+        return AcrossResult(task, None, {}, None, runs, message="no model has a usable run")
     st = fit_stage1(models, c=c, task=task).with_screening(runs)
     if st.c_at_bound:
         warnings.warn(
@@ -487,28 +482,23 @@ def _fit_task(task, models, runs, c, method, link, form, level, n_boot, rng) -> 
         )
     if n_boot:
         st = bootstrap_stage1(st, n_boot, rng)
-    fits = {}
     shift = st.replicates[:, -1] - st.c if st.replicates is not None else None
-    for q in ("ceiling", "a", "b"):
+    y, V, d, var_c = st.estimate_given_c("ceiling")
+    choice = choose_form(
+        st.params, y, V, st.n_runs, **shape, task=task, models=st.models, method=method, dc=d, var_c=var_c, level=level,
+        y_replicates=st.replicate_values("ceiling"), c_shift=shift, rng=rng,
+    )  # fmt: skip
+    fits = {"ceiling": choice.best}
+    forced = shape["force"][0] if shape["force"] else "linear"
+    for q in ("a", "b"):
         y, V, d, var_c = st.estimate_given_c(q)
         fits[q] = fit_stage2(
-            st.params, y, V, st.n_runs, dc=d, var_c=var_c, quantity=q, method=method, link=link if q == "ceiling" else "identity",
-            form=form, level=level, task=task, models=st.models, y_replicates=st.replicate_values(q), c_shift=shift, rng=rng,
-            two_sizes=True,
+            st.params, y, V, st.n_runs, dc=d, var_c=var_c, quantity=q, method=method, link="identity",
+            form=forced if forced in ("linear", "quadratic") else "linear", level=level, task=task, models=st.models,
+            y_replicates=st.replicate_values(q), c_shift=shift, rng=rng, two_sizes=True,
         )  # fmt: skip
-    y, V, d, var_c = st.estimate_given_c("ceiling")
-    alternatives = {}
-    for f_, l_ in dict.fromkeys([*ALTERNATIVES, (form, link)]):
-        key = form_label(f_, l_)
-        if (f_, l_) == (form, link):
-            alternatives[key] = fits["ceiling"]
-        else:
-            alternatives[key] = fit_stage2(
-                st.params, y, V, st.n_runs, dc=d, var_c=var_c, method=method, link=l_, form=f_, level=level, task=task, models=st.models,
-                two_sizes=True,
-            )
-    msg = "" if fits["ceiling"].has_estimate else fits["ceiling"].message
-    return AcrossResult(task, st, fits, alternatives, runs, interval="bootstrap" if n_boot else "analytic", message=msg)
+    msg = "" if choice.has_estimate else choice.best.message
+    return AcrossResult(task, st, fits, choice, runs, interval="bootstrap" if n_boot else "analytic", message=msg)
 
 
 # --------------------------------------------------------------------------------
@@ -599,7 +589,7 @@ def plan(
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
     if not np.isfinite(target):
         raise ValueError(f"target must be a finite number, got {target}")
-    f = result.ceiling
+    f = result.predictor
     if f is None or not f.has_estimate:
         why = result.message or (f.message if f is not None else "no fit")
         return Plan(result.task, target, prob, math.nan, "no fit", why, (math.nan, math.nan), pd.DataFrame())
@@ -607,7 +597,7 @@ def plan(
     if not 0 < lo < hi:
         raise ValueError(f"size_range must satisfy 0 < lo < hi, got {(lo, hi)}")
     grid = np.logspace(np.log10(lo), np.log10(hi), n_grid)
-    curve = f.predict(grid, n_runs=n_runs).drop(columns=["log10_params"])
+    curve = f.predict(grid, n_runs=n_runs).drop(columns=["log10_params", "cut"])
     p = f.prob_at_least(grid, target, n_runs=n_runs)
     curve["prob_reach"] = p
     hit = np.flatnonzero(p >= prob)

@@ -91,3 +91,60 @@ def simulate_family(
             "task": task,
         }
     )
+
+
+#: shapes of per-model scores across sizes (an accuracy in [0, 1]) used by :func:`simulate_scores`.
+SCORE_SHAPES = ("logistic", "saturating", "line", "capped logistic")
+
+
+def score_truth(shape: str, log10_params, *, x0: float = 8.7) -> np.ndarray:
+    """True score of a family of the given shape at the given log10 sizes.
+
+    * ``logistic``: ``expit(-1.2 + 1.1 (L - x0))`` (a straight line on the logit scale, asymptote 1);
+    * ``saturating``: ``0.80 - 0.45 * 10**(-0.6 (L - x0))`` (an error power law with asymptote 0.80);
+    * ``line``: ``0.25 + 0.12 (L - x0)`` (no saturation within the sizes);
+    * ``capped logistic``: ``0.9 expit(-1.0 + 1.6 (L - x0))`` (a logistic bending to 0.9, none of the fitted forms).
+    """
+    L = np.asarray(log10_params, dtype=float) - x0
+    if shape == "logistic":
+        return 1 / (1 + np.exp(-(-1.2 + 1.1 * L)))
+    if shape == "saturating":
+        return 0.80 - 0.45 * 10 ** (-0.6 * L)
+    if shape == "line":
+        return 0.25 + 0.12 * L
+    if shape == "capped logistic":
+        return 0.9 / (1 + np.exp(-(-1.0 + 1.6 * L)))
+    raise ValueError(f"shape must be one of {', '.join(SCORE_SHAPES)}; got {shape!r}")
+
+
+def simulate_scores(
+    rng: np.random.Generator,
+    shape: str,
+    log10_params: Sequence[float] = (8.7, 9.2, 9.5, 9.9, 10.2, 10.5),
+    *,
+    sd: float = 0.015,
+    se: bool = False,
+) -> pd.DataFrame:
+    """One family's per-model scores: the true shape plus independent normal deviations.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    shape : str
+        One of :data:`SCORE_SHAPES` (:func:`score_truth`).
+    log10_params : sequence of float
+    sd : float
+        Standard deviation of each model's deviation from the curve.
+    se : bool
+        Add a column ``se`` equal to ``sd`` (a table that reports its standard errors).
+
+    Returns
+    -------
+    DataFrame
+        ``model, params, score, truth[, se]``, scores clipped to [0, 1].
+    """
+    L = np.asarray(log10_params, dtype=float)
+    truth = score_truth(shape, L)
+    score = np.clip(truth + rng.normal(0.0, sd, L.size), 0.0, 1.0)
+    out = pd.DataFrame({"model": [f"m{i}" for i in range(L.size)], "params": 10**L, "score": score, "truth": truth})
+    return out.assign(se=sd) if se else out

@@ -7,6 +7,19 @@ The model for the stage-1 estimates ``y_i`` of the K models of a family is
 with ``e`` the stage-1 estimation error (covariance ``V`` from stage 1, correlated
 across models through the shared ``c``), ``u_i`` the between-model deviation from
 the curve and ``h`` the link (identity, or logit so that ceilings stay in [0, 1]).
+Besides the linear and quadratic means there is a **saturating** form with an asymptote,
+
+    h(mu(L)) = A + g exp(-r (L - Lbar)),      r > 0,
+
+an error power law in the parameter count: the gap to the asymptote ``A`` (on the link
+scale; ``g`` the gap at the centre size, negative when the values rise) shrinks by the
+factor ``exp(-r)`` per decade (``1 - P = E + G N^-alpha`` with ``alpha = r / ln 10``
+for the identity link).  Given ``r`` the form is linear in ``(A, g)``, so it is fitted
+by variable projection: GLS at each ``r`` of a grid, the best ``r`` refined by a scalar
+search (and, for the logit link, a Levenberg-Marquardt polish on the natural scale).
+A fit whose best ``r`` sits at :data:`_RATE_MIN` (no asymptote in sight: a straight line)
+or :data:`_RATE_MAX` (a step between two sizes), or whose asymptote lies farther than
+:data:`_ASYMPTOTE_MAX` data ranges from the data, has the status ``NO_FINITE_FIT``.
 Three estimators (``method``):
 
 * ``"wls"`` (default): generalised least squares with ``Var(y) = phi V`` and the scale
@@ -64,10 +77,22 @@ from scaling.protocol import ResultMixin
 
 Method = Literal["wls", "random", "ols"]
 Link = Literal["identity", "logit"]
-Form = Literal["linear", "quadratic"]
+Form = Literal["linear", "quadratic", "saturating"]
 METHODS = ("wls", "random", "ols")
 LINKS = ("identity", "logit")
-FORMS = ("linear", "quadratic")
+FORMS = ("linear", "quadratic", "saturating")
+#: coefficients of each mean form.
+TERMS = {
+    "linear": ("at_centre", "slope"),
+    "quadratic": ("at_centre", "slope", "curvature"),
+    "saturating": ("asymptote", "gap_at_centre", "rate"),
+}
+#: slowest decay per decade (natural log) of the saturating form's gap (slower: a straight line, no asymptote in sight).
+_RATE_MIN = 1e-2
+#: fastest decay per decade (faster: a step between two sizes).
+_RATE_MAX = 30.0
+#: farthest asymptote from the data, in ranges of the data on the link scale (farther: no asymptote in sight).
+_ASYMPTOTE_MAX = 100.0
 
 #: |logit| beyond which a logit fit is taken to diverge (ceilings at the metric's bound).
 _ETA_MAX = 25.0
@@ -203,7 +228,7 @@ class Stage2Fit(ResultMixin):
     # ----- design ------------------------------------------------------------------
     @property
     def p(self) -> int:
-        return 3 if self.form == "quadratic" else 2
+        return len(TERMS[self.form])
 
     @property
     def x(self) -> np.ndarray:
@@ -212,13 +237,23 @@ class Stage2Fit(ResultMixin):
 
     @property
     def terms(self) -> list[str]:
-        return ["at_centre", "slope", "curvature"][: self.p]
+        return list(TERMS[self.form])
+
+    def _d(self, params) -> np.ndarray:
+        return np.log10(np.asarray(params, dtype=float)) - self.x_center
 
     def design(self, params) -> np.ndarray:
-        """Regressors ``(1, L - Lbar[, (L - Lbar)^2])`` at the given parameter counts."""
-        d = np.log10(np.asarray(params, dtype=float)) - self.x_center
-        cols = [np.ones_like(d), d] + ([d * d] if self.form == "quadratic" else [])
-        return np.column_stack(cols)
+        """``d eta / d coef`` at the given parameter counts: the regressors ``(1, L - Lbar[, (L - Lbar)^2])``
+        of a polynomial form, the Jacobian at :attr:`coef` of the saturating form."""
+        return mean_jac(self.coef, self._d(params), self.form)
+
+    def eta(self, params) -> np.ndarray:
+        """The mean on the link scale at the given parameter counts."""
+        return mean_eta(self.coef, self._d(params), self.form)
+
+    def _dnew(self, params) -> np.ndarray:
+        """The models' sensitivities to ``c`` extrapolated to these sizes (polynomial in L)."""
+        return _poly(self._d(params), len(self.dnew_coef) - 1) @ self.dnew_coef
 
     @property
     def has_estimate(self) -> bool:
@@ -237,7 +272,7 @@ class Stage2Fit(ResultMixin):
     @property
     def fitted(self) -> np.ndarray:
         """Fitted values at the models' sizes."""
-        return _inv_link(self.design(self.params) @ self.coef, self.link)
+        return _inv_link(self.eta(self.params), self.link)
 
     @property
     def resid(self) -> np.ndarray:
@@ -328,22 +363,23 @@ class Stage2Fit(ResultMixin):
     def _bands(self, N: np.ndarray, n_runs: float | None, bootstrap: bool = False) -> dict:
         """Curve band and (uncut) prediction band at sizes N, analytic or from the bootstrap replicates."""
         X = self.design(N)
-        eta = X @ self.coef
+        eta = self.eta(N)
         mu, mp = _inv_link(eta, self.link), _dmu(eta, self.link)
         t = self.t_crit
         if bootstrap:
-            eta_b = self.replicates @ X.T  # (B, n), c refitted in every replicate
+            with np.errstate(all="ignore"):
+                eta_b = mean_eta(self.replicates, self._d(N), self.form)  # (B, n), c refitted in every replicate
             keep = np.isfinite(eta_b).all(axis=1)
             se_eta = np.std(eta_b[keep], axis=0, ddof=1)
             # a new model measured at the family's c: take out each replicate's shift of c
-            shift = (X @ self.dnew_coef)[None, :] * self.c_shift[:, None] / np.where(mp > 0, mp, np.inf)[None, :]
+            shift = self._dnew(N)[None, :] * self.c_shift[:, None] / np.where(mp > 0, mp, np.inf)[None, :]
             se_own = np.std((eta_b - shift)[keep], axis=0, ddof=1)
             extra = np.full_like(eta, self.var_new(n_runs))
         else:
             se_own = np.sqrt(np.clip(np.einsum("ni,ij,nj->n", X, self.cov_own, X), 0.0, None))
             ad = X @ (self.influence @ self.dc)  # change of eta per unit error of c, through the fitted models
             se_eta = np.sqrt(se_own**2 + self.var_c * ad**2)
-            c_res = X @ self.dnew_coef - mp * ad  # the new model's c error minus the curve's
+            c_res = self._dnew(N) - mp * ad  # the new model's c error minus the curve's
             extra = self.var_new(n_runs) + self.var_c * c_res**2
         own_lo, own_hi = _inv_link(eta - t * se_own, self.link), _inv_link(eta + t * se_own, self.link)
         return {
@@ -425,49 +461,157 @@ def _beyond(L: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------
+# mean forms
+# --------------------------------------------------------------------------------
+def _poly(d: np.ndarray, degree: int) -> np.ndarray:
+    """Columns ``1, d, ..., d**degree``."""
+    return np.column_stack([d**k for k in range(degree + 1)])
+
+
+def mean_eta(theta: np.ndarray, d: np.ndarray, form: str) -> np.ndarray:
+    """The mean on the link scale at centred log10 sizes ``d``.
+
+    Parameters
+    ----------
+    theta : array (p,) or (B, p)
+        Coefficients (one set, or one per row).
+    d : array (n,)
+        ``log10(params) - x_center``.
+    form : {"linear", "quadratic", "saturating"}
+
+    Returns
+    -------
+    array (n,) or (B, n)
+    """
+    theta = np.asarray(theta, dtype=float)
+    if form == "saturating":
+        top, gap, rate = theta[..., 0:1], theta[..., 1:2], theta[..., 2:3]
+        return top + gap * np.exp(-rate * d)
+    return theta @ _poly(d, len(TERMS[form]) - 1).T
+
+
+def mean_jac(theta: np.ndarray, d: np.ndarray, form: str) -> np.ndarray:
+    """``d eta / d theta`` at ``d``: array (n, p), or (B, n, p) for a stack of coefficients."""
+    theta = np.asarray(theta, dtype=float)
+    if form == "saturating":
+        gap, rate = theta[..., 1:2], theta[..., 2:3]
+        e = np.exp(-rate * d)
+        return np.stack([np.ones_like(e), e, -gap * d * e], axis=-1)
+    X = _poly(d, len(TERMS[form]) - 1)
+    return np.broadcast_to(X, theta.shape[:-1] + X.shape)
+
+
+# --------------------------------------------------------------------------------
 # estimation
 # --------------------------------------------------------------------------------
-def _gls(y: np.ndarray, X: np.ndarray, Sigma: np.ndarray | None, link: str):
-    """(coef, statsmodels results, converged) of (nonlinear) GLS of ``y`` on ``h^-1(X gamma)``.
+def _gls(y: np.ndarray, d: np.ndarray, Sigma: np.ndarray | None, link: str, form: str = "linear", quick: bool = False):
+    """(coef, statsmodels results, converged) of (nonlinear) GLS of ``y`` on ``h^-1(eta(d; coef))``.
 
-    For the logit link the weighted least-squares problem is solved by Levenberg-Marquardt
-    from several starts (the objective is flat where the curve saturates), and the
-    returned statsmodels results are those of the GLS of the working response on the
-    Jacobian at the optimum (its covariance is the Gauss-Newton sandwich).
+    A polynomial form with the identity link is linear GLS; the saturating form is fitted
+    by variable projection (:func:`_saturating`).  With the logit link the weighted
+    least-squares problem on the natural scale is solved by Levenberg-Marquardt (from
+    several starts for a polynomial: the objective is flat where the curve saturates).
+    The returned statsmodels results are those of the GLS of the working response on the
+    Jacobian at the optimum (its covariance is the Gauss-Newton sandwich).  ``quick``: a
+    polynomial on the logit scale starts from the least-squares line of the logits alone,
+    and from the other starts only when that fails (for point predictions in backtests).
     """
-    if link == "identity":
+    if link == "identity" and form != "saturating":
+        X = _poly(d, len(TERMS[form]) - 1)
+        if quick:
+            Lq = np.linalg.cholesky(np.linalg.inv(Sigma)).T if Sigma is not None else np.eye(y.size)
+            return np.linalg.lstsq(Lq @ X, Lq @ y, rcond=None)[0], None, True
         res = sm.GLS(y, X, sigma=Sigma).fit()
         return np.asarray(res.params), res, True
     K = y.size
     Lt = np.linalg.cholesky(np.linalg.inv(Sigma)).T if Sigma is not None else np.eye(K)
+    z = special.logit(np.clip(y, 0.02, 0.98)) if link == "logit" else y
+    if form == "saturating":
+        b, converged = _saturating(z, d, Lt)
+        starts = [b] if converged and link == "logit" else []
+    else:
+        b, converged = None, True
+        starts = _starts(d, z, form)
+    if link == "logit" and starts:
 
-    def fun(b: np.ndarray) -> np.ndarray:
-        return Lt @ (y - special.expit(X @ b))
+        def fun(th: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                return Lt @ (y - special.expit(mean_eta(th, d, form)))
 
-    def jac(b: np.ndarray) -> np.ndarray:
-        mu = special.expit(X @ b)
-        return -Lt @ ((mu * (1 - mu))[:, None] * X)
+        def jac(th: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                mu = special.expit(mean_eta(th, d, form))
+                return -Lt @ ((mu * (1 - mu))[:, None] * mean_jac(th, d, form))
 
-    z = special.logit(np.clip(y, 0.02, 0.98))
+        best_cost = np.inf
+        for i, s0 in enumerate(starts):
+            if quick and i > 0 and b is not None and np.max(np.abs(mean_eta(b, d, form))) <= _ETA_MAX:
+                break
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sol = optimize.least_squares(fun, s0, jac=jac, method="lm" if K >= s0.size else "trf", xtol=1e-13, ftol=1e-15, gtol=1e-15, max_nfev=2000)
+            if np.isfinite(sol.cost) and np.isfinite(sol.x).all() and sol.cost < best_cost * (1 - 1e-12):
+                b, best_cost = sol.x, sol.cost
+    if b is None or not np.isfinite(b).all():
+        return np.full(len(TERMS[form]), np.nan), None, False
+    b = np.asarray(b, dtype=float)
+    eta = mean_eta(b, d, form)
+    converged = converged and bool(np.isfinite(eta).all() and (link != "logit" or np.max(np.abs(eta)) <= _ETA_MAX))
+    if form == "saturating":
+        far = abs(b[0] - float(np.clip(b[0], z.min(), z.max()))) > _ASYMPTOTE_MAX * max(float(np.ptp(z)), 1e-12)
+        converged = converged and _RATE_MIN < b[2] < _RATE_MAX and not far and (link != "logit" or abs(b[0]) <= _ETA_MAX)
+    if quick:
+        return b, None, converged
+    mu = _inv_link(eta, link)
+    J = _dmu(eta, link)[:, None] * mean_jac(b, d, form)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a saturated curve makes J nearly rank-deficient; reported as a status
+        res = sm.GLS(y - mu + J @ b, J, sigma=Sigma).fit()
+    return b, res, converged
+
+
+def _saturating(z: np.ndarray, d: np.ndarray, Lt: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Variable projection for ``z = A + g exp(-r d)``: ``(A, g, r)`` and whether ``r`` is inside its range.
+
+    ``Lt`` whitens the residuals (``Lt' Lt = Sigma^-1``).  For each ``r`` the weighted
+    least-squares ``(A, g)`` is closed-form; the residual sum of squares is minimised over
+    ``log r`` on a grid, then by a bounded scalar search between the grid's neighbours.
+    """
+    zw = Lt @ z
+
+    def solve(log_r: float) -> tuple[float, np.ndarray]:
+        X = Lt @ np.column_stack([np.ones_like(d), np.exp(-math.exp(log_r) * d)])
+        coef, *_ = np.linalg.lstsq(X, zw, rcond=None)
+        r = zw - X @ coef
+        return float(r @ r), coef
+
+    grid = np.linspace(math.log(_RATE_MIN), math.log(_RATE_MAX), 49)
+    # the whole grid at once: 2x2 normal equations of (A, g) for every rate
+    one, E = Lt @ np.ones_like(d), Lt @ np.exp(-np.exp(grid)[None, :] * d[:, None])
+    s11, s12, s22 = one @ one, one @ E, np.einsum("kg,kg->g", E, E)
+    r1, r2 = one @ zw, zw @ E
+    det = s11 * s22 - s12**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top, gap = (s22 * r1 - s12 * r2) / det, (s11 * r2 - s12 * r1) / det
+        rss = np.where(det > 1e-12 * s11 * s22, zw @ zw - top * r1 - gap * r2, np.inf)
+    i = int(np.argmin(rss))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    best = optimize.minimize_scalar(lambda g: solve(g)[0], bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    log_r = float(best.x) if best.fun <= rss[i] else float(grid[i])
+    _, (top, gap) = solve(log_r)
+    inside = grid[0] + 1e-6 < log_r < grid[-1] - 1e-6
+    return np.array([top, gap, math.exp(log_r)]), inside
+
+
+def _starts(d: np.ndarray, z: np.ndarray, form: str) -> list[np.ndarray]:
+    """Starting points of a polynomial fit on the logit scale (``z`` the logit of the values)."""
+    X = _poly(d, len(TERMS[form]) - 1)
     starts = [np.linalg.lstsq(X, z, rcond=None)[0]]
     for slope in (-4.0, -1.0, 0.0, 1.0, 4.0):
         s0 = np.zeros(X.shape[1])
         s0[0], s0[1] = float(np.median(z)), slope
         starts.append(s0)
-    best, best_cost = None, np.inf
-    for s0 in starts:
-        sol = optimize.least_squares(fun, s0, jac=jac, method="lm", xtol=1e-13, ftol=1e-15, gtol=1e-15, max_nfev=2000)
-        if np.isfinite(sol.cost) and sol.cost < best_cost * (1 - 1e-12):
-            best, best_cost = sol.x, sol.cost
-    b = np.asarray(best, dtype=float)
-    eta = X @ b
-    converged = bool(np.isfinite(eta).all() and np.max(np.abs(eta)) <= _ETA_MAX)
-    mu = special.expit(eta)
-    J = (mu * (1 - mu))[:, None] * X
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a saturated curve makes J nearly rank-deficient; reported as a status
-        res = sm.GLS(y - mu + J @ b, J, sigma=Sigma).fit()
-    return b, res, converged
+    return starts
 
 
 def _quad_form(r: np.ndarray, Sigma: np.ndarray) -> float:
@@ -481,17 +625,32 @@ def paule_mandel(y: np.ndarray, X: np.ndarray, V: np.ndarray, link: str = "ident
     ``r' (V + tau^2 I)^-1 r`` of the GLS fit equals its degrees of freedom ``K - p``
     (0 when Q at ``tau^2 = 0`` is already below them).  With ``X`` a column of ones
     and a diagonal ``V`` this is the estimator of statsmodels'
-    ``combine_effects(method_re="pm")``.
+    ``combine_effects(method_re="pm")``.  For the logit link ``X`` must be the
+    polynomial design ``(1, d[, d^2])``.
     """
     K, p = X.shape
-    df = K - p
+    if link == "logit" and p not in (2, 3):
+        raise ValueError("the logit link needs the design (1, d) or (1, d, d^2)")
+    form = "quadratic" if p == 3 else "linear"
+
+    def resid(S: np.ndarray) -> np.ndarray:
+        if link == "identity":
+            return y - X @ sm.GLS(y, X, sigma=S).fit().params
+        b, _, _ = _gls(y, X[:, 1], S, link, form)
+        return y - _inv_link(mean_eta(b, X[:, 1], form), link)
+
+    return _tau2_pm(y, V, K - p, resid)
+
+
+def _tau2_pm(y: np.ndarray, V: np.ndarray, df: int, resid) -> float:
+    """Paule-Mandel: the ``tau^2`` whose generalised Q equals ``df`` (``resid(Sigma)``: the fit's residuals)."""
+    K = y.size
     if df < 1:
         return math.nan
 
     def excess(t2: float) -> float:
         S = V + t2 * np.eye(K)
-        b, _, _ = _gls(y, X, S, link)
-        return _quad_form(y - _inv_link(X @ b, link), S) - df
+        return _quad_form(resid(S), S) - df
 
     if excess(0.0) <= 0:
         return 0.0
@@ -546,8 +705,9 @@ def fit_stage2(
     link : {"identity", "logit"}
         ``logit`` keeps the curve inside (0, 1) for a bounded metric; every value of ``y``
         must then lie inside (0, 1), or the fit has the status ``OUTSIDE_LINK``.
-    form : {"linear", "quadratic"}
-        Mean linear or quadratic in log10(params) (on the link scale).
+    form : {"linear", "quadratic", "saturating"}
+        Mean linear or quadratic in log10(params), or the saturating form with an
+        asymptote (module docstring), on the link scale.
     level : float
         Level of the intervals.
     task, models
@@ -598,7 +758,7 @@ def fit_stage2(
         raise ValueError(f"params must be positive, got {N.tolist()}")
     if not (np.isfinite(var_c) and var_c >= 0):
         raise ValueError(f"var_c must be a non-negative number, got {var_c}")
-    p = 3 if form == "quadratic" else 2
+    p = len(TERMS[form])
     x = np.log10(N)
     xc = float(x.mean()) if K else 0.0
     V = (V + V.T) / 2
@@ -635,50 +795,64 @@ def fit_stage2(
         return no_estimate(Stage2Status.UNDEFINED, f"stage-1 variance of {quantity} is not positive for every model{fix}")
     if two:
         return _two_sizes_fit(base, y, V, d, var_c, v_run, Yrep=y_replicates, c_shift=c_shift, rng=rng)
-    X = np.column_stack([np.ones(K), x - xc] + ([(x - xc) ** 2] if form == "quadratic" else []))
+    dx = x - xc
     tau2 = 0.0
     if method == "ols":
         Sigma = None
     elif method == "wls":
         Sigma = V
     else:
-        tau2 = paule_mandel(y, X, V, link)
+
+        def resid(S: np.ndarray) -> np.ndarray:
+            b, _, _ = _gls(y, dx, S, link, form)
+            return y - _inv_link(mean_eta(b, dx, form), link)
+
+        tau2 = _tau2_pm(y, V, K - p, resid)
         Sigma = V + tau2 * np.eye(K)
-    coef, res, converged = _gls(y, X, Sigma, link)
+    coef, res, converged = _gls(y, dx, Sigma, link, form)
     if not converged:
-        return no_estimate(
-            Stage2Status.NO_FINITE_FIT,
-            f"the logit fit diverges (|logit| > {_ETA_MAX:g}): the {quantity} values {np.round(y, 4).tolist()} "
-            "sit against the metric's bound; use link='identity'",
-        )
+        return no_estimate(Stage2Status.NO_FINITE_FIT, _diverged(quantity, y, link, form))
     df = K - p
     unscaled = np.asarray(res.normalized_cov_params)
+    eta = mean_eta(coef, dx, form)
     if method == "random":
-        scale = max(1.0, _quad_form(y - _inv_link(X @ coef, link), Sigma) / df)  # Knapp-Hartung, truncated at 1
+        scale = max(1.0, _quad_form(y - _inv_link(eta, link), Sigma) / df)  # Knapp-Hartung, truncated at 1
     else:
         scale = float(res.scale)
     W = np.linalg.inv(Sigma) if Sigma is not None else np.eye(K)
-    J = _dmu(X @ coef, link)[:, None] * X
+    J = _dmu(eta, link)[:, None] * mean_jac(coef, dx, form)
     H = unscaled @ J.T @ W  # d coef / d y
     cov_own = scale * unscaled
     hd = H @ d
     cov = cov_own + var_c * np.outer(hd, hd)
-    dnew = np.linalg.lstsq(X, d, rcond=None)[0]
+    dnew = np.linalg.lstsq(_poly(dx, 2 if form == "quadratic" else 1), d, rcond=None)[0]
     fit = Stage2Fit(**base, coef=coef, cov=cov, cov_own=cov_own, influence=H, dnew_coef=dnew, scale=scale, tau2=tau2,
                     df_resid=df, v_run=v_run, status=Stage2Status.OK, message=_message(method, scale, tau2, df),
                     results=res)  # fmt: skip
     if y_replicates is not None:
         Yrep = np.asarray(y_replicates, dtype=float)
         shift = np.zeros(Yrep.shape[0]) if c_shift is None else np.asarray(c_shift, dtype=float)
-        fit = _with_replicates(fit, X, Sigma, Yrep, shift, rng or np.random.default_rng(0))
+        fit = _with_replicates(fit, Sigma, Yrep, shift, rng or np.random.default_rng(0))
     return fit
+
+
+def _diverged(quantity: str, y: np.ndarray, link: str, form: str) -> str:
+    """Why a nonlinear fit has no finite estimate."""
+    vals = np.round(y, 4).tolist()
+    if form == "saturating":
+        return (
+            f"the saturating form has no finite fit: the {quantity} values {vals} follow a straight line or bend "
+            f"away from saturation (gap decaying slower than {_RATE_MIN:g} or faster than {_RATE_MAX:g} per decade, "
+            f"or the asymptote more than {_ASYMPTOTE_MAX:g} ranges of the data away); use form='linear'"
+        )
+    return f"the logit fit diverges (|logit| > {_ETA_MAX:g}): the {quantity} values {vals} sit against the metric's bound; use link='identity'"
 
 
 def _too_few(n_sizes: int, form: str, p: int, two_sizes: bool) -> str:
     """Why there is no stage-2 fit with this few sizes, and what is needed."""
-    if form == "quadratic":
+    if p == 3:
         return (
-            f"{n_sizes} distinct size(s): a quadratic curve (3 parameters) with an interval needs at least {p + 1} sizes; "
+            f"{n_sizes} distinct size(s): a {form} curve (3 parameters) with an interval needs at least {p + 1} sizes; "
             + ("use the linear form (2 parameters)" if n_sizes >= (2 if two_sizes else 3) else "fit runs of more sizes")
         )
     need = "at least 2 sizes (a line through them, stage-1 errors only) or 3 (an interval with the scatter between sizes)" if two_sizes else f"at least {p + 1}"
@@ -705,7 +879,7 @@ def _two_sizes_fit(base: dict, y, V, d, var_c: float, v_run: float, *, Yrep=None
                     df_resid=0, v_run=v_run, status=Stage2Status.TWO_SIZES, message=msg)  # fmt: skip
     if Yrep is not None:
         shift = np.zeros(np.asarray(Yrep).shape[0]) if c_shift is None else np.asarray(c_shift, dtype=float)
-        fit = _with_replicates(fit, X, V, np.asarray(Yrep, dtype=float), shift, rng or np.random.default_rng(0))
+        fit = _with_replicates(fit, V, np.asarray(Yrep, dtype=float), shift, rng or np.random.default_rng(0))
     return fit
 
 
@@ -718,7 +892,7 @@ def _message(method: str, scale: float, tau2: float, df: int) -> str:
 
 
 def _with_replicates(
-    fit: Stage2Fit, X: np.ndarray, Sigma: np.ndarray | None, Yrep: np.ndarray, c_shift: np.ndarray, rng: np.random.Generator
+    fit: Stage2Fit, Sigma: np.ndarray | None, Yrep: np.ndarray, c_shift: np.ndarray, rng: np.random.Generator
 ) -> Stage2Fit:
     """Refit stage 2 for each stage-1 replicate plus a draw of the between-model deviations."""
     from dataclasses import replace
@@ -727,21 +901,27 @@ def _with_replicates(
     u = rng.standard_normal((B, K)) * np.sqrt(fit.between_var())[None, :]
     Y = Yrep + u
     W = np.linalg.inv(Sigma) if Sigma is not None else np.eye(K)
-    if fit.link == "identity":
+    dx = fit._d(fit.params)
+    if fit.link == "identity" and fit.form != "saturating":
+        X = fit.design(fit.params)
         A = np.linalg.solve(X.T @ W @ X, X.T @ W)  # (p, K)
         reps = Y @ A.T
     else:
         reps = np.tile(fit.coef, (B, 1))
-        for _ in range(30):  # Gauss-Newton from the point estimate, all replicates at once
-            eta = reps @ X.T
-            mu = special.expit(eta)
-            J = (mu * (1 - mu))[:, :, None] * X[None, :, :]  # (B, K, p)
-            JW = np.einsum("bki,kl->bil", J, W)
-            with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):
+            for _ in range(30):  # Gauss-Newton from the point estimate, all replicates at once
+                eta = mean_eta(reps, dx, fit.form)
+                mu = _inv_link(eta, fit.link)
+                J = _dmu(eta, fit.link)[:, :, None] * mean_jac(reps, dx, fit.form)  # (B, K, p)
+                JW = np.einsum("bki,kl->bil", J, W)
                 step = np.einsum("bij,bj->bi", np.linalg.pinv(np.einsum("bil,blj->bij", JW, J)), np.einsum("bil,bl->bi", JW, Y - mu))
-            reps = reps + step
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(reps).all(axis=1) | (np.abs(reps @ X.T) > _ETA_MAX).any(axis=1)
+                reps = reps + np.where(np.isfinite(step), step, np.nan)
+            eta = mean_eta(reps, dx, fit.form)
+            bad = ~np.isfinite(reps).all(axis=1) | ~np.isfinite(eta).all(axis=1)
+            if fit.link == "logit":
+                bad |= (np.abs(eta) > _ETA_MAX).any(axis=1)
+            if fit.form == "saturating":
+                bad |= (reps[:, 2] < _RATE_MIN) | (reps[:, 2] > _RATE_MAX)
         reps[bad] = np.nan
     return replace(fit, replicates=reps, c_shift=c_shift)
 

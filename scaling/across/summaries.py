@@ -34,7 +34,7 @@ import pandas as pd
 
 from scaling.across.backtest import COLUMNS as BACKTEST_COLUMNS
 from scaling.across.backtest import SizeBacktest
-from scaling.across.predict import ALTERNATIVES, form_label
+from scaling.across.choice import FormChoice, choose_form, form_label, form_spread, forms_for, prediction_columns
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, check_choice, fit_stage2
 from scaling.across.tasks import ByTask
 from scaling.data.summaries import Summaries
@@ -57,11 +57,9 @@ class SummaryResult(ResultMixin):
     Attributes
     ----------
     task : str
-    ceiling : Stage2Fit
-        The regression of the value (named ``ceiling`` so that planning and the prediction
-        columns are those of curves; :attr:`quantity` says what it is).
-    alternatives : dict
-        ``"form/link"`` -> :class:`Stage2Fit` of the other mean forms (for ``forms_disagree``).
+    choice : FormChoice
+        Every mean form fitted, their backtest ranking and the weighted prediction
+        (:mod:`scaling.across.choice`).
     values : DataFrame
         The task's rows: ``model, params, value, se, fitted_value`` (after any move off the bound).
     notes : tuple of str
@@ -71,12 +69,27 @@ class SummaryResult(ResultMixin):
     """
 
     task: str
-    ceiling: Stage2Fit
-    alternatives: dict
+    choice: FormChoice
     values: pd.DataFrame
     notes: tuple[str, ...] = ()
     perf_range: tuple[float, float] | None = (0.0, 1.0)
     quantity: str = QUANTITY_TABLE
+
+    @property
+    def ceiling(self) -> Stage2Fit:
+        """The regression of the form with the largest weight (named ``ceiling`` so that planning and the
+        prediction columns are those of curves; :attr:`quantity` says what it is)."""
+        return self.choice.best
+
+    @property
+    def alternatives(self) -> dict:
+        """``"form/link"`` -> :class:`Stage2Fit` of every form considered."""
+        return self.choice.fits
+
+    @property
+    def predictor(self) -> FormChoice:
+        """What predicts a new size (the chosen form or the mixture)."""
+        return self.choice
 
     @property
     def fits(self) -> dict:
@@ -84,7 +97,7 @@ class SummaryResult(ResultMixin):
 
     @property
     def message(self) -> str:
-        return "" if self.ceiling.has_estimate else self.ceiling.message
+        return "" if self.choice.has_estimate else self.ceiling.message
 
     @property
     def status(self) -> str:
@@ -92,7 +105,7 @@ class SummaryResult(ResultMixin):
 
     @property
     def label(self) -> str:
-        return form_label(self.ceiling.form, self.ceiling.link)
+        return self.choice.label
 
     def summary(self) -> pd.DataFrame:
         """The task's per-model values."""
@@ -108,45 +121,24 @@ class SummaryResult(ResultMixin):
         and ``b_*`` are NaN (a table has no curve), ``note`` lists the task's notes.
         """
         N = np.atleast_1d(np.asarray(params, dtype=float))
-        f = self.ceiling
-        main = f.predict(N, n_runs=n_runs)
-        out = pd.DataFrame({"task": self.task, "params": N, "log10_params": main["log10_params"], "decades_beyond": main["decades_beyond"]})
-        cols = {"ceiling_pred": "pred", "ceiling_lo": "lo", "ceiling_hi": "hi", "ceiling_mean_lo": "mean_lo", "ceiling_mean_hi": "mean_hi"}
+        main = self.choice.predict(N, n_runs=n_runs)
+        out = prediction_columns(self.task, self.choice, main)
         notes = list(self.notes)
-        for k, v in cols.items():
-            out[k] = main[v].to_numpy()
-        if self.perf_range is not None and f.link == "identity" and f.has_estimate:
+        if main["cut"].any():
             lo, hi = self.perf_range
-            vals = out[list(cols)].to_numpy()
-            if ((vals < lo) | (vals > hi)).any():
-                notes.append(f"predictions or interval ends outside [{lo:g}, {hi:g}] were cut to the metric's range")
-                out[list(cols)] = np.clip(vals, lo, hi)
+            notes.append(f"predictions or interval ends outside [{lo:g}, {hi:g}] were cut to the metric's range")
         for q in ("a", "b"):
             out[f"{q}_pred"] = out[f"{q}_lo"] = out[f"{q}_hi"] = np.nan
-        out["method"], out["link"], out["form"], out["level"] = f.method, f.link, f.form, f.level
         out["interval"] = "analytic"
-        out["status"] = f.status.value
-        alts = {k: a.predict(N)["pred"].to_numpy() for k, a in self.alternatives.items() if a.has_estimate and k != self.label}
-        if alts and f.has_estimate:
-            spread = np.nanmax(np.abs(np.column_stack([v - out["ceiling_pred"].to_numpy() for v in alts.values()])), axis=1)
-            width = out["ceiling_mean_hi"].to_numpy() - out["ceiling_mean_lo"].to_numpy()
-            out["alt_spread"], out["alt_forms"], out["forms_disagree"] = spread, "; ".join(alts), spread > width
-            for i in np.flatnonzero(spread > width):
-                detail = ", ".join(f"{k} {v[i]:.4f}" for k, v in alts.items())
-                warnings.warn(
-                    f"task {self.task!r}, params {N[i]:.3g}: the mean forms disagree by {spread[i]:.4f}, more than the width "
-                    f"{width[i]:.4f} of the {self.label} curve's interval (its prediction {out['ceiling_pred'].iloc[i]:.4f}; {detail})",
-                    StatisticalWarning,
-                    stacklevel=2,
-                )
-        else:
-            out["alt_spread"], out["alt_forms"], out["forms_disagree"] = np.nan, "", False
+        width = out["ceiling_mean_hi"].to_numpy() - out["ceiling_mean_lo"].to_numpy()
+        for k, v in form_spread(self.choice, N, out["ceiling_pred"].to_numpy(), width, self.task).items():
+            out[k] = v
         out["quantity"] = self.quantity
         out["note"] = "; ".join(notes)
         return out
 
     def summary_text(self) -> str:
-        """The task's values and the regression, as ``scaling extrapolate`` prints them."""
+        """The task's values, the ranking of the forms and the regression, as ``scaling extrapolate`` prints them."""
         f = self.ceiling
         level = round(100 * f.level)
         lines = [f"task {self.task or '(none)'}: {self.quantity}, {len(self.values)} model(s)"]
@@ -159,8 +151,9 @@ class SummaryResult(ResultMixin):
             }
         )
         lines += ["    " + s for s in frame_text(tbl).to_string(index=False).splitlines()]
+        lines += [f"  forms ranked by backtest ({self.choice.note}):", self.choice.ranking_text()]
         centre = f" (centre {10**f.x_center:.3g} params)" if f.has_estimate else ""
-        lines.append(f"  stage 2 ({f.method}, {f.form}/{f.link}){centre}: {f.status.value}; {f.message}")
+        lines.append(f"  stage 2, best form ({f.method}, {f.form}/{f.link}){centre}: {f.status.value}; {f.message}")
         if f.has_estimate:
             for term, r in f.summary().iterrows():
                 lines.append(f"    {term:<10} {r['estimate']:+.4f}  se {r['se']:.4f}  {level}% CI [{r['lo']:+.4f}, {r['hi']:+.4f}]")
@@ -202,7 +195,7 @@ class SummaryResults(ByTask, ResultMixin):
         return "\n\n".join(r.summary_text() for r in self)
 
 
-def _resolve(summ: Summaries, method: str | None, link: str | None) -> tuple[str, str, list[str]]:
+def _resolve(summ: Summaries, method: str | None) -> tuple[str, list[str]]:
     notes = []
     if method is None:
         method = "wls" if summ.has_se else "ols"
@@ -212,22 +205,19 @@ def _resolve(summ: Summaries, method: str | None, link: str | None) -> tuple[str
         method = "ols"
     if not summ.has_se:
         notes.append("no standard errors: the interval rests on the residual scatter between the models only")
-    if link is None:
-        link = "logit" if summ.perf_range == (0.0, 1.0) else "identity"
-    check_choice("link", link, LINKS)
-    return method, link, notes
+    return method, notes
 
 
-def _inputs(rows: pd.DataFrame, link: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """params, y (moved off the bound for the logit link), V, and notes on the moves."""
+def _inputs(rows: pd.DataFrame, off_bound: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """params, y (moved off the bound of [0, 1] when ``off_bound``), V, and notes on the moves."""
     y = rows["value"].to_numpy(dtype=float)
     notes = []
-    if link == "logit":
+    if off_bound:
         at = (y <= 0) | (y >= 1)
         inside = (y >= 0) & (y <= 1)
         if (at & inside).any():
             moved = ", ".join(f"{m} {v:g}" for m, v in zip(rows["model"][at & inside], y[at & inside]))
-            notes.append(f"logit link: value(s) at the bound moved inside by {BOUND_EPS:g} ({moved})")
+            notes.append(f"value(s) at the bound moved inside by {BOUND_EPS:g} for the logit link ({moved})")
             y = np.where(inside, np.clip(y, BOUND_EPS, 1 - BOUND_EPS), y)
     se = rows["se"].to_numpy(dtype=float)
     V = np.diag(np.where(np.isfinite(se), se, 0.0) ** 2)
@@ -240,7 +230,7 @@ def fit_summaries(
     tasks: Sequence[str] | None = None,
     method: str | None = None,
     link: str | None = None,
-    form: str = "linear",
+    form: str = "auto",
     level: float = 0.9,
 ) -> SummaryResults:
     """Regress each task's per-model value on log10(params) (stage 2 without stage 1).
@@ -254,8 +244,12 @@ def fit_summaries(
     method : {"wls", "random", "ols"}, optional
         Default ``wls`` with standard errors, ``ols`` without (then always ``ols``, noted).
     link : {"identity", "logit"}, optional
-        Default ``logit`` for a metric in [0, 1], ``identity`` for an unbounded one.
-    form : {"linear", "quadratic"}
+        Restrict the forms to this link.  Default: identity and logit for a metric in [0, 1]
+        (identity only for an unbounded one); with a forced ``form``, logit for a metric in
+        [0, 1].
+    form : {"auto", "linear", "quadratic", "saturating"}
+        ``auto``: every form, weighted by backtest (:func:`scaling.across.choice.choose_form`);
+        otherwise that form alone (the ranking is still computed).
     level : float
         Level of the intervals.
 
@@ -268,12 +262,18 @@ def fit_summaries(
     >>> import pandas as pd
     >>> from scaling.data.summaries import load_summaries
     >>> t = pd.DataFrame({"model": list("abcd"), "params": [1e8, 1e9, 1e10, 1e11], "v": [1.0, 2.1, 2.9, 4.0]})
-    >>> res = fit_summaries(load_summaries(t, "v", perf_scale="none"))
+    >>> res = fit_summaries(load_summaries(t, "v", perf_scale="none"), form="linear")
     >>> round(float(res[""].predict([1e12])["ceiling_pred"].iloc[0]), 3)
     4.95
     """
-    check_choice("form", form, FORMS)
-    method, link_, base_notes = _resolve(summaries, method, link)
+    if form != "auto":
+        check_choice("form", form, FORMS)
+    if link is not None:
+        check_choice("link", link, LINKS)
+    method, base_notes = _resolve(summaries, method)
+    bounded = summaries.perf_range == (0.0, 1.0)
+    links = [link] if link else (["identity", "logit"] if bounded else ["identity"])
+    force = None if form == "auto" else (form, link or ("logit" if bounded else "identity"))
     known = summaries.tasks
     if tasks:
         unknown = [t for t in tasks if t not in known]
@@ -282,26 +282,15 @@ def fit_summaries(
     results = {}
     for task in tasks or known:
         rows = summaries.table[summaries.table["task"] == task].sort_values("params", kind="stable").reset_index(drop=True)
-        notes = list(base_notes)
-        link_t = link_
-        N, y, V, moved = _inputs(rows, link_t)
-        kw = dict(method=method, form=form, level=level, task=task, models=tuple(rows["model"]))
-        fit = fit_stage2(N, y, V, np.ones(len(rows)), quantity="value", link=link_t, **kw)
-        if link_t == "logit" and not fit.has_estimate and fit.status.value != "too few sizes":
-            notes.append(f"the logit link has no estimate ({fit.message}); fell back to the identity link")
-            link_t = "identity"
-            N, y, V, moved = _inputs(rows, link_t)
-            fit = fit_stage2(N, y, V, np.ones(len(rows)), quantity="value", link=link_t, **kw)
-        notes += moved
-        alternatives = {}
-        for f_, l_ in dict.fromkeys([*ALTERNATIVES, (form, link_t)]):
-            if (f_, l_) == (form, link_t):
-                alternatives[form_label(f_, l_)] = fit
-                continue
-            Na, ya, Va, _ = _inputs(rows, l_)
-            alternatives[form_label(f_, l_)] = fit_stage2(Na, ya, Va, np.ones(len(rows)), quantity="value", link=l_, **dict(kw, form=f_))
+        N, y, V, moved = _inputs(rows, bounded and ("logit" in links or (force and force[1] == "logit")))
+        notes = list(base_notes) + moved
+        kw = dict(method=method, level=level, task=task, models=tuple(rows["model"]), quantity="value", perf_range=summaries.perf_range)
+        choice = choose_form(N, y, V, np.ones(len(rows)), forms=forms_for(links), force=force, **kw)
+        if force and force[1] == "logit" and link is None and not choice.has_estimate and choice.best.status.value != "too few sizes":
+            notes.append(f"the logit link has no estimate ({choice.best.message}); fell back to the identity link")
+            choice = choose_form(N, y, V, np.ones(len(rows)), forms=forms_for(links), force=(force[0], "identity"), **kw)
         values = rows[["model", "params", "value", "se"]].assign(fitted_value=y)
-        results[task] = SummaryResult(task, fit, alternatives, values, tuple(notes), summaries.perf_range)
+        results[task] = SummaryResult(task, choice, values, tuple(notes), summaries.perf_range)
     settings = dict(method=method, link=link, form=form, level=level, tasks=tasks)
     return SummaryResults(results, summaries, settings)
 
@@ -311,7 +300,7 @@ def backtest_summaries(
     *,
     tasks: Sequence[str] | None = None,
     method: str | None = None,
-    forms: Sequence[tuple[str, str]] = ALTERNATIVES,
+    forms: Sequence[tuple[str, str]] | None = None,
     level: float = 0.9,
     max_out: int | None = None,
 ) -> SizeBacktest:
@@ -319,9 +308,12 @@ def backtest_summaries(
 
     The held-out model's value is predicted from the others and compared with the table
     (``measured`` is the table's value, ``measured_se`` its se).  Columns as
-    :func:`scaling.across.backtest.backtest_sizes`.
+    :func:`scaling.across.backtest.backtest_sizes`.  ``forms`` default: every form on the
+    identity link, and on the logit link for a metric in [0, 1].
     """
-    method, _, _ = _resolve(summaries, method, "identity")
+    method, _ = _resolve(summaries, method)
+    bounded = summaries.perf_range == (0.0, 1.0)
+    forms = forms if forms is not None else forms_for(["identity", "logit"] if bounded else ["identity"])
     for f_, l_ in forms:
         check_choice("form", f_, FORMS)
         check_choice("link", l_, LINKS)
@@ -338,7 +330,7 @@ def backtest_summaries(
             for i in out_idx:
                 held = tab.iloc[i]
                 for form, link in forms:
-                    N, y, V, _ = _inputs(fit_rows, link)
+                    N, y, V, _ = _inputs(fit_rows, bounded)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", StatisticalWarning)
                         s2 = fit_stage2(N, y, V, np.ones(len(N)), method=method, link=link, form=form, level=level, task=task)

@@ -38,8 +38,10 @@ class Method(str, Enum):
 
 
 class Form(str, Enum):
+    auto = "auto"
     linear = "linear"
     quadratic = "quadratic"
+    saturating = "saturating"
 
 
 class CMode(str, Enum):
@@ -55,8 +57,9 @@ class Interval(str, Enum):
 LinkOpt = Annotated[
     Optional[Link],
     typer.Option(
-        help="Link of the ceiling's regression: logit keeps predicted ceilings inside [0, 1] (and refuses when a model's ceiling "
-        "is at or above 1). Default: identity for curves; logit for a bounded per-model table (--value).",
+        help="Restrict the ceiling's forms to this link: logit keeps predicted ceilings inside [0, 1] (and refuses when a model's "
+        "ceiling is at or above 1). Default: both for a metric in [0, 1], identity otherwise; with a forced --form, identity "
+        "for curves and logit for a bounded per-model table (--value).",
         show_default=False,
     ),
 ]
@@ -64,7 +67,13 @@ MethodOpt = Annotated[
     Method,
     typer.Option(help="Stage 2: wls = GLS weighted by the stage-1 covariance (scale estimated); random = meta-regression with a between-model variance; ols = unweighted."),
 ]
-FormOpt = Annotated[Form, typer.Option(help="Mean form in log10(params): linear, or quadratic (a saturating alternative).")]
+FormOpt = Annotated[
+    Form,
+    typer.Option(
+        help="Mean form of the ceiling in log10(params). auto: linear, quadratic and saturating (an asymptote) on each link, "
+        "ranked by a backtest on your own sizes and predicted as their weighted mixture; or force one form."
+    ),
+]
 CModeOpt = Annotated[CMode, typer.Option("--mode", help="shared: one c estimated across the models of a task; paper: c = 1.")]
 COpt = Annotated[Optional[float], typer.Option("--c", help="Fix the shared c at this value (overrides --mode).")]
 TasksOpt = Annotated[
@@ -120,10 +129,9 @@ def _fit(ds: Dataset | Summaries, tasks, mode, c, method, link, form, level, alg
         if algorithms:
             fail("--algorithms selects runs of curves; a per-model table (--value) has none")
         return _fit_table(ds, tasks, method, link, form, level)
-    link = link if link is not None else Link.identity
     c_value = c if c is not None else (1.0 if mode == CMode.paper else None)
     res = _run_quietly(
-        fit_across, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, link=link.value, form=form.value,
+        fit_across, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, link=link.value if link is not None else None, form=form.value,
         level=level, algorithms=_csv_list(algorithms), r2_min=r2_min, n_boot=n_boot, seed=seed,
     )  # fmt: skip
     if not any(r.ceiling is not None and r.ceiling.has_estimate for r in res):
@@ -139,7 +147,8 @@ def _fmt(v: float, digits: int = 4) -> str:
 PRED_COLUMNS = [
     "params", "ceiling_pred", "ceiling_lo", "ceiling_hi", "a_pred", "a_lo", "a_hi", "b_pred", "b_lo", "b_hi",
     "task", "decades_beyond", "ceiling_mean_lo", "ceiling_mean_hi", "method", "link", "form", "level", "interval",
-    "status", "alt_spread", "alt_forms", "forms_disagree", "unusable_share", "unusable_basis", "quantity", "note",
+    "status", "form_choice", "form_note", "alt_spread", "alt_forms", "forms_disagree", "unusable_share", "unusable_basis",
+    "quantity", "note",
 ]  # fmt: skip
 
 
@@ -150,7 +159,7 @@ def extrapolate(
     to: Annotated[str, typer.Option("--to", help="Parameter counts to predict, comma-separated, e.g. 3e9,7e10.")],
     link: LinkOpt = None,
     method: MethodOpt = Method.wls,
-    form: FormOpt = Form.linear,
+    form: FormOpt = Form.auto,
     mode: CModeOpt = CMode.shared,
     c: COpt = None,
     tasks: TasksOpt = None,
@@ -204,9 +213,10 @@ def extrapolate(
         head = f"predicted {QUANTITY_TABLE}, column {ds.value_name}{unit}"
     else:
         head = "predicted ceilings"
-    links = ", ".join(dict.fromkeys(pred["link"]))
-    echo(f"\n{head} ({links} link, {pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
+    echo(f"\n{head} ({pred['method'].iloc[0]}, {pred['interval'].iloc[0]} intervals)")
     echo(frame_text(show).to_string(index=False))
+    for task, choice in dict(zip(pred["task"], pred["form_choice"])).items():
+        echo(f"  {task or '(all)'}: form {choice}")
     _echo_two_sizes(pred["task"][pred["status"] == "two sizes"])
     _echo_unusable(pred)
     warn_far(pred)
@@ -320,7 +330,7 @@ def plan_cmd(
     size_range: Annotated[Optional[str], typer.Option("--range", help="Sizes searched, lo,hi (default: a tenth of the smallest to 1000x the largest fitted size).")] = None,
     link: LinkOpt = None,
     method: MethodOpt = Method.wls,
-    form: FormOpt = Form.linear,
+    form: FormOpt = Form.auto,
     mode: CModeOpt = CMode.shared,
     c: COpt = None,
     tasks: TasksOpt = None,
@@ -362,9 +372,12 @@ def plan_cmd(
         }
     )
     fits = [r.ceiling for r in res if r.ceiling is not None]
-    links, methods = ", ".join(dict.fromkeys(f.link for f in fits)), ", ".join(dict.fromkeys(f.method for f in fits))
-    echo(f"target {quantity} {target:g} with probability {prob:g} ({links} link, {methods}, {form.value})")
+    methods = ", ".join(dict.fromkeys(f.method for f in fits))
+    echo(f"target {quantity} {target:g} with probability {prob:g} ({methods})")
     echo(frame_text(show).to_string(index=False))
+    for r in res:
+        if r.predictor is not None:
+            echo(f"  {r.task or '(all)'}: form {r.predictor.label} ({r.predictor.note})")
     for _, t in table.iterrows():
         echo(f"  {t['task']}: {t['message']}")
     _echo_two_sizes([r.task for r in res if r.ceiling is not None and r.ceiling.two_sizes])

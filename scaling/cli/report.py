@@ -12,6 +12,7 @@ from scaling.cli.main import CI, Mode, app, data_command
 from scaling.cli.text import echo, fail
 from scaling.comparison import CompareOptions
 from scaling.data.load import Dataset
+from scaling.data.summaries import Summaries
 from scaling.fitting.single import FitOptions
 from scaling.forecasting.forecast import ForecastOptions
 from scaling.reporting.page import write_report
@@ -19,7 +20,7 @@ from scaling.study import Study, StudySettings
 
 
 @app.command("report")
-@data_command(report_out=True)
+@data_command(summaries=True, report_out=True)
 def report(
     ds: Dataset,
     out: Annotated[
@@ -78,8 +79,13 @@ def report(
 
     Opens in any browser (figures embedded); figures are also written as PNG (and SVG with
     --svg), tables as CSV.  Every run is fitted once; the analyses reuse those fits.
+    With --value, DATA is a per-model table: the page shows per task the values, the forms
+    ranked by backtest and the predicted value of 2x, 4x and 10x the largest model.
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
+    if isinstance(ds, Summaries):
+        _table_report(ds, out, level, title, perf_label, svg)
+        return
     if share_by is not None and mode != Mode.shared:
         fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
     analyses = tuple(name for name, on in (("forecast", forecast), ("compare", compare), ("across", across)) if on)
@@ -106,3 +112,17 @@ def report(
     echo(
         f"wrote {rep.path} ({n_fig} figures, also as {'PNG and SVG' if svg else 'PNG'} in {out / 'figures'}; {len(rep.tables)} tables as CSV in {out / 'tables'})"
     )
+
+
+def _table_report(summ: Summaries, out: Path, level: float, title: str | None, perf_label: str | None, svg: bool) -> None:
+    """``scaling report TABLE --value COL``: stage 2 on the table, then its page."""
+    from scaling.across.summaries import fit_summaries
+    from scaling.cli.across import _run_quietly
+    from scaling.reporting.table_page import write_table_report
+
+    res = _run_quietly(fit_summaries, summ, level=level)
+    rep = write_table_report(res, out, title=title, perf_label=perf_label, svg=svg)
+    for r in res:
+        echo(f"  {r.task or '(all)'}: {r.label if r.choice.has_estimate else 'no prediction: ' + r.message}")
+    echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")
+    echo(f"wrote {rep.path} ({sum(1 for p in rep.figures if p.suffix == '.png')} figures; {len(rep.tables)} tables as CSV in {out / 'tables'})")

@@ -241,3 +241,26 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 def _params_key(p: float) -> float:
     return p if p is not None and np.isfinite(p) else np.inf
+
+
+def ranking_table(ranking: pd.DataFrame, caption: str, *, scale: float = 1.0, unit: str = "") -> str:
+    """HTML of a ranking of mean forms by backtest (:attr:`scaling.across.choice.FormChoice.ranking`).
+
+    ``scale`` multiplies the errors (100 for percent shown in points); ``unit`` labels them.
+    """
+    digits = 2 if scale == 100 else 4
+
+    def num(v: float) -> str:
+        return "" if not np.isfinite(v) else f"{scale * v:.{digits}f}"
+
+    frame = pd.DataFrame(
+        {
+            "form": ranking["form"],
+            "coefficients": ranking["n_params"],
+            f"held-out RMSE{unit}": [num(v) for v in ranking["rmse"]],
+            f"error at the largest size{unit}": [num(v) for v in ranking["largest_error"]],
+            "weight": [f"{w:.2f}" for w in ranking["weight"]],
+            "status": ranking["status"],
+        }
+    )
+    return html_table(frame, caption=caption)

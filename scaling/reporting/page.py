@@ -316,6 +316,40 @@ def write_report(
         caught_msgs += [str(w.message) for w in caught if issubclass(w.category, (DataWarning, StatisticalWarning))]
 
     warning_items = _status_warnings(ctx) + [w for s in built for w in s.warnings] + list(dict.fromkeys(caught_msgs))
+    res = ctx.fits
+    meta = (
+        f"{ctx.data.source or 'data'} · {_plural(len(res.fits), 'run')} · mode {res.mode} · "
+        f"{res.options.ci} intervals at {ctx.level}"
+    )
+    return write_page(
+        out, built, skipped, warning_items, title=title or "Entropy–performance report", meta=meta, dpi=dpi, svg=svg,
+        no_warnings="No warnings: every run loaded and every fit has status ok.",
+    )  # fmt: skip
+
+
+def write_page(
+    out_dir: str | Path,
+    built: list[Section],
+    skipped: dict[str, str],
+    warning_items: list[str],
+    *,
+    title: str,
+    meta: str,
+    dpi: int = 100,
+    svg: bool = False,
+    no_warnings: str = "No warnings.",
+) -> Report:
+    """Render built sections into ``out_dir``: ``index.html``, ``figures/`` (PNG, SVG) and ``tables/`` (CSV).
+
+    The directory is written as a whole (:func:`scaling.outputs.report_dir`): built beside it
+    and swapped in when complete.  ``meta`` is the line under the title (the scaling version
+    and the time are added); ``no_warnings`` is shown when ``warning_items`` is empty.
+
+    Returns
+    -------
+    Report
+    """
+    out = Path(out_dir)
     fig_paths: list[Path] = []
     table_paths: list[Path] = []
     body: list[str] = []
@@ -352,8 +386,7 @@ def write_report(
                     loose.append(rendered[id(f)])
             body.append(f'<section id="{esc(_slug(s.key))}"><h2>{esc(s.title)}</h2>{inner}{"".join(loose)}</section>')
 
-        n_figures = len(all_figs)
-        page = _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out, n_figures, svg)
+        page = _page(title, meta, built, body, warning_items, skipped, fig_paths, table_paths, out, len(all_figs), svg, no_warnings)
         _write_file(work / "index.html", page.encode("utf-8"))  # last: the page exists only when its files do
     path = out / "index.html"
     return Report(
@@ -375,9 +408,7 @@ def _unique(name: str, used: set[str]) -> str:
     return name
 
 
-def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_paths, out: Path, n_figures: int, svg: bool) -> str:
-    title = title or "Entropy–performance report"
-    res = ctx.fits
+def _page(title, meta, built, body, warning_items, skipped, fig_paths, table_paths, out: Path, n_figures: int, svg: bool, no_warnings: str) -> str:
     nav = [("warnings", "Warnings")] + [(_slug(s.key), s.title) for s in built]
     if skipped:
         nav.append(("not-run", "Analyses not run"))
@@ -389,7 +420,7 @@ def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_path
             + "</ul></div>"
         )
     else:
-        warn = '<div class="warnings none"><p>No warnings: every run loaded and every fit has status ok.</p></div>'
+        warn = f'<div class="warnings none"><p>{esc(no_warnings)}</p></div>'
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -398,8 +429,7 @@ def _page(ctx, title, built, body, warning_items, skipped, fig_paths, table_path
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<header><h1>{esc(title)}</h1>",
         (
-            f'<p class="meta">{esc(ctx.data.source or "data")} · {_plural(len(res.fits), "run")} · mode {esc(res.mode)} · '
-            f"{esc(res.options.ci)} intervals at {esc(ctx.level)} · scaling {esc(__version__)} · "
+            f'<p class="meta">{esc(meta)} · scaling {esc(__version__)} · '
             f"{esc(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}</p>"
         ),
         "<nav><ul>" + "".join(f'<li><a href="#{esc(k)}">{esc(t)}</a></li>' for k, t in nav) + "</ul></nav></header>",

@@ -48,6 +48,7 @@ from scaling.reporting.blocks import (
     esc,
     html_table,
     paragraph,
+    ranking_table,
 )
 from scaling.study import (
     DIFFERENT,
@@ -673,10 +674,13 @@ def across_section(ctx: ReportContext) -> Section:
             "Coefficients are only comparable across models at one rate c, so stage 1 pooled the usable runs of each",
             "model and fitted one c per task (model family) with a ceiling P0 and slope per model (panel HAC covariance).",
             f"Stage 2 regressed each model's ceiling, a and b on log10(parameters) by {method_words};",
-            f"mean form {first.form}, {first.link} link. Intervals are {lvl}: for the fitted line (band of the mean) and",
-            "for a new model of that size (prediction band: the line's uncertainty plus the new model's own stage-1",
-            "error and the scatter between models). The same fit was repeated with the other mean forms",
-            "(linear, logit link, quadratic) to show how much the extrapolation depends on the form.",
+            "the ceiling's mean form was chosen by a backtest on the models' own sizes: linear, quadratic and saturating",
+            "(an asymptote) in log10(parameters), on the identity and, for a bounded metric, the logit scale, each",
+            "predicting every size from the others and the largest sizes from the smaller ones; the forms are weighted",
+            "by their held-out errors and the prediction is their mixture (the table below ranks them).",
+            f"Intervals are {lvl}: for the fitted curve (band of the mean) and for a new model of that size (prediction",
+            "band: the curve's uncertainty, the new model's own stage-1 error, the scatter between models and the",
+            "spread between forms).",
         ),
     ]
     if skipped_tasks:
@@ -746,10 +750,15 @@ def across_section(ctx: ReportContext) -> Section:
     body.append(
         html_table(
             pd.DataFrame(pred_rows),
-            caption=f"Extrapolated ceilings ({first.form}/{first.link}). The forms disagree when the other forms' predictions "
-            "spread wider than the line's interval: the extrapolation then rests on the choice of form.",
+            caption="Extrapolated ceilings (the form or mixture of forms per task below). The forms disagree when the "
+            "weighted forms' predictions spread wider than the curve's interval: the extrapolation then rests on the choice of form.",
         )
     )
+    for r in good:
+        if r.choice is None:
+            continue
+        caption = f"Task {r.task}: forms ranked by backtest ({r.choice.note}). Prediction: {r.label}."
+        body.append(ranking_table(r.choice.ranking, caption))
     body.append(
         f"<details><summary>Per-model estimates at the shared c ({len(model_rows)} models)</summary>"
         + html_table(
@@ -855,7 +864,7 @@ def _left_out_cell(n, why) -> str:
 def _alt_text(r: AcrossResult, params: float) -> str:
     parts = []
     for key, alt in r.alternatives.items():
-        if key == r.label:
+        if alt is r.ceiling:
             continue
         if alt.has_estimate:
             parts.append(f"{key} {float(alt.predict([params])['pred'].iloc[0]):.4f}")
@@ -1045,13 +1054,13 @@ def _backtest_warnings(bt: SizeBacktest, good: list[AcrossResult]) -> list[str]:
         sel = rows[
             (rows["task"] == r.task)
             & (rows["scheme"] == "leave-largest-out")
-            & (rows["form"] == r.label)
+            & (rows["form"] == f"{r.ceiling.form}/{r.ceiling.link}")
             & (rows["status"] == "ok")
         ]
         miss = sel[~sel["covered"].astype(bool)]
         for _, m in miss.iterrows():
             out.append(
-                f"Across sizes, task {r.task}: leaving out the largest size(s), the {r.label} prediction for {m['held_out']} "
+                f"Across sizes, task {r.task}: leaving out the largest size(s), the {r.ceiling.form}/{r.ceiling.link} prediction for {m['held_out']} "
                 f"({m['pred']:.4f}, interval [{m['lo']:.4f}, {m['hi']:.4f}]) missed the measured {m['measured']:.4f}."
             )
     return out

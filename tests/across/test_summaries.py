@@ -44,7 +44,7 @@ def test_se_gives_weighted_fit_and_equals_fit_stage2():
 
     t = line_table(noise=0.1).assign(se=0.05)
     t = t[t["bench"] == "easy"]
-    res = fit_summaries(load_summaries(t, "score", se="se", task="bench", perf_scale="none"))
+    res = fit_summaries(load_summaries(t, "score", se="se", task="bench", perf_scale="none"), form="linear")
     ref = fit_stage2(t["params"], t["score"], np.diag(t["se"] ** 2), np.ones(len(t)))
     f = res["easy"].ceiling
     assert f.method == "wls"
@@ -58,12 +58,13 @@ def test_percent_values_use_the_logit_link_and_a_zero_is_moved_off_the_bound():
     with pytest.warns(UserWarning, match="percent"):
         s = load_summaries(t, "acc")
     assert s.divisor == 100 and s.perf_range == (0.0, 1.0)
-    r = fit_summaries(s)[""]
+    r = fit_summaries(s, form="linear")[""]  # a forced form takes the logit link on a bounded metric
     assert r.ceiling.link == "logit" and r.ceiling.has_estimate
     assert r.values["fitted_value"].iloc[0] == BOUND_EPS
     assert any("moved inside" in n for n in r.notes)
-    p = r.predict([1e9, 1e12, 1e15])
-    assert ((p[["ceiling_pred", "ceiling_lo", "ceiling_hi"]] >= 0) & (p[["ceiling_pred", "ceiling_lo", "ceiling_hi"]] <= 1)).all().all()
+    for res in (r, fit_summaries(s)[""]):  # forced, and every form weighted by backtest
+        p = res.predict([1e9, 1e12, 1e15])
+        assert ((p[["ceiling_pred", "ceiling_lo", "ceiling_hi"]] >= 0) & (p[["ceiling_pred", "ceiling_lo", "ceiling_hi"]] <= 1)).all().all()
 
 
 @pytest.mark.filterwarnings("ignore::scaling.exceptions.StatisticalWarning")
