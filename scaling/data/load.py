@@ -11,7 +11,10 @@ with an entry in :attr:`Dataset.issues` naming the run, column, file line and va
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,6 +118,11 @@ class Dataset:
 def read_file(path: str | Path) -> pd.DataFrame:
     """Read a CSV/TSV or Parquet file as text columns (nothing is converted yet).
 
+    A CSV line whose field count differs from the header's is skipped, and so is a last
+    line that looks cut (no final newline, and fewer fields or a last value shorter than
+    the one above it), each with a :class:`DataWarning` naming the file and line.  A
+    semicolon-separated CSV is read as such, decimal commas (``0,7``) as decimal points.
+
     Raises
     ------
     DataError
@@ -130,16 +138,118 @@ def read_file(path: str | Path) -> pd.DataFrame:
             frame = frame.astype(object).where(frame.notna(), None)
             frame.index = frame.index + 1
             return frame
-        if suffix in (".csv", ".tsv", ".txt", ".gz"):
+        if suffix in (".csv", ".tsv", ".txt"):
+            return _read_delimited(path, "\t" if suffix == ".tsv" else None)
+        if suffix == ".gz":
             sep = "\t" if ".tsv" in path.name.lower() else ","
             frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
             frame.index = frame.index + 2  # file line of each row: the header is line 1
             return frame
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, csv.Error) as err:
         raise DataError(f"{path}: cannot be read as {suffix[1:]}: {err}") from None
     raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file, or a log (see `scaling ingest`)")
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d*|,\d+)(?:[eE][-+]?\d+)?")
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)|na|null|none|", re.IGNORECASE)
+
+
+def _sniff_separator(header: str) -> str:
+    """``;`` for a locale-style CSV (a header with semicolons and no commas), else ``,``."""
+    return ";" if ";" in header and "," not in header else ","
+
+
+def _records(text: str, sep: str) -> list[tuple[int, int, list[str]]]:
+    """The CSV records of ``text``: (first line, last line, fields), blank lines left out."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    records, end = [], 0
+    for fields in reader:
+        start, end = end + 1, reader.line_num
+        if fields and any(field.strip() for field in fields):
+            records.append((start, end, fields))
+    return records
+
+
+def _shorter_number(last: str, above: str) -> bool:
+    """Whether ``last`` looks like ``above``'s kind of number cut short (fewer characters)."""
+    number = re.compile(r"[-+]?\d*[.,]?\d+(?:[eE][-+]?\d+)?")
+    return bool(number.fullmatch(above.strip())) and len(last.strip()) < len(above.strip())
+
+
+def _cut_last(text: str, records: list[tuple[int, int, list[str]]], width: int) -> str:
+    """Why the last record looks cut (``""`` if it does not): no final newline and a short last field."""
+    if text.endswith(("\n", "\r")) or len(records) < 2:
+        return ""
+    fields = records[-1][2]
+    if len(fields) < width:
+        return f"it has {len(fields)} of {width} fields"
+    above = records[-2][2] if len(records) > 2 else []
+    if len(fields) == width and len(above) == width and _shorter_number(fields[-1], above[-1]):
+        return f"its last value {fields[-1].strip()!r} is shorter than the one above it ({above[-1].strip()!r})"
+    return ""
+
+
+def _usable_records(path: Path, text: str, sep: str) -> list[tuple[int, int, list[str]]]:
+    """The header and the records with the header's field count; warn about the others."""
+    records = _records(text, sep)
+    width = len(records[0][2])
+    cut = _cut_last(text, records, width)
+    if cut:
+        warnings.warn(
+            f"{path}: line {records[-1][0]} looks truncated (the file does not end with a newline and {cut}); line dropped",
+            DataWarning,
+            stacklevel=4,
+        )
+        records = records[:-1]
+    ragged = [start for start, _, fields in records[1:] if len(fields) != width]
+    if ragged:
+        shown = ", ".join(map(str, ragged[:10])) + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
+        warnings.warn(
+            f"{path}: skipped line(s) {shown} with a field count other than the header's {width}",
+            DataWarning,
+            stacklevel=4,
+        )
+    return [records[0], *(r for r in records[1:] if len(r[2]) == width)]
+
+
+def _decimal_commas(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn decimal commas into points in the columns whose every cell is a number."""
+    converted = []
+    for column in frame.columns:
+        cells = frame[column].astype(str).str.strip()
+        comma = cells.str.fullmatch(_DECIMAL_COMMA.pattern)
+        if comma.any() and (comma | cells.str.fullmatch(_PLAIN_NUMBER.pattern, case=False)).all():
+            frame[column] = cells.where(~comma, cells.str.replace(",", ".", regex=False))
+            converted.append(str(column))
+    if converted:
+        warnings.warn(
+            f"{path}: read as a semicolon-separated CSV with decimal commas (columns {', '.join(converted)})",
+            DataWarning,
+            stacklevel=4,
+        )
+    return frame
+
+
+def _read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
+    """Read a CSV/TSV file as text columns indexed by file line, skipping unusable lines."""
+    try:
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {err}") from None
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    sep = sep or _sniff_separator(text.split("\n", 1)[0])
+    records = _usable_records(path, text, sep)
+    lines = text.split("\n")
+    kept = "\n".join("\n".join(lines[start - 1 : end]) for start, end, _ in records) + "\n"
+    frame = pd.read_csv(io.StringIO(kept), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+    if len(frame) == len(records) - 1:
+        frame.index = pd.Index([start for start, _, _ in records[1:]], dtype="int64")  # file line of each row
+    else:
+        frame.index = frame.index + 2
+    return _decimal_commas(path, frame) if sep == ";" else frame
 
 
 def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, list[str] | str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -84,3 +85,71 @@ def line_list(numbers: Sequence[int], limit: int = 10) -> str:
     """Format line numbers for a message, at most ``limit`` of them."""
     shown = ", ".join(str(number) for number in numbers[:limit])
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
+#: Steps are exact integers in ``[0, MAX_STEP)``: every such integer is exact in a float64.
+MAX_STEP = 2**53
+
+#: Digits of the longest step accepted (``MAX_STEP`` has 16).
+_MAX_STEP_DIGITS = 16
+
+
+def parse_step(value: object) -> tuple[int | None, str]:
+    """Parse a logged step as an exact integer in ``[0, MAX_STEP)``.
+
+    Parameters
+    ----------
+    value : object
+        An ``int``, a ``float`` (integral ones such as ``100.0`` are accepted) or
+        a decimal string of digits (``"100"``, ``"100.0"``).
+
+    Returns
+    -------
+    step : int or None
+        The step, or None if ``value`` is not a usable step.
+    reason : str
+        Why the step is unusable (``""`` when it is usable), for a warning.
+
+    Examples
+    --------
+    >>> parse_step(100.0), parse_step("12")
+    ((100, ''), (12, ''))
+    >>> parse_step(1e300)[1]
+    'step 1e+300 is out of range [0, 2**53)'
+    """
+    if isinstance(value, str):
+        return _parse_step_text(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"step {str(value)[:40]!r} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, f"step {value} is not finite"
+    if isinstance(value, float) and not value.is_integer():
+        return None, f"step {value!r} is not an integer"
+    if not 0 <= value < MAX_STEP:
+        return None, f"step {_short(value)} is out of range [0, 2**53)"
+    return int(value), ""
+
+
+def _short(value: int | float) -> str:
+    """A number for a message: huge integers as their digit count, not their digits."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_STEP_TEXT_RE = re.compile(r"[+]?(\d+)(?:\.(0*))?")
+
+
+def _parse_step_text(text: str) -> tuple[int | None, str]:
+    """Parse a step printed as digits (``"12"``, ``"12.0"``); see :func:`parse_step`."""
+    match = _STEP_TEXT_RE.fullmatch(text)
+    if match is None:
+        try:
+            number = float(text)
+        except ValueError:
+            return None, f"step {text[:40]!r} is not a number"
+        return parse_step(number)
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > _MAX_STEP_DIGITS:
+        return None, f"step of {len(digits)} digits is out of range [0, 2**53)"
+    return parse_step(int(digits))

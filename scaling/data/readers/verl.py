@@ -35,7 +35,7 @@ import pandas as pd
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.models import guess_model
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, line_list, read_text
+from scaling.data.readers.textio import as_paths, line_list, parse_step, read_text
 from scaling.exceptions import DataError, DataWarning
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -83,6 +83,8 @@ class _LogState:
     bad: list[tuple[int, str]] = field(default_factory=list)
     overwritten: list[tuple[int, str]] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    nonfinite: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 def clean_line(line: str) -> str:
@@ -239,8 +241,15 @@ def _drop_cut_pair(text: str) -> tuple[str, str | None]:
 
 
 def _parse_step_line(state: _LogState, match: re.Match[str], number: int, cut: bool) -> list[str]:
-    """Parse one ``step:`` line into ``state``; return notes on a cut last pair."""
-    step, text = int(match.group(1)), match.group(2)
+    """Parse one ``step:`` line into ``state``; return notes on a cut last pair.
+
+    A line whose step is out of range is skipped (recorded in ``state.skipped``).
+    """
+    step, why = parse_step(match.group(1))
+    if step is None:
+        state.skipped.append((number, why))
+        return []
+    text = match.group(2)
     notes = []
     if cut:
         text, dropped = _drop_cut_pair(text)
@@ -252,6 +261,9 @@ def _parse_step_line(state: _LogState, match: re.Match[str], number: int, cut: b
         _merge(state, step, state.pending)
         state.pending = {}
     _merge(state, step, values)
+    for key, value in values.items():
+        if math.isinf(value.value):
+            state.nonfinite.setdefault(key, {})[step] = number
     return notes
 
 
@@ -304,6 +316,14 @@ def _warn_problems(path: Path, run: str, state: _LogState, notes: list[str]) -> 
     """Emit one DataWarning per kind of problem found in a log."""
     for note in notes:
         warnings.warn(f"{path}: run {run!r}: {note}", DataWarning, stacklevel=2)
+    if state.skipped:
+        details = "; ".join(f"line {number}: {why}" for number, why in state.skipped[:5])
+        warnings.warn(
+            f"{path}: run {run!r}: skipped {len(state.skipped)} step line(s) "
+            f"{line_list([number for number, _ in state.skipped])} ({details})",
+            DataWarning,
+            stacklevel=2,
+        )
     if state.bad:
         first_line, first_piece = state.bad[0]
         lines = line_list(sorted({number for number, _ in state.bad}))
@@ -358,6 +378,8 @@ def load_verl_log(path: Path) -> RunData:
         lines.pop()
     state, notes = _parse_lines(lines, unterminated)
     run = path.stem
+    if not state.steps and state.skipped:
+        raise DataError(f"{path}: no usable step line; line {state.skipped[0][0]}: {state.skipped[0][1]}")
     if not state.steps:
         raise DataError(
             f"{path}: no 'step:N - key:value' line found "
@@ -370,7 +392,7 @@ def load_verl_log(path: Path) -> RunData:
         for key in {key for record in state.steps.values() for key in record}
         if key.startswith(VAL_PREFIX)
     }
-    return RunData(run, str(path), _frame(state), _model_info(state.header), aliases)
+    return RunData(run, str(path), _frame(state), _model_info(state.header), aliases, state.nonfinite)
 
 
 def has_step_lines(path: Path, limit: int = 100_000) -> bool:

@@ -15,11 +15,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, is_junk, line_list, read_text
+from scaling.data.readers.textio import as_paths, is_junk, line_list, parse_step, read_text
 from scaling.exceptions import DataError, DataWarning
 
 #: Step columns of a W&B export, in order of preference (``Step`` is W&B's own).
@@ -129,13 +130,16 @@ def metric_columns(columns: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 
 def _steps(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
-    """Parse the step column; rows without an integer step are dropped (warning)."""
-    steps = pd.to_numeric(frame[column].str.strip(), errors="coerce")
-    bad = steps.isna() | (steps.round() != steps)
+    """Parse the step column; rows without an integer step in ``[0, 2**53)`` are dropped (warning)."""
+    parsed = frame[column].map(parse_step)
+    steps = parsed.map(lambda pair: pair[0])
+    bad = steps.isna().to_numpy()
     if bad.any():
-        lines = [int(index) for index in frame.index[bad.to_numpy()]]
+        lines = [int(index) for index in frame.index[bad]]
+        first = parsed[bad].iloc[0][1]
         warnings.warn(
-            f"{path}: column {column!r}: skipped line(s) {line_list(lines)} whose step is not an integer",
+            f"{path}: column {column!r}: skipped line(s) {line_list(lines)} whose step is not an "
+            f"integer in [0, 2**53) (line {lines[0]}: {first})",
             DataWarning,
             stacklevel=2,
         )
@@ -145,7 +149,7 @@ def _steps(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
 def _values(path: Path, frame: pd.DataFrame, column: str, run: str) -> pd.Series:
     """Parse one value column; non-numeric cells become NaN with a warning."""
     raw = frame[column].str.strip()
-    values = pd.to_numeric(raw, errors="coerce")
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
     bad = values.isna() & ~raw.str.lower().isin(["", "nan"])
     if bad.any():
         lines = [int(index) for index in frame.index[bad.to_numpy()]]
@@ -154,7 +158,16 @@ def _values(path: Path, frame: pd.DataFrame, column: str, run: str) -> pd.Series
             DataWarning,
             stacklevel=2,
         )
-    return values.astype("float64")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        lines = [int(index) for index in frame.index[infinite]]
+        warnings.warn(
+            f"{path}: run {run!r}: column {column!r}: infinite value(s) on line(s) {line_list(lines)} dropped",
+            DataWarning,
+            stacklevel=2,
+        )
+        values[infinite] = np.nan
+    return values
 
 
 def read_wandb_file(path: Path) -> dict[tuple[str, str], pd.Series]:
