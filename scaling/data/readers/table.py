@@ -184,7 +184,7 @@ def _warn_missing(run: RunData, missing: list[str], entropy_key: str | None, per
 
 def _finite_values(run: RunData, key: str, what: str) -> np.ndarray:
     """The values of one key of a run, infinite ones dropped (NaN) with a warning naming file and lines."""
-    values = pd.to_numeric(run.metrics[key], errors="coerce").to_numpy(dtype="float64")
+    values = np.array(pd.to_numeric(run.metrics[key], errors="coerce"), dtype="float64")
     infinite = np.isinf(values)
     if infinite.any():
         lines = run.nonfinite.get(key, {})

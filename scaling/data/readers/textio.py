@@ -133,6 +133,8 @@ def parse_step(value: object) -> tuple[int | None, str]:
 def _short(value: int | float) -> str:
     """A number for a message: huge integers as their digit count, not their digits."""
     if isinstance(value, int) and value.bit_length() > 64:
+        if value.bit_length() < 14_000:  # str() refuses more than 4300 digits
+            return f"of {len(str(abs(value)))} digits"
         return f"of about {int(value.bit_length() * math.log10(2)) + 1} digits"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
