@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from scaling.data.readers.textio import cut_field
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
@@ -172,23 +173,11 @@ def _records(text: str, sep: str) -> list[tuple[int, int, list[str]]]:
     return records
 
 
-def _shorter_number(last: str, above: str) -> bool:
-    """Whether ``last`` looks like ``above``'s kind of number cut short (fewer characters)."""
-    number = re.compile(r"[-+]?\d*[.,]?\d+(?:[eE][-+]?\d+)?")
-    return bool(number.fullmatch(above.strip())) and len(last.strip()) < len(above.strip())
-
-
 def _cut_last(text: str, records: list[tuple[int, int, list[str]]], width: int) -> str:
     """Why the last record looks cut (``""`` if it does not): no final newline and a short last field."""
     if text.endswith(("\n", "\r")) or len(records) < 2:
         return ""
-    fields = records[-1][2]
-    if len(fields) < width:
-        return f"it has {len(fields)} of {width} fields"
-    above = records[-2][2] if len(records) > 2 else []
-    if len(fields) == width and len(above) == width and _shorter_number(fields[-1], above[-1]):
-        return f"its last value {fields[-1].strip()!r} is shorter than the one above it ({above[-1].strip()!r})"
-    return ""
+    return cut_field(records[-1][2], records[-2][2] if len(records) > 2 else [], width)
 
 
 def _usable_records(path: Path, text: str, sep: str) -> list[tuple[int, int, list[str]]]:

@@ -60,7 +60,7 @@ CASES = {
     ),
     "cut_value.csv": (
         r"cut_value\.csv: line 25 looks truncated \(the file does not end with a newline and its last value "
-        r"'0\.85' is shorter than the one above it \('0\.848291'\)\); line dropped",
+        r"'0\.85' looks cut \(the value above it is '0\.848291'\)\); line dropped",
         {"a": 12, "b": 11},
     ),
     "cut_fields.csv": (

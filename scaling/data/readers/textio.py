@@ -155,3 +155,65 @@ def _parse_step_text(text: str) -> tuple[int | None, str]:
     if len(digits) > _MAX_STEP_DIGITS:
         return None, f"step of {len(digits)} digits is out of range [0, 2**53)"
     return parse_step(int(digits))
+
+
+_CSV_NUMBER_RE = re.compile(r"[-+]?(\d*)(?:[.,](\d*))?(?:[eE]([-+]?\d+))?")
+
+#: A number printed with this many significant digits is a full-precision ``repr``.
+_FULL_PRECISION = 15
+
+
+def _significant(integer: str, decimals: str) -> int:
+    """Significant digits of a number printed as ``integer.decimals``."""
+    return len((integer + decimals).lstrip("0"))
+
+
+def _shorter_number(value: str, previous: str) -> bool:
+    """Tell whether ``value`` looks like a number printed as ``previous`` is, cut short.
+
+    A fixed format (``0.848291``) must keep its decimals, a full-precision ``repr``
+    (15 or more significant digits) at least 12 significant digits, an integer its
+    digits, an exponent its exponent digits. An empty value is not a cut number.
+    """
+    old, new = _CSV_NUMBER_RE.fullmatch(previous), _CSV_NUMBER_RE.fullmatch(value)
+    if old is None or not previous.strip("+-.,") or not value:
+        return False
+    if new is None:  # "1e", "-": the start of a number; "nan" is no cut number
+        return re.fullmatch(r"[-+0-9.,eE]+", value) is not None
+    (old_int, old_dec, old_exp), (new_int, new_dec, new_exp) = old.groups(), new.groups()
+    if old_exp is not None and (new_exp is None or len(new_exp.lstrip("+-")) < len(old_exp.lstrip("+-"))):
+        return True
+    if _significant(old_int, old_dec or "") >= _FULL_PRECISION:
+        return _significant(new_int, new_dec or "") < _FULL_PRECISION - 3
+    if old_dec:
+        return len(new_dec or "") < len(old_dec)
+    return len(new_int) < len(old_int)
+
+
+def cut_field(last: Sequence[str], above: Sequence[str], width: int) -> str:
+    """Tell why the last line of a CSV file without a final newline looks cut.
+
+    Parameters
+    ----------
+    last : sequence of str
+        The fields of the last line.
+    above : sequence of str
+        The fields of the line above it (empty if there is none).
+    width : int
+        The header's field count.
+
+    Returns
+    -------
+    str
+        ``""`` if the line looks whole, else the reason: fewer fields than the
+        header, or a last value that looks like the number above it cut short
+        (``0.7`` under ``0.794``: the line was cut in the middle of the value).
+    """
+    if len(last) < width:
+        return f"it has {len(last)} of {width} fields"
+    if len(last) != width or len(above) != width:
+        return ""
+    value, previous = last[-1].strip(), above[-1].strip()
+    if _shorter_number(value, previous):
+        return f"its last value {value!r} looks cut (the value above it is {previous!r})"
+    return ""

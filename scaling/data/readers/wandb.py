@@ -20,7 +20,7 @@ import pandas as pd
 
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, is_junk, line_list, parse_step, read_text
+from scaling.data.readers.textio import as_paths, cut_field, is_junk, line_list, parse_step, read_text
 from scaling.exceptions import DataError, DataWarning
 
 #: Step columns of a W&B export, in order of preference (``Step`` is W&B's own).
@@ -72,6 +72,8 @@ def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
         else:
             kept.append(line)
             numbers.append(number)
+    if unterminated and numbers and numbers[-1] == len(lines):
+        _drop_cut_last(path, kept, numbers, width or 0)
     if junk:
         warnings.warn(
             f"{path}: skipped binary junk on line(s) {line_list(junk)}",
@@ -87,6 +89,21 @@ def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
             stacklevel=2,
         )
     return "\n".join(kept) + "\n", numbers
+
+
+def _drop_cut_last(path: Path, kept: list[str], numbers: list[int], width: int) -> None:
+    """Drop the kept last line (in place) if it looks cut in the middle of its last value."""
+    last = next(csv.reader([kept[-1]]))
+    above = next(csv.reader([kept[-2]])) if len(kept) > 2 else []
+    cut = cut_field(last, above, width)
+    if cut:
+        warnings.warn(
+            f"{path}: line {numbers[-1]} looks truncated (the file does not end with a newline and {cut}); line dropped",
+            DataWarning,
+            stacklevel=3,
+        )
+        kept.pop()
+        numbers.pop()
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
