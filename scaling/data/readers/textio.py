@@ -168,12 +168,28 @@ def _significant(integer: str, decimals: str) -> int:
     return len((integer + decimals).lstrip("0"))
 
 
-def _shorter_number(value: str, previous: str) -> bool:
+def looks_cut_number(value: str, previous: str) -> bool:
     """Tell whether ``value`` looks like a number printed as ``previous`` is, cut short.
 
     A fixed format (``0.848291``) must keep its decimals, a full-precision ``repr``
     (15 or more significant digits) at least 12 significant digits, an integer its
     digits, an exponent its exponent digits. An empty value is not a cut number.
+
+    Parameters
+    ----------
+    value : str
+        The last value of a line that may be cut.
+    previous : str
+        The value of the same column or key on the line before.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> looks_cut_number("0.7", "0.794121"), looks_cut_number("0.801046", "0.794121")
+    (True, False)
     """
     old, new = _CSV_NUMBER_RE.fullmatch(previous), _CSV_NUMBER_RE.fullmatch(value)
     if old is None or not previous.strip("+-.,") or not value:
@@ -211,9 +227,11 @@ def cut_field(last: Sequence[str], above: Sequence[str], width: int) -> str:
     """
     if len(last) < width:
         return f"it has {len(last)} of {width} fields"
+    if len(last) == width and not above and _CSV_NUMBER_RE.fullmatch(last[-1].strip()):
+        return "it is the only data line, so its last value cannot be checked"
     if len(last) != width or len(above) != width:
         return ""
     value, previous = last[-1].strip(), above[-1].strip()
-    if _shorter_number(value, previous):
+    if looks_cut_number(value, previous):
         return f"its last value {value!r} looks cut (the value above it is {previous!r})"
     return ""

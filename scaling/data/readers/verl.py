@@ -35,7 +35,7 @@ import pandas as pd
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.models import guess_model
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, line_list, parse_step, read_text
+from scaling.data.readers.textio import as_paths, line_list, looks_cut_number, parse_step, read_text
 from scaling.exceptions import DataError, DataWarning
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -68,10 +68,11 @@ ADV_ESTIMATORS = {
 
 @dataclass
 class _Value:
-    """A logged value and the number of decimals it was printed with (None: full)."""
+    """A logged value, the number of decimals it was printed with (None: full) and its text."""
 
     value: float
     decimals: int | None
+    text: str = ""
 
 
 @dataclass
@@ -119,7 +120,7 @@ def parse_value(text: str) -> _Value | None:
         return None
     number = match.group(1) or match.group(2)
     decimals = _decimals(number) if match.group(2) else None
-    return _Value(float(number), decimals)
+    return _Value(float(number), decimals, number)
 
 
 def _canonical_key(key: str) -> str:
@@ -221,21 +222,27 @@ def _initial_metrics(lines: list[str], start: int) -> tuple[dict[str, _Value], i
     return values, end
 
 
-def _drop_cut_pair(text: str) -> tuple[str, str | None]:
+def _drop_cut_pair(text: str, previous: dict[str, _Value]) -> tuple[str, str | None]:
     """On an unterminated last line, drop the last pair if it looks cut.
 
-    The last pair is cut if it does not parse, or if it has fewer decimals
-    than every other value of the line (all printed with the same decimals).
+    The last pair is cut if it does not parse; if its value looks like the same
+    key's value on the step line before, cut short (see
+    :func:`~scaling.data.readers.textio.looks_cut_number`); without that key
+    before, if it has fewer decimals than every other value of the line (all
+    printed with the same decimals), or if there are not three such values to
+    tell (a value that cannot be checked is not trusted).
     """
     head, _, last = text.rpartition(" - ")
     values, bad = parse_pairs(last)
     if bad:
         return head, last
+    key, new = next(iter(values.items()))
+    if key in previous and previous[key].text:
+        return (head, last) if looks_cut_number(new.text, previous[key].text) else (text, None)
     others, _ = parse_pairs(head) if head else ({}, [])
     decimals = {value.decimals for value in others.values()}
-    new = next(iter(values.values()))
     usual = decimals.pop() if len(decimals) == 1 else None
-    if len(others) >= 3 and usual is not None and new.decimals is not None and new.decimals < usual:
+    if len(others) < 3 or usual is None or new.decimals is None or new.decimals < usual:
         return head, last
     return text, None
 
@@ -252,7 +259,8 @@ def _parse_step_line(state: _LogState, match: re.Match[str], number: int, cut: b
     text = match.group(2)
     notes = []
     if cut:
-        text, dropped = _drop_cut_pair(text)
+        previous = state.steps[max(state.steps)] if state.steps else {}
+        text, dropped = _drop_cut_pair(text, previous)
         if dropped is not None:
             notes.append(f"line {number} is cut; dropped its last pair {dropped!r}")
     values, bad = parse_pairs(text) if text else ({}, [])

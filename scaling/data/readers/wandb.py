@@ -43,7 +43,10 @@ def _field_count(line: str) -> int | None:
     """Count the CSV fields of one line; None if its quotes do not close."""
     if line.count('"') % 2:
         return None
-    return len(next(csv.reader([line])))
+    try:
+        return len(next(csv.reader([line])))
+    except csv.Error:  # a stray carriage return inside the line
+        return None
 
 
 def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
@@ -282,7 +285,10 @@ def looks_like_wandb(path: Path) -> bool:
     ``" - "`` in its name.
     """
     with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        header = next(csv.reader([handle.readline().removeprefix("\ufeff")]), [])
+        try:
+            header = next(csv.reader([handle.readline().removeprefix("\ufeff")]), [])
+        except csv.Error:
+            return False
     return any(column in header for column in STEP_COLUMNS) and bool(metric_columns(header))
 
 
