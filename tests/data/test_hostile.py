@@ -305,3 +305,22 @@ def test_cli_on_generated_hostile_files_prints_no_traceback(deep_jsonl, tmp_path
         res = _cli_fit(path, tmp_path / "fits.json")
         assert res.exit_code == 0, res.output
         assert any(line.startswith("warning: ") and re.search(pattern, line) for line in res.stderr.splitlines()), res.stderr
+
+
+def test_event_steps_out_of_range_are_dropped_with_a_warning(tmp_path):
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path / "logs" / "run"))
+    for step in [*range(12), -5, 2**60]:
+        values = [Summary.Value(tag="actor/entropy", simple_value=0.5), Summary.Value(tag="val/acc", simple_value=0.25)]
+        writer.add_event(Event(step=step, wall_time=time.time(), summary=Summary(value=values)))
+    writer.close()
+    with pytest.warns(DataWarning) as record:
+        table = read_tensorboard(tmp_path / "logs")
+    messages = sorted(str(w.message).split(": ", 1)[1] for w in record)
+    assert messages == [
+        f"tag {tag!r}: dropped 2 point(s) whose step is out of range [0, 2**53) (first: step -5)" for tag in ("actor/entropy", "val/acc")
+    ]
+    assert table["step"].tolist() == list(range(12))

@@ -179,6 +179,20 @@ def _scalar_points(accumulator: Any) -> dict[str, list[tuple[int, float]]]:
     return points
 
 
+def _steps_in_range(path: Path, tag: str, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The points of one tag whose step is in ``[0, 2**53)``; the others dropped with a warning."""
+    kept = [(step, value) for step, value in points if 0 <= step < MAX_STEP]
+    if len(kept) < len(points):
+        first = next(step for step, _ in points if not 0 <= step < MAX_STEP)
+        warnings.warn(
+            f"{path}: tag {tag!r}: dropped {len(points) - len(kept)} point(s) whose step is out of range "
+            f"[0, 2**53) (first: step {first})",
+            DataWarning,
+            stacklevel=3,
+        )
+    return kept
+
+
 def read_event_directory(path: Path) -> pd.DataFrame:
     """Read the scalars of one run directory (or event file).
 
@@ -198,7 +212,7 @@ def read_event_directory(path: Path) -> pd.DataFrame:
     accumulator.Reload()  # damaged records are skipped by TensorBoard's reader
     series = {}
     for tag, points in _scalar_points(accumulator).items():
-        points = [(step, value) for step, value in points if 0 <= step < MAX_STEP]
+        points = _steps_in_range(path, tag, points)
         if points:
             steps, values = zip(*points, strict=True)
             data = pd.Series(values, index=pd.Index(steps, dtype="int64"), dtype="float64")
