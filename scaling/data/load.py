@@ -162,29 +162,48 @@ def _sniff_separator(header: str) -> str:
     return ";" if ";" in header and "," not in header else ","
 
 
-def _records(text: str, sep: str) -> list[tuple[int, int, list[str]]]:
-    """The CSV records of ``text``: (first line, last line, fields), blank lines left out."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+Record = tuple[int, int, int]  # first line, last line, field count
+
+
+def _records(lines: list[str], sep: str) -> list[Record]:
+    """The CSV records of a file's ``lines``, blank lines left out.
+
+    Without quotes a record is a line and its fields are counted by separators (fast);
+    with quotes the :mod:`csv` module tells records (a quoted field may hold a newline).
+    """
+    if not any('"' in line for line in lines):
+        return [(number, number, line.count(sep) + 1) for number, line in enumerate(lines, start=1) if line.strip()]
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=sep, skipinitialspace=True)
     records, end = [], 0
     for fields in reader:
         start, end = end + 1, reader.line_num
         if fields and any(field.strip() for field in fields):
-            records.append((start, end, fields))
+            records.append((start, end, len(fields)))
     return records
 
 
-def _cut_last(text: str, records: list[tuple[int, int, list[str]]], width: int) -> str:
+def _fields(lines: list[str], record: Record, sep: str) -> list[str]:
+    """The fields of one record."""
+    text = "\n".join(lines[record[0] - 1 : record[1]])
+    return next(csv.reader([text] if record[0] == record[1] else io.StringIO(text), delimiter=sep, skipinitialspace=True), [])
+
+
+def _cut_last(lines: list[str], records: list[Record], sep: str) -> str:
     """Why the last record looks cut (``""`` if it does not): no final newline and a short last field."""
-    if text.endswith(("\n", "\r")) or len(records) < 2:
+    if lines[-1] == "" or len(records) < 2:
         return ""
-    return cut_field(records[-1][2], records[-2][2] if len(records) > 2 else [], width)
+    above = _fields(lines, records[-2], sep) if len(records) > 2 else []
+    return cut_field(_fields(lines, records[-1], sep), above, records[0][2])
 
 
-def _usable_records(path: Path, text: str, sep: str) -> list[tuple[int, int, list[str]]]:
-    """The header and the records with the header's field count; warn about the others."""
-    records = _records(text, sep)
-    width = len(records[0][2])
-    cut = _cut_last(text, records, width)
+def _usable_records(path: Path, lines: list[str], sep: str) -> tuple[list[Record], bool]:
+    """The header and the records with the header's field count, and whether a record was dropped.
+
+    Each kind of dropped record (a cut last line, a wrong field count) gives a DataWarning.
+    """
+    records = _records(lines, sep)
+    width = records[0][2]
+    cut = _cut_last(lines, records, sep)
     if cut:
         warnings.warn(
             f"{path}: line {records[-1][0]} looks truncated (the file does not end with a newline and {cut}); line dropped",
@@ -192,7 +211,7 @@ def _usable_records(path: Path, text: str, sep: str) -> list[tuple[int, int, lis
             stacklevel=4,
         )
         records = records[:-1]
-    ragged = [start for start, _, fields in records[1:] if len(fields) != width]
+    ragged = [start for start, _, count in records[1:] if count != width]
     if ragged:
         shown = ", ".join(map(str, ragged[:10])) + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
         warnings.warn(
@@ -200,7 +219,7 @@ def _usable_records(path: Path, text: str, sep: str) -> list[tuple[int, int, lis
             DataWarning,
             stacklevel=4,
         )
-    return [records[0], *(r for r in records[1:] if len(r[2]) == width)]
+    return [records[0], *(r for r in records[1:] if r[2] == width)], bool(cut or ragged)
 
 
 def _decimal_commas(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
@@ -229,10 +248,10 @@ def _read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {err}") from None
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
-    sep = sep or _sniff_separator(text.split("\n", 1)[0])
-    records = _usable_records(path, text, sep)
     lines = text.split("\n")
-    kept = "\n".join("\n".join(lines[start - 1 : end]) for start, end, _ in records) + "\n"
+    sep = sep or _sniff_separator(lines[0])
+    records, dropped = _usable_records(path, lines, sep)
+    kept = "\n".join("\n".join(lines[start - 1 : end]) for start, end, _ in records) + "\n" if dropped else text
     frame = pd.read_csv(io.StringIO(kept), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     if len(frame) == len(records) - 1:
         frame.index = pd.Index([start for start, _, _ in records[1:]], dtype="int64")  # file line of each row
