@@ -130,6 +130,9 @@ def test_the_surviving_values_are_the_logged_ones():
         table = read_source(HOSTILE / "step_out_of_range.jsonl")
     assert table.groupby("run")["step"].apply(list).to_dict() == {"a": STEPS, "b": STEPS}
     with pytest.warns(DataWarning):
+        table = read_source(HOSTILE / "wandb_step_out_of_range.csv")
+    assert table["step"].tolist() == STEPS and table["entropy"].tolist() == ENTROPY  # no point moved to another step
+    with pytest.warns(DataWarning):
         table = read_source(HOSTILE / "inf_point.log")
     assert np.isnan(table.set_index("step").loc[30, "entropy"]) and table.set_index("step").loc[30, "perf"] == 0.6994
     with pytest.warns(DataWarning):
@@ -324,3 +327,18 @@ def test_event_steps_out_of_range_are_dropped_with_a_warning(tmp_path):
         f"tag {tag!r}: dropped 2 point(s) whose step is out of range [0, 2**53) (first: step -5)" for tag in ("actor/entropy", "val/acc")
     ]
     assert table["step"].tolist() == list(range(12))
+
+
+def test_an_infinite_event_value_drops_that_point_and_keeps_the_run(tmp_path):
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path / "logs" / "run"))
+    for step, (e, p) in enumerate(zip(ENTROPY, PERF, strict=True)):
+        values = [Summary.Value(tag="actor/entropy", simple_value=float("inf") if step == 3 else e), Summary.Value(tag="val/acc", simple_value=p)]
+        writer.add_event(Event(step=step, wall_time=time.time(), summary=Summary(value=values)))
+    writer.close()
+    with pytest.warns(DataWarning, match=r"run 'run': dropped 1 point\(s\) whose entropy \('actor/entropy'\) is infinite: step 3$"):
+        table = read_tensorboard(tmp_path / "logs")
+    assert len(table) == 12 and table["entropy"].isna().tolist() == [step == 3 for step in range(12)]

@@ -7,6 +7,13 @@ file stem does. Several lines with the same run and step are merged (loggers
 often write training and validation metrics separately). Only numbers are
 metric values (``NaN``/``Infinity`` literals included); strings, lists and
 booleans are ignored.
+
+A line that cannot be used is skipped with a warning giving its line number and
+why: not JSON, longer than :data:`MAX_LINE_BYTES`, nested deeper than
+:data:`MAX_DEPTH`, or a step that is not an integer in ``[0, 2**53)`` (``1e300``,
+``120.5``, a 20-digit integer; integral floats such as ``100.0`` are steps). An
+infinite entropy or performance value drops that point, with a warning naming
+the line, and the run is kept.
 """
 
 from __future__ import annotations

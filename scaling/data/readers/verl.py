@@ -15,6 +15,11 @@ prefixes such as ``(main_task pid=926049)`` are stripped:
   repeats such a value rounded (e.g. ``0.521`` for ``0.520579...``), the full
   precision value is kept.
 
+A step line whose step is not an integer in ``[0, 2**53)`` is skipped with a
+warning naming the line; an infinite entropy or performance value drops that
+point (warning with step and line), not the run; the last pair of an
+unterminated last line is dropped when its value looks cut.
+
 ``Final validation metrics`` lines are ignored: they carry no step (newer verl
 versions also log the final validation as a ``step:`` line, which is read).
 Old verl names its initial validation ``test_score/<data>`` and later ones

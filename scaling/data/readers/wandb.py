@@ -5,6 +5,10 @@ A W&B panel export has a step column (``Step``) and, for every run,
 (the spread of grouped runs; ignored here). A file holds one metric or several;
 entropy and performance often come from two files, whose runs are matched by
 run name. An empty cell means the metric was not logged at that step.
+
+Rows whose step is not an integer in ``[0, 2**53)`` (``1e300``, ``9.3e18``),
+lines with a wrong field count, binary junk and a last line that looks cut are
+skipped, and infinite values dropped, each with a warning giving the line numbers.
 """
 
 from __future__ import annotations
