@@ -342,3 +342,13 @@ def test_an_infinite_event_value_drops_that_point_and_keeps_the_run(tmp_path):
     with pytest.warns(DataWarning, match=r"run 'run': dropped 1 point\(s\) whose entropy \('actor/entropy'\) is infinite: step 3$"):
         table = read_tensorboard(tmp_path / "logs")
     assert len(table) == 12 and table["entropy"].isna().tolist() == [step == 3 for step in range(12)]
+
+
+def test_an_integer_beyond_the_float_range_is_an_infinite_value(tmp_path):
+    lines = _jsonl_run("a")
+    lines[5] = lines[5].replace('"actor/entropy": 0.221903', '"actor/entropy": ' + "9" * 400)
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(DataWarning, match=r"run 'a': dropped 1 point\(s\) whose entropy \('actor/entropy'\) is infinite: step 50 \(line 6\)"):
+        table = read_jsonl(path)
+    assert len(table) == 12 and np.isnan(table["entropy"].iloc[5])

@@ -97,7 +97,10 @@ def _number(value: Any) -> float | None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond the float range
+        return math.inf if value > 0 else -math.inf
 
 
 def _step(flat: Mapping[str, Any]) -> tuple[int | None, str]:
