@@ -1,8 +1,11 @@
 """Control characters in text made visible, for tables and messages that quote data.
 
-Run and column names come from files and can carry terminal control sequences;
-:func:`printable` shows them as ``\\x1b``-style escapes and :func:`frame_text` applies it to
-a table's text cells before it is laid out with ``to_string``.
+Run and column names come from files and can carry terminal control sequences, and
+invisible format characters: Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069)
+that make a name display in another order than it is stored, zero-width characters, line
+separators.  :func:`printable` shows the controls as ``\\x1b``-style escapes and the format
+characters as ``\\u202e``-style escapes; :func:`frame_text` applies it to a table's text
+cells before it is laid out with ``to_string``.
 """
 
 from __future__ import annotations
@@ -12,19 +15,32 @@ import re
 import pandas as pd
 
 # C0 controls, DEL and C1 controls; printable(keep_newline=True) keeps newline (layout).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_NO_NL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# Invisible format characters (Unicode category Cf and the line/paragraph separators):
+# soft hyphen, Arabic letter mark, Mongolian vowel separator, zero-width characters and
+# marks, line/paragraph separators, bidi embeddings, overrides and isolates, invisible
+# operators, byte order mark, interlinear annotation characters, tag characters.
+_FORMAT = (
+    "\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f"
+)
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f{_FORMAT}]")
+_CONTROL_NO_NL = re.compile(rf"[\x00-\x09\x0b-\x1f\x7f-\x9f{_FORMAT}]")
 
 
 def _escape(match: re.Match) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code = ord(match.group())
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def printable(text: object, keep_newline: bool = False) -> str:
-    r"""``text`` with control characters shown as ``\xNN`` escapes.
+    r"""``text`` with control characters shown as ``\xNN`` escapes, format characters as ``\uNNNN``.
 
     >>> printable("run\x1b]0;owned\x07")
     'run\\x1b]0;owned\\x07'
+    >>> printable("admin\u202egnp.exe")
+    'admin\\u202egnp.exe'
     >>> printable("a\nb"), printable("a\nb", keep_newline=True)
     ('a\\x0ab', 'a\nb')
     """

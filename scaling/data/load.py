@@ -11,7 +11,10 @@ with an entry in :attr:`Dataset.issues` naming the run, column, file line and va
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from scaling.data.readers.textio import cut_field
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
@@ -115,6 +119,11 @@ class Dataset:
 def read_file(path: str | Path) -> pd.DataFrame:
     """Read a CSV/TSV or Parquet file as text columns (nothing is converted yet).
 
+    A CSV line whose field count differs from the header's is skipped, and so is a last
+    line that looks cut (no final newline, and fewer fields or a last value shorter than
+    the one above it), each with a :class:`DataWarning` naming the file and line.  A
+    semicolon-separated CSV is read as such, decimal commas (``0,7``) as decimal points.
+
     Raises
     ------
     DataError
@@ -130,16 +139,125 @@ def read_file(path: str | Path) -> pd.DataFrame:
             frame = frame.astype(object).where(frame.notna(), None)
             frame.index = frame.index + 1
             return frame
-        if suffix in (".csv", ".tsv", ".txt", ".gz"):
+        if suffix in (".csv", ".tsv", ".txt"):
+            return _read_delimited(path, "\t" if suffix == ".tsv" else None)
+        if suffix == ".gz":
             sep = "\t" if ".tsv" in path.name.lower() else ","
             frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
             frame.index = frame.index + 2  # file line of each row: the header is line 1
             return frame
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, csv.Error) as err:
         raise DataError(f"{path}: cannot be read as {suffix[1:]}: {err}") from None
     raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file, or a log (see `scaling ingest`)")
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d*|,\d+)(?:[eE][-+]?\d+)?")
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)|na|null|none|", re.IGNORECASE)
+
+
+def _sniff_separator(header: str) -> str:
+    """``;`` for a locale-style CSV (a header with semicolons and no commas), else ``,``."""
+    return ";" if ";" in header and "," not in header else ","
+
+
+Record = tuple[int, int, int]  # first line, last line, field count
+
+
+def _records(lines: list[str], sep: str) -> list[Record]:
+    """The CSV records of a file's ``lines``, blank lines left out.
+
+    Without quotes a record is a line and its fields are counted by separators (fast);
+    with quotes the :mod:`csv` module tells records (a quoted field may hold a newline).
+    """
+    if not any('"' in line for line in lines):
+        return [(number, number, line.count(sep) + 1) for number, line in enumerate(lines, start=1) if line.strip()]
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=sep, skipinitialspace=True)
+    records, end = [], 0
+    for fields in reader:
+        start, end = end + 1, reader.line_num
+        if fields and any(field.strip() for field in fields):
+            records.append((start, end, len(fields)))
+    return records
+
+
+def _fields(lines: list[str], record: Record, sep: str) -> list[str]:
+    """The fields of one record."""
+    text = "\n".join(lines[record[0] - 1 : record[1]])
+    return next(csv.reader([text] if record[0] == record[1] else io.StringIO(text), delimiter=sep, skipinitialspace=True), [])
+
+
+def _cut_last(lines: list[str], records: list[Record], sep: str) -> str:
+    """Why the last record looks cut (``""`` if it does not): no final newline and a short last field."""
+    if lines[-1] == "" or len(records) < 2:
+        return ""
+    above = _fields(lines, records[-2], sep) if len(records) > 2 else []
+    return cut_field(_fields(lines, records[-1], sep), above, records[0][2])
+
+
+def _usable_records(path: Path, lines: list[str], sep: str) -> tuple[list[Record], bool]:
+    """The header and the records with the header's field count, and whether a record was dropped.
+
+    Each kind of dropped record (a cut last line, a wrong field count) gives a DataWarning.
+    """
+    records = _records(lines, sep)
+    width = records[0][2]
+    cut = _cut_last(lines, records, sep)
+    if cut:
+        warnings.warn(
+            f"{path}: line {records[-1][0]} looks truncated (the file does not end with a newline and {cut}); line dropped",
+            DataWarning,
+            stacklevel=4,
+        )
+        records = records[:-1]
+    ragged = [start for start, _, count in records[1:] if count != width]
+    if ragged:
+        shown = ", ".join(map(str, ragged[:10])) + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
+        warnings.warn(
+            f"{path}: skipped line(s) {shown} with a field count other than the header's {width}",
+            DataWarning,
+            stacklevel=4,
+        )
+    return [records[0], *(r for r in records[1:] if r[2] == width)], bool(cut or ragged)
+
+
+def _decimal_commas(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn decimal commas into points in the columns whose every cell is a number."""
+    converted = []
+    for column in frame.columns:
+        cells = frame[column].astype(str).str.strip()
+        comma = cells.str.fullmatch(_DECIMAL_COMMA.pattern)
+        if comma.any() and (comma | cells.str.fullmatch(_PLAIN_NUMBER.pattern, case=False)).all():
+            frame[column] = cells.where(~comma, cells.str.replace(",", ".", regex=False))
+            converted.append(str(column))
+    if converted:
+        warnings.warn(
+            f"{path}: read as a semicolon-separated CSV with decimal commas (columns {', '.join(converted)})",
+            DataWarning,
+            stacklevel=4,
+        )
+    return frame
+
+
+def _read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
+    """Read a CSV/TSV file as text columns indexed by file line, skipping unusable lines."""
+    try:
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {err}") from None
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    lines = text.split("\n")
+    sep = sep or _sniff_separator(lines[0])
+    records, dropped = _usable_records(path, lines, sep)
+    kept = "\n".join("\n".join(lines[start - 1 : end]) for start, end, _ in records) + "\n" if dropped else text
+    frame = pd.read_csv(io.StringIO(kept), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+    if len(frame) == len(records) - 1:
+        frame.index = pd.Index([start for start, _, _ in records[1:]], dtype="int64")  # file line of each row
+    else:
+        frame.index = frame.index + 2
+    return _decimal_commas(path, frame) if sep == ";" else frame
 
 
 def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, list[str] | str | None]:

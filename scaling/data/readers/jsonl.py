@@ -7,6 +7,13 @@ file stem does. Several lines with the same run and step are merged (loggers
 often write training and validation metrics separately). Only numbers are
 metric values (``NaN``/``Infinity`` literals included); strings, lists and
 booleans are ignored.
+
+A line that cannot be used is skipped with a warning giving its line number and
+why: not JSON, longer than :data:`MAX_LINE_BYTES`, nested deeper than
+:data:`MAX_DEPTH`, or a step that is not an integer in ``[0, 2**53)`` (``1e300``,
+``120.5``, a 20-digit integer; integral floats such as ``100.0`` are steps). An
+infinite entropy or performance value drops that point, with a warning naming
+the line, and the run is kept.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import pandas as pd
 
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, is_junk, line_list, read_bytes
+from scaling.data.readers.textio import as_paths, is_junk, line_list, parse_step, read_bytes
 from scaling.exceptions import DataError, DataWarning
 
 #: Step keys, in order of preference.
@@ -31,6 +38,12 @@ STEP_KEYS: tuple[str, ...] = ("step", "_step", "global_step", "trainer/global_st
 
 #: Key naming the run of a record.
 RUN_KEY = "run"
+
+#: Longest line read, in bytes; a longer line is skipped with a warning.
+MAX_LINE_BYTES = 1 << 24
+
+#: Deepest nesting of objects read; a deeper line is skipped with a warning.
+MAX_DEPTH = 64
 
 
 @dataclass
@@ -41,9 +54,10 @@ class _FileState:
     bad: list[tuple[int, str]] = field(default_factory=list)
     keys_seen: set[str] = field(default_factory=set)
     overwritten: int = 0
+    nonfinite: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)
 
 
-def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(record: Mapping[str, Any], prefix: str = "", max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """Flatten nested mappings, joining keys with ``/``.
 
     Parameters
@@ -52,17 +66,26 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         A JSON object.
     prefix : str
         Prefix of the keys (used in recursion).
+    max_depth : int
+        Deepest nesting of mappings accepted.
 
     Returns
     -------
     dict
         Flat key to leaf value.
+
+    Raises
+    ------
+    ValueError
+        If mappings are nested deeper than ``max_depth``.
     """
+    if max_depth < 1:
+        raise ValueError(f"objects nested deeper than {MAX_DEPTH} levels")
     flat: dict[str, Any] = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(flatten(value, name + "/"))
+            flat.update(flatten(value, name + "/", max_depth - 1))
         else:
             flat[name] = value
     return flat
@@ -74,18 +97,21 @@ def _number(value: Any) -> float | None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond the float range
+        return math.inf if value > 0 else -math.inf
 
 
-def _step(flat: Mapping[str, Any]) -> int | None:
-    """Return the step of a flat record, or None if it has no integer step."""
+def _step(flat: Mapping[str, Any]) -> tuple[int | None, str]:
+    """Return the step of a flat record (or None) and why it is unusable."""
     for key in STEP_KEYS:
         if key in flat:
-            number = _number(flat[key])
-            if number is None or not math.isfinite(number) or number != round(number):
-                return None
-            return int(number)
-    return None
+            value = flat[key]
+            if isinstance(value, str):  # a quoted step is not a step
+                return None, f"step {value[:40]!r} is a string, not a number"
+            return parse_step(value)
+    return None, "no integer step key"
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
@@ -104,16 +130,22 @@ def _decode(chunk: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, "binary data"
     if is_junk(text):
         return None, "binary data"
+    if len(chunk) > MAX_LINE_BYTES:
+        return None, f"line longer than {MAX_LINE_BYTES} bytes"
     try:
         record = json.loads(text)
     except json.JSONDecodeError:
         return None, "not valid JSON"
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError:  # an integer of more than 4300 digits
+        return None, "a number too long to read"
     if not isinstance(record, dict):
         return None, "not a JSON object"
     return record, ""
 
 
-def _add_record(state: _FileState, flat: dict[str, Any], step: int, run: str) -> None:
+def _add_record(state: _FileState, flat: dict[str, Any], step: int, run: str, line: int) -> None:
     """Merge the numeric values of one record into its run and step."""
     values = state.runs.setdefault(run, {}).setdefault(step, {})
     for key, value in flat.items():
@@ -122,6 +154,8 @@ def _add_record(state: _FileState, flat: dict[str, Any], step: int, run: str) ->
         number = _number(value)
         if number is None:
             continue
+        if math.isinf(number):
+            state.nonfinite.setdefault(run, {}).setdefault(key, {})[step] = line
         old = values.get(key)
         if old is not None and old != number and not (math.isnan(old) and math.isnan(number)):
             state.overwritten += 1
@@ -138,20 +172,27 @@ def _parse_file(path: Path) -> _FileState:
         if record is None:
             state.bad.append((number, reason + (" (cut last line)" if unterminated else "")))
             continue
-        flat = flatten(record)
-        state.keys_seen.update(flat)
-        step = _step(flat)
-        if step is None:
-            state.bad.append((number, "no integer step key"))
+        try:
+            flat = flatten(record)
+        except (ValueError, RecursionError):
+            state.bad.append((number, f"objects nested deeper than {MAX_DEPTH} levels"))
             continue
-        run = flat.get(RUN_KEY)
-        _add_record(
-            state,
-            flat,
-            step,
-            str(run) if isinstance(run, (str, int)) and str(run) else path.stem,
-        )
+        state.keys_seen.update(flat)
+        step, why = _step(flat)
+        if step is None:
+            state.bad.append((number, why))
+            continue
+        _add_record(state, flat, step, _run_name(flat.get(RUN_KEY), path), number)
     return state
+
+
+def _run_name(run: Any, path: Path) -> str:
+    """The run named by a record's run key, else the file stem."""
+    if isinstance(run, bool) or not isinstance(run, (str, int)):
+        return path.stem
+    if isinstance(run, int) and run.bit_length() > 64:
+        return path.stem
+    return str(run) or path.stem
 
 
 def _warn_problems(path: Path, state: _FileState) -> None:
@@ -207,7 +248,10 @@ def load_jsonl_file(path: Path) -> list[RunData]:
             f"in {len(state.bad)} non-empty line(s); keys found: {found}"
         )
     _warn_problems(path, state)
-    return [RunData(run, str(path), _run_frame(steps)) for run, steps in state.runs.items()]
+    return [
+        RunData(run, str(path), _run_frame(steps), nonfinite=state.nonfinite.get(run, {}))
+        for run, steps in state.runs.items()
+    ]
 
 
 def load_jsonl(paths: Sequence[Path]) -> list[RunData]:

@@ -51,6 +51,9 @@ class RunData:
     aliases : dict
         Other spellings of keys of this run (``{alias: key}``), honoured when
         the user passes ``entropy_key`` / ``perf_key``.
+    nonfinite : dict
+        Where the reader saw an infinite value: ``{key: {step: file line}}``, for the
+        warning given when such a point of the entropy or perf key is dropped.
     """
 
     name: str
@@ -58,6 +61,7 @@ class RunData:
     metrics: pd.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    nonfinite: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def logged_keys(self) -> list[str]:
         """Return the keys that have at least one non-NaN value, sorted."""
@@ -178,14 +182,33 @@ def _warn_missing(run: RunData, missing: list[str], entropy_key: str | None, per
     )
 
 
+def _finite_values(run: RunData, key: str, what: str) -> np.ndarray:
+    """The values of one key of a run, infinite ones dropped (NaN) with a warning naming file and lines."""
+    values = np.array(pd.to_numeric(run.metrics[key], errors="coerce"), dtype="float64")
+    infinite = np.isinf(values)
+    if infinite.any():
+        lines = run.nonfinite.get(key, {})
+        steps = [int(step) for step in run.metrics.index[infinite]]
+        where = [f"step {step}" + (f" (line {lines[step]})" if step in lines else "") for step in steps]
+        more = f" and {len(where) - 5} more" if len(where) > 5 else ""
+        warnings.warn(
+            f"{run.source}: run {run.name!r}: dropped {len(steps)} point(s) whose {what} "
+            f"({key!r}) is infinite: {', '.join(where[:5])}{more}",
+            DataWarning,
+            stacklevel=3,
+        )
+        values[infinite] = np.nan
+    return values
+
+
 def _run_rows(run: RunData, entropy: str, perf: str, fields: Mapping[str, Any]) -> pd.DataFrame:
-    """Return the canonical rows of one run."""
+    """Return the canonical rows of one run (infinite entropy or perf values dropped, with a warning)."""
     metrics = run.metrics
     frame = pd.DataFrame(
         {
             "step": np.asarray(metrics.index, dtype="int64"),
-            "entropy": pd.to_numeric(metrics[entropy], errors="coerce").to_numpy(dtype="float64"),
-            "perf": pd.to_numeric(metrics[perf], errors="coerce").to_numpy(dtype="float64"),
+            "entropy": _finite_values(run, entropy, "entropy"),
+            "perf": _finite_values(run, perf, "perf"),
         }
     )
     frame = frame[frame["entropy"].notna() | frame["perf"].notna()]

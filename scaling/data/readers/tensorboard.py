@@ -7,11 +7,19 @@ when the event files sit right in it). The scalar tags are the keys: legacy
 TF2 tensor scalars (``tf.summary.scalar``). Files are read with TensorBoard's
 own ``EventAccumulator`` (pip package ``tensorboard``; TensorFlow is not
 needed). When a step was written twice, the last value read is kept.
+
+TensorBoard's reader stops at the first damaged record of a file and says
+nothing; :func:`scan_records` walks the TFRecord framing (lengths and CRC32C
+checksums) of each file so that a cut or corrupt file gives a
+:class:`~scaling.exceptions.DataWarning` saying how much was lost.
 """
 
 from __future__ import annotations
 
+import struct
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +28,8 @@ import pandas as pd
 
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths
-from scaling.exceptions import DataError
+from scaling.data.readers.textio import MAX_STEP, as_paths
+from scaling.exceptions import DataError, DataWarning
 
 #: Glob of TensorBoard event file names.
 EVENT_GLOB = "events.out.tfevents*"
@@ -67,6 +75,88 @@ def run_directories(root: Path) -> dict[str, Path]:
     return runs
 
 
+@dataclass(frozen=True)
+class RecordScan:
+    """The TFRecord framing of one event file, as far as it is intact.
+
+    Attributes
+    ----------
+    records : int
+        Intact records before the first damaged one (all of them if none is).
+    size : int
+        Bytes in the file.
+    offset : int
+        Byte where the first damaged record starts (``size`` if none is).
+    problem : str
+        What is wrong with that record (``""`` if the file is intact).
+    """
+
+    records: int
+    size: int
+    offset: int
+    problem: str = ""
+
+
+def _crc(data: bytes) -> int:
+    """TFRecord's masked CRC32C of ``data``."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    return int(masked_crc32c(data))
+
+
+def _record_problem(data: bytes, offset: int) -> tuple[str, int]:
+    """Check the record at ``offset``: (problem or ``""``, offset of the next record)."""
+    if len(data) - offset < 12:
+        return "the file is cut inside a record header", offset
+    header = data[offset : offset + 8]
+    if _crc(header) != struct.unpack_from("<I", data, offset + 8)[0]:
+        return "a record header fails its CRC check (corrupt bytes)", offset
+    end = offset + 12 + struct.unpack_from("<Q", header)[0]
+    if end + 4 > len(data):
+        return "the file is cut inside a record", offset
+    if _crc(data[offset + 12 : end]) != struct.unpack_from("<I", data, end)[0]:
+        return "a record fails its CRC check (corrupt bytes)", offset
+    return "", end + 4
+
+
+def scan_records(path: Path) -> RecordScan:
+    """Walk the TFRecord framing of an event file up to its first damaged record.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        An ``events.out.tfevents*`` file.
+
+    Returns
+    -------
+    RecordScan
+        Intact records, and where and how the first damaged one is damaged.
+    """
+    data = path.read_bytes()
+    offset = records = 0
+    while offset < len(data):
+        problem, following = _record_problem(data, offset)
+        if problem:
+            return RecordScan(records, len(data), offset, problem)
+        offset, records = following, records + 1
+    return RecordScan(records, len(data), len(data))
+
+
+def _warn_damage(path: Path, points: int) -> None:
+    """Warn about each event file of ``path`` (a run directory or file) that is cut or corrupt."""
+    files = [path] if path.is_file() else sorted(p for p in path.glob(EVENT_GLOB) if p.is_file())
+    for file in files:
+        scan = scan_records(file)
+        if scan.problem:
+            warnings.warn(
+                f"{file}: {scan.problem} at byte {scan.offset} (record {scan.records + 1}); "
+                f"read {scan.records} intact record(s) before it, {scan.size - scan.offset} of "
+                f"{scan.size} byte(s) unread; the run has {points} scalar point(s)",
+                DataWarning,
+                stacklevel=3,
+            )
+
+
 def _tensor_scalars(accumulator: Any, tag: str) -> list[tuple[int, float]]:
     """Read a TF2 tensor summary tag written by the scalars plugin."""
     from tensorboard.util import tensor_util
@@ -89,6 +179,20 @@ def _scalar_points(accumulator: Any) -> dict[str, list[tuple[int, float]]]:
     return points
 
 
+def _steps_in_range(path: Path, tag: str, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The points of one tag whose step is in ``[0, 2**53)``; the others dropped with a warning."""
+    kept = [(step, value) for step, value in points if 0 <= step < MAX_STEP]
+    if len(kept) < len(points):
+        first = next(step for step, _ in points if not 0 <= step < MAX_STEP)
+        warnings.warn(
+            f"{path}: tag {tag!r}: dropped {len(points) - len(kept)} point(s) whose step is out of range "
+            f"[0, 2**53) (first: step {first})",
+            DataWarning,
+            stacklevel=3,
+        )
+    return kept
+
+
 def read_event_directory(path: Path) -> pd.DataFrame:
     """Read the scalars of one run directory (or event file).
 
@@ -108,10 +212,12 @@ def read_event_directory(path: Path) -> pd.DataFrame:
     accumulator.Reload()  # damaged records are skipped by TensorBoard's reader
     series = {}
     for tag, points in _scalar_points(accumulator).items():
+        points = _steps_in_range(path, tag, points)
         if points:
             steps, values = zip(*points, strict=True)
             data = pd.Series(values, index=pd.Index(steps, dtype="int64"), dtype="float64")
             series[tag] = data[~data.index.duplicated(keep="last")]
+    _warn_damage(path, sum(len(data) for data in series.values()))
     if not series:
         return pd.DataFrame(index=pd.Index([], dtype="int64"), dtype="float64")
     return pd.DataFrame(series).sort_index()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -84,3 +85,153 @@ def line_list(numbers: Sequence[int], limit: int = 10) -> str:
     """Format line numbers for a message, at most ``limit`` of them."""
     shown = ", ".join(str(number) for number in numbers[:limit])
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
+#: Steps are exact integers in ``[0, MAX_STEP)``: every such integer is exact in a float64.
+MAX_STEP = 2**53
+
+#: Digits of the longest step accepted (``MAX_STEP`` has 16).
+_MAX_STEP_DIGITS = 16
+
+
+def parse_step(value: object) -> tuple[int | None, str]:
+    """Parse a logged step as an exact integer in ``[0, MAX_STEP)``.
+
+    Parameters
+    ----------
+    value : object
+        An ``int``, a ``float`` (integral ones such as ``100.0`` are accepted) or
+        a decimal string of digits (``"100"``, ``"100.0"``).
+
+    Returns
+    -------
+    step : int or None
+        The step, or None if ``value`` is not a usable step.
+    reason : str
+        Why the step is unusable (``""`` when it is usable), for a warning.
+
+    Examples
+    --------
+    >>> parse_step(100.0), parse_step("12")
+    ((100, ''), (12, ''))
+    >>> parse_step(1e300)[1]
+    'step 1e+300 is out of range [0, 2**53)'
+    """
+    if isinstance(value, str):
+        return _parse_step_text(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"step {str(value)[:40]!r} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, f"step {value} is not finite"
+    if isinstance(value, float) and not value.is_integer():
+        return None, f"step {value!r} is not an integer"
+    if not 0 <= value < MAX_STEP:
+        return None, f"step {_short(value)} is out of range [0, 2**53)"
+    return int(value), ""
+
+
+def _short(value: int | float) -> str:
+    """A number for a message: huge integers as their digit count, not their digits."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        if value.bit_length() < 14_000:  # str() refuses more than 4300 digits
+            return f"of {len(str(abs(value)))} digits"
+        return f"of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_STEP_TEXT_RE = re.compile(r"[+]?(\d+)(?:\.(0*))?")
+
+
+def _parse_step_text(text: str) -> tuple[int | None, str]:
+    """Parse a step printed as digits (``"12"``, ``"12.0"``); see :func:`parse_step`."""
+    match = _STEP_TEXT_RE.fullmatch(text)
+    if match is None:
+        try:
+            number = float(text)
+        except ValueError:
+            return None, f"step {text[:40]!r} is not a number"
+        return parse_step(number)
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > _MAX_STEP_DIGITS:
+        return None, f"step of {len(digits)} digits is out of range [0, 2**53)"
+    return parse_step(int(digits))
+
+
+_CSV_NUMBER_RE = re.compile(r"[-+]?(\d*)(?:[.,](\d*))?(?:[eE]([-+]?\d+))?")
+
+#: A number printed with this many significant digits is a full-precision ``repr``.
+_FULL_PRECISION = 15
+
+
+def _significant(integer: str, decimals: str) -> int:
+    """Significant digits of a number printed as ``integer.decimals``."""
+    return len((integer + decimals).lstrip("0"))
+
+
+def looks_cut_number(value: str, previous: str) -> bool:
+    """Tell whether ``value`` looks like a number printed as ``previous`` is, cut short.
+
+    A fixed format (``0.848291``) must keep its decimals, a full-precision ``repr``
+    (15 or more significant digits) at least 12 significant digits, an integer its
+    digits, an exponent its exponent digits. An empty value is not a cut number.
+
+    Parameters
+    ----------
+    value : str
+        The last value of a line that may be cut.
+    previous : str
+        The value of the same column or key on the line before.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> looks_cut_number("0.7", "0.794121"), looks_cut_number("0.801046", "0.794121")
+    (True, False)
+    """
+    old, new = _CSV_NUMBER_RE.fullmatch(previous), _CSV_NUMBER_RE.fullmatch(value)
+    if old is None or not previous.strip("+-.,") or not value:
+        return False
+    if new is None:  # "1e", "-": the start of a number; "nan" is no cut number
+        return re.fullmatch(r"[-+0-9.,eE]+", value) is not None
+    (old_int, old_dec, old_exp), (new_int, new_dec, new_exp) = old.groups(), new.groups()
+    if old_exp is not None and (new_exp is None or len(new_exp.lstrip("+-")) < len(old_exp.lstrip("+-"))):
+        return True
+    if _significant(old_int, old_dec or "") >= _FULL_PRECISION:
+        return _significant(new_int, new_dec or "") < _FULL_PRECISION - 3
+    if old_dec:
+        return len(new_dec or "") < len(old_dec)
+    return len(new_int) < len(old_int)
+
+
+def cut_field(last: Sequence[str], above: Sequence[str], width: int) -> str:
+    """Tell why the last line of a CSV file without a final newline looks cut.
+
+    Parameters
+    ----------
+    last : sequence of str
+        The fields of the last line.
+    above : sequence of str
+        The fields of the line above it (empty if there is none).
+    width : int
+        The header's field count.
+
+    Returns
+    -------
+    str
+        ``""`` if the line looks whole, else the reason: fewer fields than the
+        header, or a last value that looks like the number above it cut short
+        (``0.7`` under ``0.794``: the line was cut in the middle of the value).
+    """
+    if len(last) < width:
+        return f"it has {len(last)} of {width} fields"
+    if len(last) == width and not above and _CSV_NUMBER_RE.fullmatch(last[-1].strip()):
+        return "it is the only data line, so its last value cannot be checked"
+    if len(last) != width or len(above) != width:
+        return ""
+    value, previous = last[-1].strip(), above[-1].strip()
+    if looks_cut_number(value, previous):
+        return f"its last value {value!r} looks cut (the value above it is {previous!r})"
+    return ""

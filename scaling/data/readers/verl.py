@@ -15,6 +15,11 @@ prefixes such as ``(main_task pid=926049)`` are stripped:
   repeats such a value rounded (e.g. ``0.521`` for ``0.520579...``), the full
   precision value is kept.
 
+A step line whose step is not an integer in ``[0, 2**53)`` is skipped with a
+warning naming the line; an infinite entropy or performance value drops that
+point (warning with step and line), not the run; the last pair of an
+unterminated last line is dropped when its value looks cut.
+
 ``Final validation metrics`` lines are ignored: they carry no step (newer verl
 versions also log the final validation as a ``step:`` line, which is read).
 Old verl names its initial validation ``test_score/<data>`` and later ones
@@ -35,7 +40,7 @@ import pandas as pd
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.models import guess_model
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, line_list, read_text
+from scaling.data.readers.textio import as_paths, line_list, looks_cut_number, parse_step, read_text
 from scaling.exceptions import DataError, DataWarning
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -68,10 +73,11 @@ ADV_ESTIMATORS = {
 
 @dataclass
 class _Value:
-    """A logged value and the number of decimals it was printed with (None: full)."""
+    """A logged value, the number of decimals it was printed with (None: full) and its text."""
 
     value: float
     decimals: int | None
+    text: str = ""
 
 
 @dataclass
@@ -83,6 +89,8 @@ class _LogState:
     bad: list[tuple[int, str]] = field(default_factory=list)
     overwritten: list[tuple[int, str]] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    nonfinite: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 def clean_line(line: str) -> str:
@@ -117,7 +125,7 @@ def parse_value(text: str) -> _Value | None:
         return None
     number = match.group(1) or match.group(2)
     decimals = _decimals(number) if match.group(2) else None
-    return _Value(float(number), decimals)
+    return _Value(float(number), decimals, number)
 
 
 def _canonical_key(key: str) -> str:
@@ -219,31 +227,45 @@ def _initial_metrics(lines: list[str], start: int) -> tuple[dict[str, _Value], i
     return values, end
 
 
-def _drop_cut_pair(text: str) -> tuple[str, str | None]:
+def _drop_cut_pair(text: str, previous: dict[str, _Value]) -> tuple[str, str | None]:
     """On an unterminated last line, drop the last pair if it looks cut.
 
-    The last pair is cut if it does not parse, or if it has fewer decimals
-    than every other value of the line (all printed with the same decimals).
+    The last pair is cut if it does not parse; if its value looks like the same
+    key's value on the step line before, cut short (see
+    :func:`~scaling.data.readers.textio.looks_cut_number`); without that key
+    before, if it has fewer decimals than every other value of the line (all
+    printed with the same decimals), or if there are not three such values to
+    tell (a value that cannot be checked is not trusted).
     """
     head, _, last = text.rpartition(" - ")
     values, bad = parse_pairs(last)
     if bad:
         return head, last
+    key, new = next(iter(values.items()))
+    if key in previous and previous[key].text:
+        return (head, last) if looks_cut_number(new.text, previous[key].text) else (text, None)
     others, _ = parse_pairs(head) if head else ({}, [])
     decimals = {value.decimals for value in others.values()}
-    new = next(iter(values.values()))
     usual = decimals.pop() if len(decimals) == 1 else None
-    if len(others) >= 3 and usual is not None and new.decimals is not None and new.decimals < usual:
+    if len(others) < 3 or usual is None or new.decimals is None or new.decimals < usual:
         return head, last
     return text, None
 
 
 def _parse_step_line(state: _LogState, match: re.Match[str], number: int, cut: bool) -> list[str]:
-    """Parse one ``step:`` line into ``state``; return notes on a cut last pair."""
-    step, text = int(match.group(1)), match.group(2)
+    """Parse one ``step:`` line into ``state``; return notes on a cut last pair.
+
+    A line whose step is out of range is skipped (recorded in ``state.skipped``).
+    """
+    step, why = parse_step(match.group(1))
+    if step is None:
+        state.skipped.append((number, why))
+        return []
+    text = match.group(2)
     notes = []
     if cut:
-        text, dropped = _drop_cut_pair(text)
+        previous = state.steps[max(state.steps)] if state.steps else {}
+        text, dropped = _drop_cut_pair(text, previous)
         if dropped is not None:
             notes.append(f"line {number} is cut; dropped its last pair {dropped!r}")
     values, bad = parse_pairs(text) if text else ({}, [])
@@ -252,6 +274,9 @@ def _parse_step_line(state: _LogState, match: re.Match[str], number: int, cut: b
         _merge(state, step, state.pending)
         state.pending = {}
     _merge(state, step, values)
+    for key, value in values.items():
+        if math.isinf(value.value):
+            state.nonfinite.setdefault(key, {})[step] = number
     return notes
 
 
@@ -304,6 +329,14 @@ def _warn_problems(path: Path, run: str, state: _LogState, notes: list[str]) -> 
     """Emit one DataWarning per kind of problem found in a log."""
     for note in notes:
         warnings.warn(f"{path}: run {run!r}: {note}", DataWarning, stacklevel=2)
+    if state.skipped:
+        details = "; ".join(f"line {number}: {why}" for number, why in state.skipped[:5])
+        warnings.warn(
+            f"{path}: run {run!r}: skipped {len(state.skipped)} step line(s) "
+            f"{line_list([number for number, _ in state.skipped])} ({details})",
+            DataWarning,
+            stacklevel=2,
+        )
     if state.bad:
         first_line, first_piece = state.bad[0]
         lines = line_list(sorted({number for number, _ in state.bad}))
@@ -358,6 +391,8 @@ def load_verl_log(path: Path) -> RunData:
         lines.pop()
     state, notes = _parse_lines(lines, unterminated)
     run = path.stem
+    if not state.steps and state.skipped:
+        raise DataError(f"{path}: no usable step line; line {state.skipped[0][0]}: {state.skipped[0][1]}")
     if not state.steps:
         raise DataError(
             f"{path}: no 'step:N - key:value' line found "
@@ -370,7 +405,7 @@ def load_verl_log(path: Path) -> RunData:
         for key in {key for record in state.steps.values() for key in record}
         if key.startswith(VAL_PREFIX)
     }
-    return RunData(run, str(path), _frame(state), _model_info(state.header), aliases)
+    return RunData(run, str(path), _frame(state), _model_info(state.header), aliases, state.nonfinite)
 
 
 def has_step_lines(path: Path, limit: int = 100_000) -> bool:

@@ -5,6 +5,10 @@ A W&B panel export has a step column (``Step``) and, for every run,
 (the spread of grouped runs; ignored here). A file holds one metric or several;
 entropy and performance often come from two files, whose runs are matched by
 run name. An empty cell means the metric was not logged at that step.
+
+Rows whose step is not an integer in ``[0, 2**53)`` (``1e300``, ``9.3e18``),
+lines with a wrong field count, binary junk and a last line that looks cut are
+skipped, and infinite values dropped, each with a warning giving the line numbers.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, is_junk, line_list, read_text
+from scaling.data.readers.textio import as_paths, cut_field, is_junk, line_list, parse_step, read_text
 from scaling.exceptions import DataError, DataWarning
 
 #: Step columns of a W&B export, in order of preference (``Step`` is W&B's own).
@@ -42,7 +47,10 @@ def _field_count(line: str) -> int | None:
     """Count the CSV fields of one line; None if its quotes do not close."""
     if line.count('"') % 2:
         return None
-    return len(next(csv.reader([line])))
+    try:
+        return len(next(csv.reader([line])))
+    except csv.Error:  # a stray carriage return inside the line
+        return None
 
 
 def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
@@ -71,6 +79,8 @@ def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
         else:
             kept.append(line)
             numbers.append(number)
+    if unterminated and numbers and numbers[-1] == len(lines):
+        _drop_cut_last(path, kept, numbers, width or 0)
     if junk:
         warnings.warn(
             f"{path}: skipped binary junk on line(s) {line_list(junk)}",
@@ -86,6 +96,21 @@ def _clean_lines(path: Path, text: str) -> tuple[str, list[int]]:
             stacklevel=2,
         )
     return "\n".join(kept) + "\n", numbers
+
+
+def _drop_cut_last(path: Path, kept: list[str], numbers: list[int], width: int) -> None:
+    """Drop the kept last line (in place) if it looks cut in the middle of its last value."""
+    last = next(csv.reader([kept[-1]]))
+    above = next(csv.reader([kept[-2]])) if len(kept) > 2 else []
+    cut = cut_field(last, above, width)
+    if cut:
+        warnings.warn(
+            f"{path}: line {numbers[-1]} looks truncated (the file does not end with a newline and {cut}); line dropped",
+            DataWarning,
+            stacklevel=3,
+        )
+        kept.pop()
+        numbers.pop()
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -129,13 +154,16 @@ def metric_columns(columns: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 
 def _steps(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
-    """Parse the step column; rows without an integer step are dropped (warning)."""
-    steps = pd.to_numeric(frame[column].str.strip(), errors="coerce")
-    bad = steps.isna() | (steps.round() != steps)
+    """Parse the step column; rows without an integer step in ``[0, 2**53)`` are dropped (warning)."""
+    parsed = frame[column].map(parse_step)
+    steps = parsed.map(lambda pair: pair[0])
+    bad = steps.isna().to_numpy()
     if bad.any():
-        lines = [int(index) for index in frame.index[bad.to_numpy()]]
+        lines = [int(index) for index in frame.index[bad]]
+        first = parsed[bad].iloc[0][1]
         warnings.warn(
-            f"{path}: column {column!r}: skipped line(s) {line_list(lines)} whose step is not an integer",
+            f"{path}: column {column!r}: skipped line(s) {line_list(lines)} whose step is not an "
+            f"integer in [0, 2**53) (line {lines[0]}: {first})",
             DataWarning,
             stacklevel=2,
         )
@@ -145,7 +173,7 @@ def _steps(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
 def _values(path: Path, frame: pd.DataFrame, column: str, run: str) -> pd.Series:
     """Parse one value column; non-numeric cells become NaN with a warning."""
     raw = frame[column].str.strip()
-    values = pd.to_numeric(raw, errors="coerce")
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
     bad = values.isna() & ~raw.str.lower().isin(["", "nan"])
     if bad.any():
         lines = [int(index) for index in frame.index[bad.to_numpy()]]
@@ -154,7 +182,16 @@ def _values(path: Path, frame: pd.DataFrame, column: str, run: str) -> pd.Series
             DataWarning,
             stacklevel=2,
         )
-    return values.astype("float64")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        lines = [int(index) for index in frame.index[infinite]]
+        warnings.warn(
+            f"{path}: run {run!r}: column {column!r}: infinite value(s) on line(s) {line_list(lines)} dropped",
+            DataWarning,
+            stacklevel=2,
+        )
+        values[infinite] = np.nan
+    return values
 
 
 def read_wandb_file(path: Path) -> dict[tuple[str, str], pd.Series]:
@@ -252,7 +289,10 @@ def looks_like_wandb(path: Path) -> bool:
     ``" - "`` in its name.
     """
     with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        header = next(csv.reader([handle.readline().removeprefix("\ufeff")]), [])
+        try:
+            header = next(csv.reader([handle.readline().removeprefix("\ufeff")]), [])
+        except csv.Error:
+            return False
     return any(column in header for column in STEP_COLUMNS) and bool(metric_columns(header))
 
 
