@@ -11,9 +11,15 @@ with an entry in :attr:`Dataset.issues` naming the run, column, file line and va
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import math
 import warnings
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -31,6 +37,16 @@ PerfScale = Literal["auto", "fraction", "percent", "none"]
 #: entropy or |perf| at least this large is rejected: squares and exponentials overflow double precision.
 HUGE = 1e100
 Align = Literal["same", "mean"]
+#: Compressed input is read through a counting decompressor that stops at this many bytes
+#: (2 GB), whatever the compressed size (:func:`decompressed_limit`).
+MAX_DECOMPRESSED_BYTES = 2_000_000_000
+#: ... and at this many times the compressed size, for files whose decompressed size exceeds
+#: :data:`MIN_DECOMPRESSED_LIMIT` (real CSV compresses 3-20 times, a "zip bomb" 1000 times).
+MAX_COMPRESSION_RATIO = 100
+#: Decompressed sizes up to this are always allowed (64 MB), however well the file compressed.
+MIN_DECOMPRESSED_LIMIT = 64_000_000
+#: The compressed suffixes :func:`read_file` reads, and their decompressors.
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": None}
 #: ``"auto"`` (detect a leading warm-up per run), ``"none"`` (keep every point) or a first step to keep.
 Warmup = Literal["auto", "none"] | int | float | str
 
@@ -130,16 +146,77 @@ def read_file(path: str | Path) -> pd.DataFrame:
             frame = frame.astype(object).where(frame.notna(), None)
             frame.index = frame.index + 1
             return frame
-        if suffix in (".csv", ".tsv", ".txt", ".gz"):
+        if suffix in (".csv", ".tsv", ".txt", *COMPRESSED):
             sep = "\t" if ".tsv" in path.name.lower() else ","
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+            with open_limited(path) as source:
+                frame = pd.read_csv(source, sep=sep, encoding="utf-8", dtype=str, keep_default_na=False, skipinitialspace=True)
             frame.index = frame.index + 2  # file line of each row: the header is line 1
             return frame
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+    except DataError:
+        raise
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
         raise DataError(f"{path}: cannot be read as {suffix[1:]}: {err}") from None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file, or a log (see `scaling ingest`)")
+    raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file (.gz, .bz2, .xz or .zip compressed), or a log (see `scaling ingest`)")
+
+
+def decompressed_limit(compressed_size: int) -> int:
+    """The most bytes a compressed file of ``compressed_size`` bytes may decompress to.
+
+    :data:`MAX_COMPRESSION_RATIO` times the compressed size, but never less than
+    :data:`MIN_DECOMPRESSED_LIMIT` nor more than :data:`MAX_DECOMPRESSED_BYTES`.
+    """
+    return int(min(MAX_DECOMPRESSED_BYTES, max(MIN_DECOMPRESSED_LIMIT, MAX_COMPRESSION_RATIO * compressed_size)))
+
+
+class _CappedReader(io.RawIOBase):
+    """A binary stream that raises :class:`DataError` once more than ``limit`` bytes came out of ``inner``."""
+
+    def __init__(self, inner: io.IOBase, limit: int, path: Path) -> None:
+        super().__init__()
+        self._inner, self._limit, self._path, self._count = inner, limit, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._inner.readinto(buffer)
+        self._count += n or 0
+        if self._count > self._limit:
+            raise DataError(
+                f"{self._path}: decompresses to more than {self._limit / 1e6:.0f} MB "
+                f"(over {MAX_COMPRESSION_RATIO}x its size, or past the cap of {MAX_DECOMPRESSED_BYTES / 1e9:.1f} GB): "
+                "not read; decompress it yourself if it is genuine"
+            )
+        return n
+
+
+
+@contextmanager
+def open_limited(path: Path) -> Iterator[io.BufferedReader | Path]:
+    """``path`` itself, or for a compressed file (:data:`COMPRESSED`) a binary stream of its content that
+    raises :class:`DataError` past :func:`decompressed_limit` bytes (closed on leaving the block).
+
+    Raises
+    ------
+    DataError
+        A ``.zip`` archive that does not hold exactly one file.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in COMPRESSED:
+        yield path
+        return
+    with ExitStack() as stack:
+        if suffix == ".zip":
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise DataError(f"{path}: a .zip archive must hold exactly one table, it holds {len(names)} files")
+            inner = stack.enter_context(archive.open(names[0]))
+        else:
+            inner = stack.enter_context(COMPRESSED[suffix](path, "rb"))
+        yield io.BufferedReader(_CappedReader(inner, decompressed_limit(path.stat().st_size), path))
 
 
 def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, list[str] | str | None]:
