@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from scaling.data.readers.models import parse_params
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
@@ -261,6 +262,24 @@ def _numeric(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return num.astype(float), (~blank) & num.isna()
 
 
+def _params(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parameter counts of a text column as :func:`~scaling.data.readers.models.parse_params` reads them
+    (``7e9``, ``"7B"``, ``"1.5b"``, ``"500M"``), and a mask of cells that are present but not counts."""
+    num, bad = _numeric(series)
+    if bad.any():
+        words = {w: _count_or_nan(w) for w in _text(series[bad]).unique()}
+        num[bad] = _text(series[bad]).map(words)
+        bad = bad & num.isna()
+    return num, bad
+
+
+def _count_or_nan(word: str) -> float:
+    try:
+        return parse_params(word)
+    except ValueError:
+        return math.nan
+
+
 def canonical(
     frame: pd.DataFrame,
     columns: ColumnMap | None = None,
@@ -299,16 +318,19 @@ def canonical(
     out["run"] = _text(frame[run_cols[0]]) if run_cols else Path(source).stem or "run"
     for c in run_cols[1:]:
         out["run"] = out["run"] + "/" + _text(frame[c])
+    if len(run_cols) > 1:
+        check_run_ids(frame[run_cols], out["run"], source)
     issues: list[dict] = []
     for f in ("step", "entropy", "perf", "params"):
         col = res[f]
         if col is None:
             out[f] = np.nan
             continue
-        num, bad = _numeric(frame[col])
+        num, bad = _params(frame[col]) if f == "params" else _numeric(frame[col])
         out[f] = num
+        problem = "is not a parameter count (such as 7e9, 7B or 500M)" if f == "params" else "is not a number"
         for idx in frame.index[bad]:
-            issues.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], "is not a number"))
+            issues.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], problem))
     out["model"] = _text(frame[res["model"]]) if res["model"] else out["run"]
     out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else ""
     out["seed"] = _text(frame[res["seed"]]) if res["seed"] else ""
@@ -335,6 +357,32 @@ def canonical(
         issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {rows})"))
     table = out[[*CANONICAL, *OPTIONAL, "row"]].reset_index(drop=True)
     return table, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
+
+
+def check_run_ids(parts: pd.DataFrame, ids: pd.Series, source: str, limit: int = 3) -> None:
+    """Refuse run ids that two different tuples of run columns join to (``x/y`` + ``z`` and ``x`` + ``y/z``).
+
+    Raises
+    ------
+    DataError
+        One line naming the colliding tuples and the id they share.
+    """
+    cols = [str(c) for c in parts.columns]
+    tuples = pd.DataFrame({c: _text(parts.iloc[:, i]) for i, c in enumerate(cols)}).assign(_id=ids.to_numpy())
+    tuples = tuples.drop_duplicates()
+    clash = tuples[tuples["_id"].duplicated(keep=False)]
+    if clash.empty:
+        return
+    groups = []
+    for run, grp in list(clash.groupby("_id", sort=False))[:limit]:
+        shown = " and ".join("(" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, row)) + ")" for row in grp[cols].itertuples(index=False))
+        groups.append(f"{shown} both make run {run!r}")
+    more = clash["_id"].nunique() - len(groups)
+    raise DataError(
+        f"{source}: run columns {', '.join(cols)} joined with '/' do not identify runs: {'; '.join(groups)}"
+        + (f" (+{more} more)" if more > 0 else "")
+        + ". Remove '/' from the values, or name other --run columns"
+    )
 
 
 def _flagged(issues: list[dict], col: str | None, out: pd.DataFrame) -> pd.Series:
@@ -395,6 +443,34 @@ def perf_units(perf: pd.Series, scale: PerfScale, column: str = "perf") -> tuple
     note = f"perf spans [{lo:g}, {hi:g}], outside [0, 100]: treated as unbounded, so ceilings are not range-checked"
     warnings.warn(note, DataWarning, stacklevel=3)
     return 1.0, None, note
+
+
+def check_one_unit(table: pd.DataFrame, source: str, limit: int = 5) -> None:
+    """Refuse a file whose runs mix units: some with every perf in [0, 1], others reaching (1, 100].
+
+    Called when ``perf_scale="auto"`` read the file as percent: dividing a fraction run by 100 too
+    would make its ceiling 100 times too small.  The decision stays one per file (a run cannot
+    tell a low percent metric from a fraction), so mixed files are refused, not guessed per run.
+
+    Raises
+    ------
+    DataError
+        One line naming the runs in each unit and the ``--perf-scale`` to pass.
+    """
+    top = table.groupby("run", sort=False)["perf"].max()
+    top = top[top.notna()]
+    fraction, percent = top.index[top <= 1].tolist(), top.index[top > 1].tolist()
+    if fraction and percent:
+        raise DataError(
+            f"{source}: perf mixes units: {len(percent)} run(s) reach values above 1 (percent?): {_some(percent, limit)}; "
+            f"{len(fraction)} run(s) stay within [0, 1] (fraction?): {_some(fraction, limit)}. "
+            "Convert them to one unit, or pass --perf-scale percent (all are percent) or --perf-scale none"
+        )
+
+
+def _some(names: list, limit: int) -> str:
+    shown = ", ".join(repr(str(n)) for n in names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
@@ -489,6 +565,8 @@ def load(
     if valid.empty:
         raise DataError(f"{name}: no valid run left; problems: " + " | ".join(f"{r}: {m}" for r, m in invalid.items()))
     divisor, prange, note = perf_units(valid["perf"], perf_scale, column=(columns.perf if columns is not None and columns.perf else "perf"))
+    if perf_scale == "auto" and divisor != 1.0:
+        check_one_unit(valid, name)
     if note:
         notes.append(note)
     valid = valid.assign(perf=valid["perf"] / divisor)
