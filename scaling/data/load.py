@@ -495,19 +495,17 @@ def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     if how not in ("same", "mean"):
         raise ValueError(f"align must be 'same' or 'mean', got {how!r}")
     cols = [*CANONICAL, *(c for c in OPTIONAL if c in table.columns)]
-    parts = []
-    for _, run in table.sort_values(["run", "step"], kind="stable").groupby("run", sort=False):
-        val = run["perf"].notna().to_numpy()
-        if how == "same":
-            ent = run["entropy"].to_numpy()
-        else:
-            # block id: each validation closes the block of steps since the previous one
-            block = np.concatenate([[0], np.cumsum(val)[:-1]])
-            ent = run.groupby(block)["entropy"].transform("mean").to_numpy()
-        pts = run.loc[val, cols].copy()
-        pts["entropy"] = ent[val]
-        parts.append(pts)
-    points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    rows = table.sort_values(["run", "step"], kind="stable")
+    val = rows["perf"].notna().to_numpy()
+    if how == "same":
+        ent = rows["entropy"].to_numpy()
+    else:
+        # block id: each validation closes the block of steps since the previous one (in its run)
+        block = np.cumsum(val) - val
+        ent = rows["entropy"].groupby([rows["run"].to_numpy(), block]).transform("mean").to_numpy()
+    points = rows.loc[val, cols].copy()
+    points["entropy"] = ent[val]
+    points = points.reset_index(drop=True)
     missing = points["entropy"].isna()
     return points.loc[~missing].reset_index(drop=True), int(missing.sum())
 
