@@ -120,9 +120,11 @@ class FitResults(ResultMixin):
         """A readable fixed-width table, one line per run, then the status legend (what ``scaling fit`` prints)."""
         level = round(100 * (1 - self.options.alpha))
         rows = []
-        for f in self.fits:
-            lo, hi = f.conf_int("ceiling")
-            clo, chi = f.conf_int("c")
+        frame = self.to_frame()  # the intervals of every run at once
+        bounds = frame[["ceiling_lo", "ceiling_hi", "c_lo", "c_hi"]].to_numpy()
+        c1 = frame[["ceiling_c1_lo", "ceiling_c1_hi"]].to_numpy(dtype=float) if "ceiling_c1_lo" in frame else None
+        for i, f in enumerate(self.fits):
+            lo, hi, clo, chi = bounds[i]
             rows.append(
                 {
                     "run": f.run,
@@ -136,7 +138,7 @@ class FitResults(ResultMixin):
                 }
             )
             if f.paper is not None:  # the c = 1 fit beside a free-c fit (scaling.fitting.forms)
-                lo1, hi1 = f.conf_int("ceiling_c1")
+                lo1, hi1 = c1[i]
                 flagged = FitStatus.FORM_DISAGREEMENT in f.flags
                 rows[-1].update(
                     {
