@@ -94,7 +94,7 @@ def simplerl() -> str:
     text = [
         "## Part 1: SimpleRL-Zoo (Qwen2.5, scores after RL), predicting the larger models",
         "",
-        f"Source: `{SIMPLERL.relative_to(ROOT.parent).as_posix()}` (percent). Errors are published minus predicted, in points "
+        "Source: `../shared/realdata/published/simplerl_zoo_qwen25.csv` (percent). Errors are published minus predicted, in points "
         "(a form's prediction cut to [0, 100]); `chosen` is the weighted prediction of `scaling extrapolate --value after_rl "
         "--task benchmark` fitted on the smaller models only. With three sizes only the two-coefficient forms are candidates "
         "(quadratic and saturating need four); with four, all six. `nan`: the form has no estimate on those sizes.",

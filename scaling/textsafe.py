@@ -61,3 +61,36 @@ def frame_text(frame: pd.DataFrame) -> pd.DataFrame:
     if out.index.dtype == object:
         out.index = out.index.map(_cell)
     return out
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def neutralise(v: object) -> object:
+    """``'`` + a string cell a spreadsheet would read as a formula; numbers and other cells unchanged."""
+    if isinstance(v, str) and v.startswith(_FORMULA_START) and not _is_number(v):
+        return "'" + v
+    return v
+
+
+def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every formula-like string cell and column name neutralised
+    (OWASP's advice on CSV injection); numbers are left alone.
+
+    >>> formula_safe(pd.DataFrame({"run": ["=cmd()", "-1.5", "a"], "x": [-1.0, 2.0, 3.0]}))["run"].tolist()
+    ["'=cmd()", '-1.5', 'a']
+    """
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or isinstance(safe[col].dtype, pd.StringDtype):
+            safe[col] = safe[col].map(neutralise)
+    safe.columns = [neutralise(c) for c in safe.columns]
+    return safe

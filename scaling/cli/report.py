@@ -9,7 +9,7 @@ import typer
 
 from scaling.cli.checks import check_r2_min, check_seed
 from scaling.cli.main import CI, Mode, app, data_command
-from scaling.cli.text import echo, fail
+from scaling.cli.text import SafeCsvOpt, echo, fail
 from scaling.comparison import CompareOptions
 from scaling.data.load import Dataset
 from scaling.data.summaries import Summaries
@@ -73,6 +73,7 @@ def report(
             "--perf-label", help="Name of the metric on axes, e.g. 'pass@1'. Default: accuracy for a metric in [0, 1]."
         ),
     ] = None,
+    safe_csv: SafeCsvOpt = False,
 ) -> None:
     """Write an HTML report: warnings first, data summary, per-run fits with statuses in words, figures,
     early prediction, algorithm comparison and results across model sizes (when the data allow them).
@@ -100,7 +101,7 @@ def report(
     study = Study.run(ds, settings)
     for msg in study.warnings.get("fit", ()):
         echo(f"warning: {msg}", err=True)
-    rep = write_report(study, out, title=title, perf_label=perf_label, per_run=per_run, svg=svg)
+    rep = write_report(study, out, title=title, perf_label=perf_label, per_run=per_run, svg=svg, safe_csv=safe_csv)
     results = study.fits
     counts = results.status_counts()
     echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))

@@ -19,7 +19,7 @@ from typing import Annotated, NoReturn
 import pandas as pd
 import typer
 
-from scaling.textsafe import frame_text, printable
+from scaling.textsafe import formula_safe, frame_text, neutralise, printable
 
 __all__ = ["SafeCsvOpt", "csv_safe", "echo", "fail", "frame_text", "neutralise", "printable"]
 
@@ -35,24 +35,6 @@ def fail(err: Exception | str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def neutralise(v: object) -> object:
-    """``'`` + a string cell a spreadsheet would read as a formula; numbers and other cells unchanged."""
-    if isinstance(v, str) and v.startswith(_FORMULA_START) and not _is_number(v):
-        return "'" + v
-    return v
-
-
 def csv_safe(frame: pd.DataFrame, out: Path | None, enabled: bool) -> pd.DataFrame:
     """The table to write to ``out``: with ``enabled`` and a CSV destination, formula-like string cells neutralised.
 
@@ -61,19 +43,14 @@ def csv_safe(frame: pd.DataFrame, out: Path | None, enabled: bool) -> pd.DataFra
     """
     if not enabled or out is None or out.suffix.lower() in (".json", ".parquet", ".pq"):
         return frame
-    safe = frame.copy()
-    for col in safe.columns:
-        if safe[col].dtype == object or isinstance(safe[col].dtype, pd.StringDtype):
-            safe[col] = safe[col].map(neutralise)
-    safe.columns = [neutralise(c) for c in safe.columns]
-    return safe
+    return formula_safe(frame)
 
 
 SafeCsvOpt = Annotated[
     bool,
     typer.Option(
         "--safe-csv",
-        help="In a CSV written with --out, prefix with ' every text cell starting with =, +, -, @, tab or CR, "
+        help="In a CSV written with --out (and the report's tables), prefix with ' every text cell starting with =, +, -, @, tab or CR, "
         "so a spreadsheet shows it instead of running it as a formula (numbers are left alone).",
     ),
 ]

@@ -11,12 +11,17 @@ with an entry in :attr:`Dataset.issues` naming the run, column, file line and va
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
+import lzma
 import math
 import re
 import warnings
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,7 +29,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from scaling.data.readers.textio import cut_field
+from scaling.data.readers.models import parse_params
+from scaling.data.readers.textio import MAX_STEP, cut_field
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
@@ -35,6 +41,16 @@ PerfScale = Literal["auto", "fraction", "percent", "none"]
 #: entropy or |perf| at least this large is rejected: squares and exponentials overflow double precision.
 HUGE = 1e100
 Align = Literal["same", "mean"]
+#: Compressed input is read through a counting decompressor that stops at this many bytes
+#: (2 GB), whatever the compressed size (:func:`decompressed_limit`).
+MAX_DECOMPRESSED_BYTES = 2_000_000_000
+#: ... and at this many times the compressed size, for files whose decompressed size exceeds
+#: :data:`MIN_DECOMPRESSED_LIMIT` (real CSV compresses 3-20 times, a "zip bomb" 1000 times).
+MAX_COMPRESSION_RATIO = 100
+#: Decompressed sizes up to this are always allowed (64 MB), however well the file compressed.
+MIN_DECOMPRESSED_LIMIT = 64_000_000
+#: The compressed suffixes :func:`read_file` reads, and their decompressors.
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": None}
 #: ``"auto"`` (detect a leading warm-up per run), ``"none"`` (keep every point) or a first step to keep.
 Warmup = Literal["auto", "none"] | int | float | str
 
@@ -141,16 +157,77 @@ def read_file(path: str | Path) -> pd.DataFrame:
             return frame
         if suffix in (".csv", ".tsv", ".txt"):
             return _read_delimited(path, "\t" if suffix == ".tsv" else None)
-        if suffix == ".gz":
+        if suffix in COMPRESSED:
             sep = "\t" if ".tsv" in path.name.lower() else ","
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+            with open_limited(path) as source:
+                frame = pd.read_csv(source, sep=sep, encoding="utf-8", dtype=str, keep_default_na=False, skipinitialspace=True)
             frame.index = frame.index + 2  # file line of each row: the header is line 1
             return frame
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, csv.Error) as err:
+    except DataError:
+        raise
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError, csv.Error, zipfile.BadZipFile, lzma.LZMAError) as err:
         raise DataError(f"{path}: cannot be read as {suffix[1:]}: {err}") from None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file, or a log (see `scaling ingest`)")
+    raise DataError(f"{path}: unsupported file type {suffix!r}; give a .csv, .tsv or .parquet file (.gz, .bz2, .xz or .zip compressed), or a log (see `scaling ingest`)")
+
+
+def decompressed_limit(compressed_size: int) -> int:
+    """The most bytes a compressed file of ``compressed_size`` bytes may decompress to.
+
+    :data:`MAX_COMPRESSION_RATIO` times the compressed size, but never less than
+    :data:`MIN_DECOMPRESSED_LIMIT` nor more than :data:`MAX_DECOMPRESSED_BYTES`.
+    """
+    return int(min(MAX_DECOMPRESSED_BYTES, max(MIN_DECOMPRESSED_LIMIT, MAX_COMPRESSION_RATIO * compressed_size)))
+
+
+class _CappedReader(io.RawIOBase):
+    """A binary stream that raises :class:`DataError` once more than ``limit`` bytes came out of ``inner``."""
+
+    def __init__(self, inner: io.IOBase, limit: int, path: Path) -> None:
+        super().__init__()
+        self._inner, self._limit, self._path, self._count = inner, limit, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._inner.readinto(buffer)
+        self._count += n or 0
+        if self._count > self._limit:
+            raise DataError(
+                f"{self._path}: decompresses to more than {self._limit / 1e6:.0f} MB "
+                f"(over {MAX_COMPRESSION_RATIO}x its size, or past the cap of {MAX_DECOMPRESSED_BYTES / 1e9:.1f} GB): "
+                "not read; decompress it yourself if it is genuine"
+            )
+        return n
+
+
+
+@contextmanager
+def open_limited(path: Path) -> Iterator[io.BufferedReader | Path]:
+    """``path`` itself, or for a compressed file (:data:`COMPRESSED`) a binary stream of its content that
+    raises :class:`DataError` past :func:`decompressed_limit` bytes (closed on leaving the block).
+
+    Raises
+    ------
+    DataError
+        A ``.zip`` archive that does not hold exactly one file.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in COMPRESSED:
+        yield path
+        return
+    with ExitStack() as stack:
+        if suffix == ".zip":
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise DataError(f"{path}: a .zip archive must hold exactly one table, it holds {len(names)} files")
+            inner = stack.enter_context(archive.open(names[0]))
+        else:
+            inner = stack.enter_context(COMPRESSED[suffix](path, "rb"))
+        yield io.BufferedReader(_CappedReader(inner, decompressed_limit(path.stat().st_size), path))
 
 
 _DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d*|,\d+)(?:[eE][-+]?\d+)?")
@@ -302,6 +379,24 @@ def _numeric(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return num.astype(float), (~blank) & num.isna()
 
 
+def _params(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parameter counts of a text column as :func:`~scaling.data.readers.models.parse_params` reads them
+    (``7e9``, ``"7B"``, ``"1.5b"``, ``"500M"``), and a mask of cells that are present but not counts."""
+    num, bad = _numeric(series)
+    if bad.any():
+        words = {w: _count_or_nan(w) for w in _text(series[bad]).unique()}
+        num[bad] = _text(series[bad]).map(words)
+        bad = bad & num.isna()
+    return num, bad
+
+
+def _count_or_nan(word: str) -> float:
+    try:
+        return parse_params(word)
+    except ValueError:
+        return math.nan
+
+
 def canonical(
     frame: pd.DataFrame,
     columns: ColumnMap | None = None,
@@ -340,16 +435,19 @@ def canonical(
     out["run"] = _text(frame[run_cols[0]]) if run_cols else Path(source).stem or "run"
     for c in run_cols[1:]:
         out["run"] = out["run"] + "/" + _text(frame[c])
+    if len(run_cols) > 1:
+        check_run_ids(frame[run_cols], out["run"], source)
     issues: list[dict] = []
     for f in ("step", "entropy", "perf", "params"):
         col = res[f]
         if col is None:
             out[f] = np.nan
             continue
-        num, bad = _numeric(frame[col])
+        num, bad = _params(frame[col]) if f == "params" else _numeric(frame[col])
         out[f] = num
+        problem = "is not a parameter count (such as 7e9, 7B or 500M)" if f == "params" else "is not a number"
         for idx in frame.index[bad]:
-            issues.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], "is not a number"))
+            issues.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], problem))
     out["model"] = _text(frame[res["model"]]) if res["model"] else out["run"]
     out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else ""
     out["seed"] = _text(frame[res["seed"]]) if res["seed"] else ""
@@ -358,6 +456,8 @@ def canonical(
     checks = [
         ("step", out["step"].isna() & ~_flagged(issues, res["step"], out), "step is missing"),
         ("step", ~np.isfinite(out["step"].fillna(0)), "step is not finite"),
+        ("step", np.isfinite(out["step"]) & ((out["step"] < 0) | (out["step"] >= MAX_STEP)), "step is out of range [0, 2**53)"),
+        ("step", np.isfinite(out["step"]) & (out["step"] % 1 != 0), "step is not an integer"),
         ("entropy", np.isinf(out["entropy"]), "entropy is infinite"),
         ("entropy", out["entropy"] < 0, "entropy is negative (entropy in nats is >= 0)"),
         ("perf", np.isinf(out["perf"]), "perf is infinite"),
@@ -378,13 +478,42 @@ def canonical(
     return table, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
 
 
+def check_run_ids(parts: pd.DataFrame, ids: pd.Series, source: str, limit: int = 3) -> None:
+    """Refuse run ids that two different tuples of run columns join to (``x/y`` + ``z`` and ``x`` + ``y/z``).
+
+    Raises
+    ------
+    DataError
+        One line naming the colliding tuples and the id they share.
+    """
+    cols = [str(c) for c in parts.columns]
+    tuples = pd.DataFrame({c: _text(parts.iloc[:, i]) for i, c in enumerate(cols)}).assign(_id=ids.to_numpy())
+    tuples = tuples.drop_duplicates()
+    clash = tuples[tuples["_id"].duplicated(keep=False)]
+    if clash.empty:
+        return
+    groups = []
+    for run, grp in list(clash.groupby("_id", sort=False))[:limit]:
+        shown = " and ".join("(" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, row)) + ")" for row in grp[cols].itertuples(index=False))
+        groups.append(f"{shown} both make run {run!r}")
+    more = clash["_id"].nunique() - len(groups)
+    raise DataError(
+        f"{source}: run columns {', '.join(cols)} joined with '/' do not identify runs: {'; '.join(groups)}"
+        + (f" (+{more} more)" if more > 0 else "")
+        + ". Remove '/' from the values, or name other --run columns"
+    )
+
+
 def _flagged(issues: list[dict], col: str | None, out: pd.DataFrame) -> pd.Series:
     rows = {i["row"] for i in issues if i["column"] == col}
     return pd.Series(out.index.isin(list(rows)), index=out.index)
 
 
 def _issue(run, column, row, value, problem) -> dict:
-    return dict(run=str(run), column=str(column), row=row, value=str(value), problem=problem)
+    text = str(value)
+    if len(text) > 40:  # a 5,000-digit cell is named, not printed
+        text = f"{text[:20]}...({len(text)} characters)"
+    return dict(run=str(run), column=str(column), row=row, value=text, problem=problem)
 
 
 def describe_issues(issues: pd.DataFrame, limit: int = 3) -> dict[str, str]:
@@ -438,6 +567,34 @@ def perf_units(perf: pd.Series, scale: PerfScale, column: str = "perf") -> tuple
     return 1.0, None, note
 
 
+def check_one_unit(table: pd.DataFrame, source: str, limit: int = 5) -> None:
+    """Refuse a file whose runs mix units: some with every perf in [0, 1], others reaching (1, 100].
+
+    Called when ``perf_scale="auto"`` read the file as percent: dividing a fraction run by 100 too
+    would make its ceiling 100 times too small.  The decision stays one per file (a run cannot
+    tell a low percent metric from a fraction), so mixed files are refused, not guessed per run.
+
+    Raises
+    ------
+    DataError
+        One line naming the runs in each unit and the ``--perf-scale`` to pass.
+    """
+    top = table.groupby("run", sort=False)["perf"].max()
+    top = top[top.notna()]
+    fraction, percent = top.index[top <= 1].tolist(), top.index[top > 1].tolist()
+    if fraction and percent:
+        raise DataError(
+            f"{source}: perf mixes units: {len(percent)} run(s) reach values above 1 (percent?): {_some(percent, limit)}; "
+            f"{len(fraction)} run(s) stay within [0, 1] (fraction?): {_some(fraction, limit)}. "
+            "Convert them to one unit, or pass --perf-scale percent (all are percent) or --perf-scale none"
+        )
+
+
+def _some(names: list, limit: int) -> str:
+    shown = ", ".join(repr(str(n)) for n in names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
 def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     """One ``(entropy, perf)`` pair per validation point.
 
@@ -460,19 +617,17 @@ def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     if how not in ("same", "mean"):
         raise ValueError(f"align must be 'same' or 'mean', got {how!r}")
     cols = [*CANONICAL, *(c for c in OPTIONAL if c in table.columns)]
-    parts = []
-    for _, run in table.sort_values(["run", "step"], kind="stable").groupby("run", sort=False):
-        val = run["perf"].notna().to_numpy()
-        if how == "same":
-            ent = run["entropy"].to_numpy()
-        else:
-            # block id: each validation closes the block of steps since the previous one
-            block = np.concatenate([[0], np.cumsum(val)[:-1]])
-            ent = run.groupby(block)["entropy"].transform("mean").to_numpy()
-        pts = run.loc[val, cols].copy()
-        pts["entropy"] = ent[val]
-        parts.append(pts)
-    points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    rows = table.sort_values(["run", "step"], kind="stable")
+    val = rows["perf"].notna().to_numpy()
+    if how == "same":
+        ent = rows["entropy"].to_numpy()
+    else:
+        # block id: each validation closes the block of steps since the previous one (in its run)
+        block = np.cumsum(val) - val
+        ent = rows["entropy"].groupby([rows["run"].to_numpy(), block]).transform("mean").to_numpy()
+    points = rows.loc[val, cols].copy()
+    points["entropy"] = ent[val]
+    points = points.reset_index(drop=True)
     missing = points["entropy"].isna()
     return points.loc[~missing].reset_index(drop=True), int(missing.sum())
 
@@ -530,6 +685,8 @@ def load(
     if valid.empty:
         raise DataError(f"{name}: no valid run left; problems: " + " | ".join(f"{r}: {m}" for r, m in invalid.items()))
     divisor, prange, note = perf_units(valid["perf"], perf_scale, column=(columns.perf if columns is not None and columns.perf else "perf"))
+    if perf_scale == "auto" and divisor != 1.0:
+        check_one_unit(valid, name)
     if note:
         notes.append(note)
     valid = valid.assign(perf=valid["perf"] / divisor)

@@ -77,7 +77,7 @@ def load(
     DataError
         When nothing usable can be read (the message names the file, column or key).
     ValueError
-        For an unknown ``format``.
+        For an unknown ``format``, or ``entropy_key``, ``perf_key`` or ``meta`` given with a tidy table.
 
     Examples
     --------
@@ -94,15 +94,18 @@ def load(
     columns = ColumnMap.parse(
         run=run_cols, model=model, params=params, algorithm=algorithm, seed=seed, task=task, step=step, entropy=entropy, perf=perf
     )
+    log_only = {"entropy_key": entropy_key, "perf_key": perf_key, "meta": meta}
     frames = [s for s in sources if isinstance(s, pd.DataFrame)]
     paths = [Path(s) for s in sources if not isinstance(s, pd.DataFrame)]
     if frames and paths:
         raise ValueError("give either DataFrames or files, not both")
     if frames:
+        refuse_log_options(log_only)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return load_tidy(frame, columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
     tidy = format == "tidy" or (format == "auto" and all(is_tidy(p) for p in paths))
     if tidy:
+        refuse_log_options(log_only)
         if len(paths) == 1:
             return load_tidy(paths[0], columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
         parts = []
@@ -114,6 +117,22 @@ def load(
         return load_tidy(pd.concat(parts, ignore_index=True), columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
     table = read_source(paths, format=format, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
     return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup)
+
+
+def refuse_log_options(options: Mapping[str, Any]) -> None:
+    """Refuse options that only training logs use (``entropy_key``, ``perf_key``, ``meta``) for a tidy table.
+
+    Raises
+    ------
+    ValueError
+        Naming the options given, and what to use instead.
+    """
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} apply to training logs only and the input is a tidy table: leave them out "
+            "(name the table's columns with entropy=, perf=, model=, ... instead)"
+        )
 
 
 def is_tidy(path: Path) -> bool:

@@ -97,7 +97,7 @@ def detect_warmup(entropy, perf, step=None) -> tuple[int, str]:
     n = S.size
     kmax = min(MAX_WARMUP, n - MIN_REST)
     if kmax < 1:
-        return 0, f"not tested: {n} points (a warm-up test needs at least {MIN_REST + 1})"
+        return 0, _untested(n)
     s_unit, y_unit = float(np.max(np.abs(S))), float(np.ptp(y))
     if s_unit <= 0 or y_unit <= 0:
         return 0, "not tested: entropy or performance has no spread"
@@ -107,6 +107,11 @@ def detect_warmup(entropy, perf, step=None) -> tuple[int, str]:
         if ok:
             return k, why
     return 0, "no leading points below the curve of the later points"
+
+
+def _untested(n: int) -> str:
+    """The reason of a run too short for the test (``n`` usable points, at most :data:`MIN_REST`)."""
+    return f"not tested: {n} points (a warm-up test needs at least {MIN_REST + 1})"
 
 
 def _is_warmup(S: np.ndarray, y: np.ndarray, k: int, y_unit: float) -> tuple[bool, str]:
@@ -182,26 +187,37 @@ def apply_warmup(points: pd.DataFrame, warmup: str | int | float | None = "auto"
         Run -> :class:`WarmUp`, for every run of ``points``.
     """
     how = parse_warmup(warmup)
-    out: dict[str, WarmUp] = {}
-    drop = np.zeros(len(points), dtype=bool)
     if len(points) == 0:
-        return points, out
-    for run, grp in points.groupby("run", sort=False):
-        grp = grp.sort_values("step", kind="stable")
-        if how == "none":
-            out[str(run)] = WarmUp(0, (), "warm-up detection off (warmup='none')")
-            continue
-        if how == "auto":
-            k, why = detect_warmup(grp["entropy"].to_numpy(), grp["perf"].to_numpy(), grp["step"].to_numpy())
-            idx = grp.index[:k]
-        else:
-            idx = grp.index[grp["step"].to_numpy() < how]
-            k = len(idx)
-            why = f"points with step < {how:g} left out (warmup={how:g})"
-        steps = tuple(float(s) for s in points.loc[idx, "step"])
-        out[str(run)] = WarmUp(int(k), steps, why)
-        drop[points.index.get_indexer(idx)] = True
+        return points, {}
+    names = [str(r) for r in pd.unique(points["run"])]
+    if how == "none":
+        off = WarmUp(0, (), "warm-up detection off (warmup='none')")
+        return points.reset_index(drop=True), dict.fromkeys(names, off)
+    if how == "auto":
+        drop, reasons = _detect_all(points)
+    else:
+        drop = (points["step"] < how).to_numpy()
+        reasons = dict.fromkeys(names, f"points with step < {how:g} left out (warmup={how:g})")
+    left_out = points.loc[drop].sort_values("step", kind="stable").groupby("run", sort=False)["step"]
+    steps = {str(r): tuple(float(v) for v in s) for r, s in left_out}
+    out = {r: WarmUp(len(steps.get(r, ())), steps.get(r, ()), reasons[r]) for r in names}
     return points.loc[~drop].reset_index(drop=True), out
+
+
+def _detect_all(points: pd.DataFrame) -> tuple[np.ndarray, dict[str, str]]:
+    """:func:`detect_warmup` of every run: the rows left out and each run's reason.  Runs too short
+    for the test are told apart in one pass; only the others are examined one by one."""
+    usable = np.isfinite(points[["entropy", "perf", "step"]].to_numpy(dtype=float)).all(axis=1)
+    counts = pd.Series(usable, index=points.index).groupby(points["run"].to_numpy(), sort=False).sum()
+    reasons = {str(r): _untested(int(n)) for r, n in counts.items()}
+    drop = np.zeros(len(points), dtype=bool)
+    tested = counts.index[np.minimum(MAX_WARMUP, counts.to_numpy() - MIN_REST) >= 1]
+    rows = points[points["run"].isin(tested)]
+    for run, grp in rows.groupby("run", sort=False):
+        grp = grp.sort_values("step", kind="stable")
+        k, reasons[str(run)] = detect_warmup(grp["entropy"].to_numpy(), grp["perf"].to_numpy(), grp["step"].to_numpy())
+        drop[points.index.get_indexer(grp.index[:k])] = True
+    return drop, reasons
 
 
 def describe(run: str, w: WarmUp) -> str:

@@ -14,7 +14,7 @@ from scaling.data.load import Dataset
 from scaling.data.runtable import make_ident
 from scaling.data.warmup import WarmUp
 from scaling.fitting import forms
-from scaling.fitting.engine import fit_runs
+from scaling.fitting.engine import BatchFit, fit_runs
 from scaling.fitting.shared import fit_shared
 from scaling.fitting.single import (
     CORE_COLUMNS,
@@ -50,6 +50,10 @@ class FitResults(ResultMixin):
         Run -> number of leading validation points left out as warm-up (see
         :attr:`scaling.data.load.Dataset.warmup`); the last column ``n_warmup`` of :meth:`to_frame`
         (absent when empty, i.e. for fits not made from a Dataset).
+    batch : BatchFit or None
+        The batch fit the fitted runs' :class:`RunFit` objects came from (``fit_dataset`` with mode
+        free or paper): :meth:`to_frame` builds their rows from its arrays in one go instead of one
+        frame per run.  Ignored unless its runs' estimates are those of :attr:`fits`.
     """
 
     _plot_kind: ClassVar[str | None] = "fit_grid"
@@ -60,6 +64,7 @@ class FitResults(ResultMixin):
     notes: tuple[str, ...] = ()
     issues: pd.DataFrame | None = None
     warmup: dict = field(default_factory=dict)
+    batch: BatchFit | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.fits)
@@ -75,9 +80,7 @@ class FitResults(ResultMixin):
 
     def to_frame(self) -> pd.DataFrame:
         """One row per run: the core columns first, then intervals of a, b, c, AICc and messages, then ``n_warmup``."""
-        frame = pd.concat([f.to_frame() for f in self.fits], ignore_index=True)
-        rest = [c for c in frame.columns if c not in CORE_COLUMNS]
-        frame = frame[CORE_COLUMNS + rest]
+        frame = fits_frame(self.fits, self.batch)
         if self.warmup:  # known when the fits come from a Dataset (fit_dataset)
             frame["n_warmup"] = [int(self.warmup.get(f.run, 0)) for f in self.fits]
         return frame
@@ -117,9 +120,11 @@ class FitResults(ResultMixin):
         """A readable fixed-width table, one line per run, then the status legend (what ``scaling fit`` prints)."""
         level = round(100 * (1 - self.options.alpha))
         rows = []
-        for f in self.fits:
-            lo, hi = f.conf_int("ceiling")
-            clo, chi = f.conf_int("c")
+        frame = self.to_frame()  # the intervals of every run at once
+        bounds = frame[["ceiling_lo", "ceiling_hi", "c_lo", "c_hi"]].to_numpy()
+        c1 = frame[["ceiling_c1_lo", "ceiling_c1_hi"]].to_numpy(dtype=float) if "ceiling_c1_lo" in frame else None
+        for i, f in enumerate(self.fits):
+            lo, hi, clo, chi = bounds[i]
             rows.append(
                 {
                     "run": f.run,
@@ -133,7 +138,7 @@ class FitResults(ResultMixin):
                 }
             )
             if f.paper is not None:  # the c = 1 fit beside a free-c fit (scaling.fitting.forms)
-                lo1, hi1 = f.conf_int("ceiling_c1")
+                lo1, hi1 = c1[i]
                 flagged = FitStatus.FORM_DISAGREEMENT in f.flags
                 rows[-1].update(
                     {
@@ -155,6 +160,56 @@ class FitResults(ResultMixin):
                 "\nnegative favours free c; forms: where the two ceiling intervals do not overlap, the form to believe."
             )
         return out
+
+
+def fits_frame(fits: Sequence[RunFit], batch: BatchFit | None = None) -> pd.DataFrame:
+    """The rows :meth:`RunFit.to_frame` of ``fits``, one per fit, core columns first.
+
+    Parameters
+    ----------
+    fits : sequence of RunFit
+        The fits, with distinct run ids.
+    batch : BatchFit, optional
+        Where some of ``fits`` came from (:meth:`BatchFit.to_fits`): their rows come from
+        :meth:`BatchFit.to_frame` (arrays, one frame for all runs) with each fit's own message;
+        the other fits make one frame each.  Used only when its estimates equal those fits'.
+
+    Returns
+    -------
+    DataFrame
+        The same columns, in the same order and with the same values, as concatenating the
+        per-run frames.
+    """
+    pos = {f.run: i for i, f in enumerate(fits)}
+    in_batch = _batch_rows(fits, batch, pos)
+    parts: list[pd.DataFrame] = []
+    if in_batch is not None:
+        parts.append(batch.to_frame().set_axis(in_batch))
+    taken = set() if in_batch is None else set(in_batch.tolist())
+    parts += [fit.to_frame().set_axis([i]) for i, fit in enumerate(fits) if i not in taken]
+    columns: dict[str, None] = {}
+    first_batch = min(taken) if taken else -1
+    rank = {i: j for j, i in enumerate(sorted(set(range(len(fits))) - taken))}
+    for i in range(len(fits)):  # the order pd.concat of the per-run frames would give its columns
+        if i == first_batch:
+            columns.update(dict.fromkeys(parts[0].columns))
+        elif i not in taken:
+            columns.update(dict.fromkeys(parts[(1 if taken else 0) + rank[i]].columns))
+    frame = pd.concat(parts).sort_index().reset_index(drop=True) if parts else pd.DataFrame()
+    frame = frame.reindex(columns=[c for c in CORE_COLUMNS if c in columns] + [c for c in columns if c not in CORE_COLUMNS])
+    if taken:
+        frame["message"] = [f.message for f in fits]  # messages can grow after the batch (warm-up)
+    return frame
+
+
+def _batch_rows(fits: Sequence[RunFit], batch: BatchFit | None, pos: dict[str, int]) -> np.ndarray | None:
+    """Positions in ``fits`` of the runs of ``batch``, or None when it does not describe them."""
+    if batch is None or len(batch) == 0 or any(r not in pos for r in batch.run_ids):
+        return None
+    rows = np.array([pos[r] for r in batch.run_ids])
+    theta = np.array([fits[i].theta for i in rows])
+    same = np.array_equal(theta, batch.theta, equal_nan=True) and [fits[i].status for i in rows] == list(batch.status)
+    return rows if same else None
 
 
 def _num(x: float, digits: int = 4) -> str:
@@ -191,6 +246,7 @@ def fit_dataset(
     opts = replace(options or FitOptions(), perf_range=data.perf_range)
     runs = run_points(data.points)
     fits: dict[str, RunFit] = {}
+    batch = None
     if mode == "shared":
         keys = list(share_by) if share_by else []
         missing = [k for k in keys if k not in data.points.columns]
@@ -202,7 +258,8 @@ def fit_dataset(
             for run, fit in zip(members, fit_shared([runs[m] for m in members], opts)):
                 fits[run] = fit
     else:  # the engine, with the full grid so that every fit keeps its profile RSS(c)
-        fits.update(zip(runs, fit_runs(list(runs.values()), mode, opts, search="full").to_fits()))
+        batch = fit_runs(list(runs.values()), mode, opts, search="full")
+        fits.update(zip(runs, batch.to_fits()))
     for run, why in data.invalid.items():
         fits[run] = no_estimate(_no_points(run), mode, opts, FitStatus.INVALID_DATA, why)
     ordered = tuple(fits[r] for r in data.runs if r in fits)
@@ -212,7 +269,7 @@ def fit_dataset(
     warm = {r: w for r, w in data.warmup.items() if isinstance(w, WarmUp) and w.n > 0}
     ordered = tuple(replace(f, message=_with_warmup(f.message, warm[f.run])) if f.run in warm else f for f in ordered)
     counts = {f.run: warm[f.run].n if f.run in warm else 0 for f in ordered}
-    return FitResults(ordered, mode, opts, data.notes, data.issues, counts)
+    return FitResults(ordered, mode, opts, data.notes, data.issues, counts, batch)
 
 
 def _no_points(run: str) -> RunPoints:

@@ -856,6 +856,7 @@ class BatchFit(ResultMixin):
         if grids is None and self.mode == "free":
             grids, profs = _profiles_for(self, idx)
         papers = dict(zip(idx, self.paper.to_fits(idx))) if self.paper is not None else {}
+        ok = self.has_estimate  # once: each call looks at every run
         out = []
         for i in idx:
             r = self.runs[i]
@@ -873,7 +874,7 @@ class BatchFit(ResultMixin):
                 step=r.step,
                 perf_range=self.options.perf_range,
             )
-            if not self.has_estimate[i]:
+            if not ok[i]:
                 out.append(RunFit(**base, theta=np.full(3, np.nan), cov=np.full((3, 3), np.nan)))
                 continue
             free = self.mode == "free"
@@ -904,7 +905,8 @@ class BatchFit(ResultMixin):
 def _profiles_for(res: BatchFit, idx) -> tuple[dict, dict]:
     """Full-grid profiles of the runs ``idx`` (grouped by length), as ``law.varpro`` reports them."""
     grids, profs = {}, {}
-    want = [i for i in idx if res.has_estimate[i]]
+    ok = res.has_estimate
+    want = [i for i in idx if ok[i]]
     by_n: dict[int, list[int]] = {}
     lengths = res.runs.lengths
     for i in want:

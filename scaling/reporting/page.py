@@ -75,6 +75,7 @@ from scaling.reporting.fit_sections import (
 )
 from scaling.reporting.sections import across_section, compare_section, forecast_section
 from scaling.study import Study
+from scaling.textsafe import formula_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -247,6 +248,7 @@ def write_report(
     per_run: bool = True,
     dpi: int = 100,
     svg: bool = False,
+    safe_csv: bool = False,
 ) -> Report:
     """Write the HTML report of a study, its figures (PNG) and tables (CSV) into ``out_dir``.
 
@@ -276,6 +278,9 @@ def write_report(
         Resolution of the PNG figures.
     svg : bool
         Also write every figure as ``figures/NAME.svg`` (draws each figure a second time).
+    safe_csv : bool
+        Neutralise formula-like text cells of ``tables/*.csv`` (:func:`scaling.textsafe.formula_safe`,
+        the CLI's ``--safe-csv``).
 
     Returns
     -------
@@ -374,7 +379,7 @@ def write_page(
         for s in built:
             for tname, frame in s.tables:
                 fname = f"{_slug(tname, 80)}.csv"
-                frame.to_csv(work / "tables" / fname, index=False)
+                (formula_safe(frame) if safe_csv else frame).to_csv(work / "tables" / fname, index=False)
                 table_paths.append(out / "tables" / fname)
             inner = s.html
             loose = []

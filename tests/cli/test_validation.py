@@ -125,3 +125,18 @@ def test_to_far_outside_the_sizes_is_a_warning(shared_dir):
     res = runner.invoke(app, ["extrapolate", str(toy), "--run", "task,model,algorithm,seed", "--perf", "val_acc", "--tasks", "add4", "--to", "1e-300"])
     assert res.exit_code == 0, res.output
     assert "warning: --to 1e-300 is 305.6 decades below the smallest fitted size (task add4)" in res.output
+
+
+def test_report_safe_csv_neutralises_formula_cells_in_the_report_tables(tmp_path):
+    path = _curves(tmp_path / "f.csv", ["=cmd()", "@SUM(A1)", "plain"])
+    quick = ["--no-per-run", "--no-forecast", "--no-compare", "--no-across"]
+    safe, raw = tmp_path / "safe", tmp_path / "raw"
+    assert runner.invoke(app, ["report", str(path), "-o", str(safe), "--safe-csv", *quick]).exit_code == 0
+    assert runner.invoke(app, ["report", str(path), "-o", str(raw), *quick]).exit_code == 0
+    tables = sorted(p.name for p in (safe / "tables").glob("*.csv"))
+    assert tables and tables == sorted(p.name for p in (raw / "tables").glob("*.csv"))
+    cells = lambda d: {str(v) for t in tables for v in pd.read_csv(d / "tables" / t, dtype=str).to_numpy().ravel()}  # noqa: E731
+    safe_cells, raw_cells = cells(safe), cells(raw)
+    assert "=cmd()" in raw_cells and "@SUM(A1)" in raw_cells  # the runs' names reach the tables
+    assert not any(c.startswith(("=", "+", "@")) for c in safe_cells)
+    assert "'=cmd()" in safe_cells and "'@SUM(A1)" in safe_cells
