@@ -85,7 +85,7 @@ def report(
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
     if isinstance(ds, Summaries):
-        _table_report(ds, out, level, title, perf_label, svg)
+        _table_report(ds, out, level, title, perf_label, svg, safe_csv)
         return
     if share_by is not None and mode != Mode.shared:
         fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
@@ -115,14 +115,14 @@ def report(
     )
 
 
-def _table_report(summ: Summaries, out: Path, level: float, title: str | None, perf_label: str | None, svg: bool) -> None:
+def _table_report(summ: Summaries, out: Path, level: float, title: str | None, perf_label: str | None, svg: bool, safe_csv: bool) -> None:
     """``scaling report TABLE --value COL``: stage 2 on the table, then its page."""
     from scaling.across.summaries import fit_summaries
     from scaling.cli.across import _run_quietly
     from scaling.reporting.table_page import write_table_report
 
     res = _run_quietly(fit_summaries, summ, level=level)
-    rep = write_table_report(res, out, title=title, perf_label=perf_label, svg=svg)
+    rep = write_table_report(res, out, title=title, perf_label=perf_label, svg=svg, safe_csv=safe_csv)
     for r in res:
         echo(f"  {r.task or '(all)'}: {r.label if r.choice.has_estimate else 'no prediction: ' + r.message}")
     echo(f"{len(rep.warnings)} warning(s) listed at the top of the page")

@@ -328,7 +328,7 @@ def write_report(
     )
     return write_page(
         out, built, skipped, warning_items, title=title or "Entropy–performance report", meta=meta, dpi=dpi, svg=svg,
-        no_warnings="No warnings: every run loaded and every fit has status ok.",
+        no_warnings="No warnings: every run loaded and every fit has status ok.", safe_csv=safe_csv,
     )  # fmt: skip
 
 
@@ -343,12 +343,14 @@ def write_page(
     dpi: int = 100,
     svg: bool = False,
     no_warnings: str = "No warnings.",
+    safe_csv: bool = False,
 ) -> Report:
     """Render built sections into ``out_dir``: ``index.html``, ``figures/`` (PNG, SVG) and ``tables/`` (CSV).
 
     The directory is written as a whole (:func:`scaling.outputs.report_dir`): built beside it
     and swapped in when complete.  ``meta`` is the line under the title (the scaling version
-    and the time are added); ``no_warnings`` is shown when ``warning_items`` is empty.
+    and the time are added); ``no_warnings`` is shown when ``warning_items`` is empty;
+    ``safe_csv`` neutralises cells of the CSV tables that a spreadsheet would run as formulas.
 
     Returns
     -------

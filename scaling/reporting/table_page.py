@@ -92,6 +92,7 @@ def write_table_report(
     perf_label: str | None = None,
     dpi: int = 100,
     svg: bool = False,
+    safe_csv: bool = False,
 ) -> Report:
     """Write the report of a per-model table into ``out_dir`` (``index.html``, ``figures/``, ``tables/``).
 
@@ -106,6 +107,8 @@ def write_table_report(
     title, perf_label : str, optional
     dpi : int
     svg : bool
+    safe_csv : bool
+        Neutralise CSV cells a spreadsheet would run as formulas.
 
     Returns
     -------
@@ -127,4 +130,5 @@ def write_table_report(
         else:
             warn.append(f"Task {r.task or '(all)'}: no prediction ({r.message})")
     meta = f"{summ.source or 'table'} · column {summ.value_name} · {len(res.results)} task(s) · {summ.table['model'].nunique()} model(s)"
-    return write_page(out_dir, built, skipped, warn, title=title or "Per-model scores across sizes", meta=meta, dpi=dpi, svg=svg)
+    return write_page(out_dir, built, skipped, warn, title=title or "Per-model scores across sizes", meta=meta, dpi=dpi, svg=svg,
+                      safe_csv=safe_csv)
