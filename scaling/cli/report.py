@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from scaling.across.summaries import fit_summaries
+from scaling.cli.across import _run_quietly
 from scaling.cli.checks import check_r2_min, check_seed
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.cli.text import SafeCsvOpt, echo, fail
@@ -16,6 +18,7 @@ from scaling.data.summaries import Summaries
 from scaling.fitting.single import FitOptions
 from scaling.forecasting.forecast import ForecastOptions
 from scaling.reporting.page import write_report
+from scaling.reporting.table_page import write_table_report
 from scaling.study import Study, StudySettings
 
 
@@ -117,10 +120,6 @@ def report(
 
 def _table_report(summ: Summaries, out: Path, level: float, title: str | None, perf_label: str | None, svg: bool, safe_csv: bool) -> None:
     """``scaling report TABLE --value COL``: stage 2 on the table, then its page."""
-    from scaling.across.summaries import fit_summaries
-    from scaling.cli.across import _run_quietly
-    from scaling.reporting.table_page import write_table_report
-
     res = _run_quietly(fit_summaries, summ, level=level)
     rep = write_table_report(res, out, title=title, perf_label=perf_label, svg=svg, safe_csv=safe_csv)
     for r in res:
