@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from scaling.cli.checks import check_r2_min, check_seed
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.cli.text import echo, fail
-from scaling.comparison import CompareOptions
-from scaling.data.load import Dataset
-from scaling.data.summaries import Summaries
-from scaling.fitting.single import FitOptions
-from scaling.forecasting.forecast import ForecastOptions
-from scaling.reporting.page import write_report
-from scaling.study import Study, StudySettings
+
+if TYPE_CHECKING:  # the library is imported by the command when it runs, not for --help
+    from scaling.data.load import Dataset
+    from scaling.data.summaries import Summaries
 
 
 @app.command("report")
@@ -83,11 +80,19 @@ def report(
     ranked by backtest and the predicted value of 2x, 4x and 10x the largest model.
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
+    from scaling.data.summaries import Summaries
+
     if isinstance(ds, Summaries):
         _table_report(ds, out, level, title, perf_label, svg)
         return
     if share_by is not None and mode != Mode.shared:
         fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
+    from scaling.comparison import CompareOptions
+    from scaling.fitting.single import FitOptions
+    from scaling.forecasting.forecast import ForecastOptions
+    from scaling.reporting.page import write_report
+    from scaling.study import Study, StudySettings
+
     analyses = tuple(name for name, on in (("forecast", forecast), ("compare", compare), ("across", across)) if on)
     settings = StudySettings(
         mode=mode.value,

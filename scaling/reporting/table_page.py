@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scaling.plotting.figures import plot_vs_params
 from scaling.reporting.blocks import Report, ReportFigure, Section, _slug, esc, html_table, paragraph, ranking_table
 from scaling.reporting.page import write_page
 from scaling.study import SummaryResult, SummaryResults  # the report imports no analysis module itself
@@ -25,8 +26,6 @@ def _num(v: float, digits: int = 4) -> str:
 
 def task_section(r: SummaryResult, multiples: Sequence[float], perf_label: str, scale: float) -> Section:
     """One task's section: values, ranking of the forms, predictions and the figure."""
-    from scaling.plotting.figures import plot_vs_params
-
     level = round(100 * r.ceiling.level)
     unit = " (points)" if scale == 100 else ""
     vals = r.values
