@@ -5,17 +5,23 @@ unit: run, model or size), ``_repr_html_()`` for notebooks and ``plot()``.  Figu
 :mod:`scaling.plotting`, a layer above the analyses, which registers one drawing function per
 kind of figure with :func:`register_plot`.  A result names its kind (``_plot_kind``) and hands
 the drawing function its inputs (``_plot_inputs``), so it can draw itself without importing the
-plotting layer.
+plotting layer.  The first :meth:`ResultMixin.plot` of a kind not yet registered imports
+:mod:`scaling.plotting` by name (:data:`PLOTTING_MODULE`), which registers them all: ``.plot()``
+works whatever was imported before, and only a figure pays for matplotlib.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pandas as pd
 
 _PLOTTERS: dict[str, Callable[..., Any]] = {}
+
+#: the module whose import registers every figure (imported by name: it is a layer above this one).
+PLOTTING_MODULE = "scaling.plotting"
 
 
 def register_plot(kind: str, func: Callable[..., Any]) -> None:
@@ -49,6 +55,8 @@ class ResultMixin:
         kind = self._plot_kind
         if kind is None:
             raise TypeError(f"{type(self).__name__} has no figure; plot its parts or its to_frame()")
+        if kind not in _PLOTTERS:
+            importlib.import_module(PLOTTING_MODULE)
         if kind not in _PLOTTERS:
             raise TypeError(f"no figure is registered for {kind!r}; import scaling.plotting first")
         args, defaults = self._plot_inputs()

@@ -11,8 +11,10 @@ cells before it is laid out with ``to_string``.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # C0 controls, DEL and C1 controls; printable(keep_newline=True) keeps newline (layout).
 # Invisible format characters (Unicode category Cf and the line/paragraph separators):
@@ -53,6 +55,8 @@ def _cell(v: object) -> object:
 
 def frame_text(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose string cells, column names and index labels have control characters escaped."""
+    import pandas as pd  # here, not at the top: the CLI's --help loads this module without pandas
+
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype):
@@ -85,9 +89,12 @@ def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with every formula-like string cell and column name neutralised
     (OWASP's advice on CSV injection); numbers are left alone.
 
+    >>> import pandas as pd
     >>> formula_safe(pd.DataFrame({"run": ["=cmd()", "-1.5", "a"], "x": [-1.0, 2.0, 3.0]}))["run"].tolist()
     ["'=cmd()", '-1.5', 'a']
     """
+    import pandas as pd  # not at module level: the CLI's --help imports this module
+
     safe = frame.copy()
     for col in safe.columns:
         if safe[col].dtype == object or isinstance(safe[col].dtype, pd.StringDtype):

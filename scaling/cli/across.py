@@ -9,21 +9,21 @@ import warnings
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
-import pandas as pd
 import typer
 
-from scaling.across.backtest import backtest_sizes
-from scaling.across.predict import AcrossResults, fit_across
-from scaling.across.predict import plan as plan_size
-from scaling.across.summaries import QUANTITY_CURVES, QUANTITY_TABLE, SummaryResults, backtest_summaries, fit_summaries
 from scaling.cli.checks import check_r2_min, check_seed, warn_far
 from scaling.cli.main import app, data_command, fail, write_table
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
-from scaling.data.load import Dataset
-from scaling.data.summaries import Summaries
+
+if TYPE_CHECKING:  # the library (numpy, pandas, scipy, ...) is imported by the commands when they run, not for --help
+    import pandas as pd
+
+    from scaling.across.predict import AcrossResults
+    from scaling.across.summaries import SummaryResults
+    from scaling.data.load import Dataset
+    from scaling.data.summaries import Summaries
 
 
 class Link(str, Enum):
@@ -91,6 +91,8 @@ def _csv_list(text: str | None) -> list[str] | None:
 
 
 def _numbers(text: str, name: str) -> list[float]:
+    import numpy as np
+
     try:
         vals = [float(s) for s in text.split(",") if s.strip()]
     except ValueError:
@@ -116,6 +118,8 @@ def _run_quietly(func: Callable, *args, **kwargs):
 
 def _fit_table(summ: Summaries, tasks, method, link, form, level) -> SummaryResults:
     """Stage 2 on a per-model table (--value); the method is OLS without --se."""
+    from scaling.across.summaries import fit_summaries
+
     res = _run_quietly(fit_summaries, summ, tasks=_csv_list(tasks), method=method.value if summ.has_se else None,
                        link=link.value if link is not None else None, form=form.value, level=level)  # fmt: skip
     if not any(r.ceiling.has_estimate for r in res):
@@ -125,6 +129,9 @@ def _fit_table(summ: Summaries, tasks, method, link, form, level) -> SummaryResu
 
 
 def _fit(ds: Dataset | Summaries, tasks, mode, c, method, link, form, level, algorithms, r2_min, n_boot, seed) -> AcrossResults | SummaryResults:
+    from scaling.across.predict import fit_across
+    from scaling.data.summaries import Summaries
+
     if isinstance(ds, Summaries):
         if algorithms:
             fail("--algorithms selects runs of curves; a per-model table (--value) has none")
@@ -141,6 +148,8 @@ def _fit(ds: Dataset | Summaries, tasks, mode, c, method, link, form, level, alg
 
 
 def _fmt(v: float, digits: int = 4) -> str:
+    import numpy as np
+
     return "" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
@@ -181,6 +190,12 @@ def extrapolate(
     regresses that value: the predictions are final scores, not ceilings.
     Example: scaling extrapolate data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4 --to 3e9,7e10
     """
+    import numpy as np
+    import pandas as pd
+
+    from scaling.across.summaries import QUANTITY_CURVES, QUANTITY_TABLE
+    from scaling.data.summaries import Summaries
+
     sizes = _numbers(to, "--to")
     if isinstance(ds, Summaries) and ci == Interval.bootstrap:
         fail("--ci bootstrap resamples training curves; a per-model table (--value) has analytic intervals only")
@@ -266,6 +281,9 @@ def backtest_sizes_cmd(
     covered it and how many decades the extrapolation reached, for each mean form.
     Example: scaling backtest-sizes data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4
     """
+    from scaling.across.summaries import QUANTITY_TABLE, backtest_summaries
+    from scaling.data.summaries import Summaries
+
     if isinstance(ds, Summaries):
         echo(f"backtest of {QUANTITY_TABLE}, column {ds.value_name}{'' if ds.has_se else ' (no --se: OLS)'}")
         bt = _run_quietly(backtest_summaries, ds, tasks=_csv_list(tasks), method=method.value if ds.has_se else None, level=level, max_out=max_out)
@@ -275,6 +293,8 @@ def backtest_sizes_cmd(
 
 
 def _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_min):
+    from scaling.across.backtest import backtest_sizes
+
     c_value = c if c is not None else (1.0 if mode == CMode.paper else None)
     bt = _run_quietly(
         backtest_sizes, ds, tasks=_csv_list(tasks), c=c_value, method=method.value, level=level,
@@ -289,6 +309,9 @@ def _backtest_curves(ds, method, mode, c, tasks, algorithms, level, max_out, r2_
 
 
 def _show_backtest(bt, level: float, out: Path | None, safe_csv: bool = False) -> None:
+    import numpy as np
+    import pandas as pd
+
     rows = bt.rows
     if rows.empty:
         fail("no backtest could be run: every task needs at least 3 sizes with usable runs")
@@ -345,6 +368,13 @@ def plan_cmd(
 
     Example: scaling plan data/runs.csv --run task,model,algorithm,seed --perf val_acc --tasks add4 --target 0.6 --prob 0.8
     """
+    import numpy as np
+    import pandas as pd
+
+    from scaling.across.predict import plan as plan_size
+    from scaling.across.summaries import QUANTITY_TABLE
+    from scaling.data.summaries import Summaries
+
     rng_ = None
     if size_range is not None:
         vals = _numbers(size_range, "--range")

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import pandas as pd
 import typer
 
 from scaling.cli.checks import check_seed
 from scaling.cli.main import OutOpt, app, data_command, fail, write_table
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
-from scaling.comparison import VERDICTS, CompareOptions, compare_algorithms
-from scaling.data.load import Dataset
-from scaling.fitting.status import USABLE_VALUES
-from scaling.forecasting.forecast import BACKTEST_FRACTIONS, ForecastOptions, backtest_forecast, forecast_dataset
+from scaling.forecasting.defaults import BACKTEST_FRACTIONS
+
+if TYPE_CHECKING:  # the library is imported by the commands when they run, not for --help
+    import pandas as pd
+
+    from scaling.data.load import Dataset
 
 #: columns printed by ``scaling forecast`` (the file gets all of them).
 FORECAST_COLUMNS = ["run", "fraction", "n_fit", "final_step", "final_pred", "final_lo", "final_hi", "final_actual", "error", "rmse_rest"]
@@ -58,6 +59,8 @@ _FORMATS = {"fraction": "{:.2f}", "final_step": "{:g}", "n_fit": "{:d}", "n_runs
 
 def _fmt(frame: pd.DataFrame, digits: int = 4) -> str:
     """A table with numbers rounded for reading (NaN left blank)."""
+    import pandas as pd
+
     shown = frame.copy()
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]) or pd.api.types.is_integer_dtype(shown[col]):
@@ -93,6 +96,8 @@ def forecast_cmd(
     """
     if not 0 < fraction <= 1:
         fail(f"--fraction must lie in (0, 1], got {fraction}")
+    from scaling.forecasting.forecast import ForecastOptions, forecast_dataset
+
     opts = ForecastOptions(mode=mode.value, family=family.value, alpha=1 - level, n_boot=n_boot, seed=seed)
     res = forecast_dataset(ds, fraction, horizon=horizon, options=opts)
     frame = res.to_frame()
@@ -141,6 +146,9 @@ def backtest_forecast_cmd(
         fr = [float(v) for v in fractions.split(",") if v.strip()]
     except ValueError:
         fail(f"--fractions must be comma-separated numbers, got {fractions!r}")
+    from scaling.fitting.status import USABLE_VALUES
+    from scaling.forecasting.forecast import ForecastOptions, backtest_forecast
+
     opts = ForecastOptions(mode=mode.value, family=family.value, alpha=1 - level, n_boot=n_boot, seed=seed)
     bt = backtest_forecast(ds, fr, options=opts)
     n_scored = bt.runs.loc[bt.runs["full_status"].isin(USABLE_VALUES), "run"].nunique()
@@ -185,6 +193,8 @@ def compare_cmd(
 
     Example: scaling compare data/runs.csv --run task,model,algorithm,seed --perf val_acc
     """
+    from scaling.comparison import VERDICTS, CompareOptions, compare_algorithms
+
     opts = CompareOptions(test=test.value, alpha=alpha, level=level, margin=margin, n_boot=n_boot, seed=seed)
     res = compare_algorithms(ds, by, group=group.split(",") if group else None, options=opts)
     frame = res.to_frame()

@@ -11,28 +11,27 @@ import functools
 import inspect
 import json
 import os
+import types
 import typing
 import warnings
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import pandas as pd
 import typer
 
 from scaling import __version__
 from scaling.cli.checks import check_r2_min, check_seed
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, fail, frame_text  # noqa: F401  (fail is used by the other command modules)
-from scaling.data.load import ColumnMap, Dataset
-from scaling.data.readers import read_source
-from scaling.data.sources import is_tidy, load
-from scaling.data.summaries import Summaries, load_summaries
-from scaling.data.warmup import parse_warmup
 from scaling.exceptions import DataError, DataWarning, OutputError
-from scaling.fitting.dataset import fit_dataset
-from scaling.fitting.single import FitOptions
 from scaling.outputs import atomic_path, check_output
+
+if TYPE_CHECKING:  # the commands import the library (pandas, scipy, ...) when they run, not for --help
+    import pandas as pd
+
+    from scaling.data.load import ColumnMap, Dataset
+    from scaling.data.summaries import Summaries
 
 app = typer.Typer(
     name="scaling",
@@ -132,6 +131,9 @@ def _load(
     align: AlignHow,
     warmup: str = "auto",
 ) -> Dataset:
+    from scaling.data.sources import load
+    from scaling.data.warmup import parse_warmup
+
     fields = {k: getattr(columns, k) for k in ("model", "params", "algorithm", "seed", "task", "step", "entropy", "perf")}
     return load(
         *data, format=fmt.value, run=list(columns.run) if columns.run else None, **fields,
@@ -224,6 +226,8 @@ def load_summary_data(data: list[Path], value: str, se: str | None, **opts) -> S
         fail(f"--value reads a per-model table (model, params, value); {', '.join(given)} apply to training curves only: leave them out")
     if len(data) != 1:
         fail(f"--value reads one per-model table; got {len(data)} paths")
+    from scaling.data.summaries import load_summaries
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
@@ -241,6 +245,9 @@ def load_summary_data(data: list[Path], value: str, se: str | None, **opts) -> S
 
 def load_data(data: list[Path], **opts) -> Dataset:
     """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
+    from scaling.data.load import ColumnMap
+    from scaling.data.sources import is_tidy
+
     log_only = [flag for name, flag in _LOG_ONLY.items() if opts.get(name) is not None]
     fmt = opts["fmt"]
     if log_only and (fmt == Format.tidy or (fmt == Format.auto and all(is_tidy(p) for p in data))):
@@ -263,6 +270,16 @@ def load_data(data: list[Path], **opts) -> Dataset:
     return ds
 
 
+def _option_hints(func: Callable) -> dict[str, object]:
+    """The evaluated annotations of ``func``'s parameters, ``ds`` and the return left out.
+
+    ``ds`` is annotated for readers (``Dataset``, imported only under ``TYPE_CHECKING`` so that
+    ``--help`` does not load the library); the options' annotations are what Typer reads.
+    """
+    own = {k: v for k, v in func.__annotations__.items() if k not in ("ds", "return")}
+    return typing.get_type_hints(types.SimpleNamespace(__annotations__=own), globalns=func.__globals__, include_extras=True)
+
+
 def data_command(func: Callable | None = None, *, summaries: bool = False, report_out: bool = False) -> Callable:
     """Give a command the DATA argument and the shared data options, and pass it the loaded data.
 
@@ -276,8 +293,8 @@ def data_command(func: Callable | None = None, *, summaries: bool = False, repor
     """
     if func is None:
         return functools.partial(data_command, summaries=summaries, report_out=report_out)
-    own = inspect.signature(func, eval_str=True)
-    hints = {k: v for k, v in typing.get_type_hints(func, include_extras=True).items() if k != "return"}
+    own = inspect.signature(func)
+    hints = _option_hints(func)
     rest = [p for name, p in own.parameters.items() if name != "ds"]
     kind = inspect.Parameter.KEYWORD_ONLY
     new_params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=DataArg)]
@@ -328,6 +345,9 @@ def fit(
     """
     if share_by is not None and mode != Mode.shared:
         fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
+    from scaling.fitting.dataset import fit_dataset
+    from scaling.fitting.single import FitOptions
+
     options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
     results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
     echo(results.summary_text())
@@ -353,6 +373,8 @@ def ingest(
     if fmt == Format.tidy:
         fail("ingest reads logs; a tidy table needs no conversion")
     check_outputs({"--out": (out, "file")}, [*sources, meta])
+    from scaling.data.readers import read_source
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)

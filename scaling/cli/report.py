@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from scaling.across.summaries import fit_summaries
-from scaling.cli.across import _run_quietly
 from scaling.cli.checks import check_r2_min, check_seed
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.cli.text import SafeCsvOpt, echo, fail
-from scaling.comparison import CompareOptions
-from scaling.data.load import Dataset
-from scaling.data.summaries import Summaries
-from scaling.fitting.single import FitOptions
-from scaling.forecasting.forecast import ForecastOptions
-from scaling.reporting.page import write_report
-from scaling.reporting.table_page import write_table_report
-from scaling.study import Study, StudySettings
+
+if TYPE_CHECKING:  # the library is imported by the command when it runs, not for --help
+    from scaling.data.load import Dataset
+    from scaling.data.summaries import Summaries
 
 
 @app.command("report")
@@ -87,11 +81,19 @@ def report(
     ranked by backtest and the predicted value of 2x, 4x and 10x the largest model.
     Example: scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o report
     """
+    from scaling.data.summaries import Summaries
+
     if isinstance(ds, Summaries):
         _table_report(ds, out, level, title, perf_label, svg, safe_csv)
         return
     if share_by is not None and mode != Mode.shared:
         fail(f"--share-by groups the runs sharing one c, so it needs --mode shared (got --mode {mode.value})")
+    from scaling.comparison import CompareOptions
+    from scaling.fitting.single import FitOptions
+    from scaling.forecasting.forecast import ForecastOptions
+    from scaling.reporting.page import write_report
+    from scaling.study import Study, StudySettings
+
     analyses = tuple(name for name, on in (("forecast", forecast), ("compare", compare), ("across", across)) if on)
     settings = StudySettings(
         mode=mode.value,
@@ -120,6 +122,10 @@ def report(
 
 def _table_report(summ: Summaries, out: Path, level: float, title: str | None, perf_label: str | None, svg: bool, safe_csv: bool) -> None:
     """``scaling report TABLE --value COL``: stage 2 on the table, then its page."""
+    from scaling.across.summaries import fit_summaries
+    from scaling.cli.across import _run_quietly
+    from scaling.reporting.table_page import write_table_report
+
     res = _run_quietly(fit_summaries, summ, level=level)
     rep = write_table_report(res, out, title=title, perf_label=perf_label, svg=svg, safe_csv=safe_csv)
     for r in res:

@@ -14,12 +14,14 @@ run as a formula get a leading ``'`` (OWASP's advice on CSV injection).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import pandas as pd
 import typer
 
 from scaling.textsafe import formula_safe, frame_text, neutralise, printable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SafeCsvOpt", "csv_safe", "echo", "fail", "frame_text", "neutralise", "printable"]
 
@@ -38,6 +40,7 @@ def fail(err: Exception | str) -> NoReturn:
 def csv_safe(frame: pd.DataFrame, out: Path | None, enabled: bool) -> pd.DataFrame:
     """The table to write to ``out``: with ``enabled`` and a CSV destination, formula-like string cells neutralised.
 
+    >>> import pandas as pd
     >>> csv_safe(pd.DataFrame({"run": ["=cmd()", "-1.5", "a"], "x": [-1.0, 2.0, 3.0]}), Path("t.csv"), True)["run"].tolist()
     ["'=cmd()", '-1.5', 'a']
     """

@@ -22,8 +22,11 @@ import functools
 import math
 
 import numpy as np
-import statsmodels.stats.sandwich_covariance as sw
-from scipy import signal, special, stats
+
+# scipy.stats, statsmodels' sandwich estimators and scipy.signal are not imported here (the t
+# quantile is scipy.special.stdtrit, what scipy.stats.t.ppf computes): loading them takes about
+# as long as a whole `scaling fit` of the example data (benchmarks/bench_startup.py).
+from scipy import special
 
 from scaling.core import law
 
@@ -55,7 +58,7 @@ def _fixed_b_critical(alpha: float, maxlags: int, n: int, df: int) -> float:
     # cached: a sweep asks for the same few (level, lags, length) values once per run and quantity
     b = min((maxlags + 1) / n, 1.0)
     inflation = 1.0 + (2.9694 * b + 0.4160 * b**2 - 0.5324 * b**3) / 1.96
-    return float(stats.t.ppf(1 - alpha / 2, max(df, 1)) * inflation)
+    return float(special.stdtrit(max(df, 1), 1 - alpha / 2) * inflation)  # = scipy.stats.t.ppf for 0 < alpha < 2
 
 
 def default_block_length(n: int) -> int:
@@ -283,6 +286,8 @@ def hac_cov(
     A = _var1(scores, bounds) if prewhiten else np.zeros((J.shape[1],) * 2)
     white = np.concatenate([scores[a + 1 : b] - scores[a : b - 1] @ A.T for a, b in bounds]) if prewhiten else scores
     wbounds = [(a - i, b - i - 1) for i, (a, b) in enumerate(bounds)] if prewhiten else bounds
+    import statsmodels.stats.sandwich_covariance as sw
+
     if len(wbounds) == 1:
         meat = sw.S_hac_simple(white, nlags=maxlags)
     else:
@@ -525,6 +530,8 @@ def residual_block_bootstrap(
     u = u - u.mean()
     burn = int(min(200, np.ceil(np.log(1e-3) / np.log(max(abs(phi), 1e-3)))))
     draws = u[block_indices(u.size, block_length, n_boot, rng, size=n + burn)]
+    from scipy import signal
+
     e = signal.lfilter([1.0], [1.0, -phi], draws, axis=1)[:, burn:]
     return fitted[None, :] + e
 

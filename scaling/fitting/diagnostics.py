@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special  # the quantiles of scipy.stats' t and normal, without importing scipy.stats (slow)
 
 from scaling.core import intervals, law
 from scaling.core.rules import (
@@ -166,7 +166,7 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
                peak_first=step[rows, j], peak_last=step[rows, t0 - 1], tail_first=step[rows, t0])  # fmt: skip
     share = COLLAPSE_ALPHA / max(1.0, K / w)
     sd_low = np.std(np.diff(y, axis=1), axis=1) / math.sqrt(2.0)
-    loose = stats.norm.isf(share) * sd_low * np.sqrt(1.0 / w + 1.0 / n_t)
+    loose = -special.ndtri(share) * sd_low * np.sqrt(1.0 / w + 1.0 / n_t)
     cand = np.flatnonzero(fall > loose)  # few runs: the noise before the peak, and the entropy trend after it
     refit = cand[t0[cand] >= COLLAPSE_MIN_PREFIX]
     prefix_resid = dict(zip(refit, _prefix_residuals(S[refit], y[refit], t0[refit])))
@@ -182,7 +182,7 @@ def late_collapse_rows(step: np.ndarray, S: np.ndarray, y: np.ndarray, resid: np
         var = s2 * (_ar1_mean_var(float(w), phi) + _ar1_mean_var(nt, phi) - 2.0 * cov)
         out["fall_z"][i] = fall[i] / math.sqrt(var) if var > 0 else math.nan
         dfs[a] = df
-    out["fall_crit"][cand] = stats.t.isf(share, dfs)
+    out["fall_crit"][cand] = -special.stdtrit(dfs, share)
     falls = cand[out["fall_z"][cand] > out["fall_crit"][cand]]  # the entropy trend matters only after a real fall
     out["tail_tau"][falls] = kendall_tau_from(step[falls], S[falls], j[falls])
     return out
@@ -200,6 +200,8 @@ def kendall_tau_from(x: np.ndarray, y: np.ndarray, start: np.ndarray) -> np.ndar
     if R == 0:
         return np.empty(0)
     if n * n > _PAIRS_PER_BLOCK:
+        from scipy import stats
+
         return np.array([stats.kendalltau(x[i, s:], y[i, s:]).statistic for i, s in enumerate(start)])
     rows = max(1, _PAIRS_PER_BLOCK // (n * n))
     return np.concatenate([_kendall_block(x[a : a + rows], y[a : a + rows], start[a : a + rows]) for a in range(0, R, rows)])
@@ -288,7 +290,7 @@ def misfit_rows(G: np.ndarray, dG: np.ndarray | None, resid: np.ndarray) -> dict
     df = n - (p + 1) - 1
     if R == 0 or df < 1:
         return out
-    out["misfit_crit"][:] = float(stats.t.isf(MISFIT_ALPHA / 2, df))
+    out["misfit_crit"][:] = float(-special.stdtrit(df, MISFIT_ALPHA / 2))
     with np.errstate(all="ignore"):  # Gram-Schmidt normalises every column: only g is scaled (so g^p cannot overflow)
         g = G / np.max(np.abs(G), axis=1, keepdims=True)
         cols = [g, g**p] if dG is None else [g, dG, g**p]

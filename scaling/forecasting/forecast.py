@@ -42,14 +42,13 @@ from scipy import signal
 from scaling.core import intervals, law
 from scaling.data.load import Dataset
 from scaling.fitting.single import FitOptions, FitStatus, RunFit, RunPoints, fit_run, run_points
+from scaling.forecasting.defaults import BACKTEST_FRACTIONS
 from scaling.progress import track
 from scaling.protocol import ResultMixin
 
 Family = Literal["auto", "exp_floor", "exp", "power"]
 #: entropy-trajectory families, in the order used to break ties in held-out error.
 FAMILIES = ("power", "exp", "exp_floor")
-#: fractions of a run used by :func:`backtest_forecast` by default.
-BACKTEST_FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 #: a prefix needs at least this many points for a forecast.
 MIN_PREFIX = 6
 #: size of the grid over the time scale of the power and exponential-floor families.

@@ -1,0 +1,6 @@
+"""``python -m scaling``: the same command as the ``scaling`` script."""
+
+from scaling.cli import main
+
+if __name__ == "__main__":
+    main()
