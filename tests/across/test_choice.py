@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 from typer.testing import CliRunner
 
 from scaling.across.choice import backtest_forms, choose_form, forms_for
@@ -46,7 +46,7 @@ def test_saturating_fit_agrees_with_brute_force_least_squares(link):
     L = L6
     y = 0.8 - 0.45 * 10 ** (-0.6 * (L - 8.7)) + rng.normal(0, 0.01, L.size)
     f = fit_stage2(10**L, y, np.diag(np.full(6, 1e-4)), np.ones(6), form="saturating", link=link)
-    inv = (lambda e: 1 / (1 + np.exp(-e))) if link == "logit" else (lambda e: e)
+    inv = special.expit if link == "logit" else (lambda e: e)
     d = L - L.mean()
 
     def rss(th):
