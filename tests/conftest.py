@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import settings
 
 matplotlib.use("Agg")
+
+# Property and fuzz tests draw the same examples on every run by default, so a test run is
+# reproducible and CI cannot fail on a new random draw; HYPOTHESIS_PROFILE=explore draws new
+# ones (and more of them) to look for new failures.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=400)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 from scaling.core import law  # noqa: E402
 from scaling.simulate import ar1_noise  # noqa: E402

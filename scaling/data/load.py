@@ -279,6 +279,8 @@ def _usable_records(path: Path, lines: list[str], sep: str) -> tuple[list[Record
     Each kind of dropped record (a cut last line, a wrong field count) gives a DataWarning.
     """
     records = _records(lines, sep)
+    if not records:  # e.g. a lone quote: nothing but an unterminated or empty field
+        raise DataError(f"{path}: no CSV record (not even a header line) could be read")
     width = records[0][2]
     cut = _cut_last(lines, records, sep)
     if cut:

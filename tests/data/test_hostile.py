@@ -19,12 +19,13 @@ import pytest
 from typer.testing import CliRunner
 
 from scaling.cli import app
+from scaling.data.load import read_file
 from scaling.data.readers import jsonl as jsonl_module
 from scaling.data.readers import read_jsonl, read_source, read_tensorboard, read_verl_log
 from scaling.data.readers.tensorboard import scan_records
 from scaling.data.readers.textio import MAX_STEP, parse_step
 from scaling.data.sources import load
-from scaling.exceptions import DataWarning
+from scaling.exceptions import DataError, DataWarning
 from scaling.fitting.dataset import fit_dataset
 from scaling.textsafe import printable
 
@@ -352,3 +353,12 @@ def test_an_integer_beyond_the_float_range_is_an_infinite_value(tmp_path):
     with pytest.warns(DataWarning, match=r"run 'a': dropped 1 point\(s\) whose entropy \('actor/entropy'\) is infinite: step 50 \(line 6\)"):
         table = read_jsonl(path)
     assert len(table) == 12 and np.isnan(table["entropy"].iloc[5])
+
+
+@pytest.mark.parametrize("content", ['"', '""\n', '"\n"\n'])
+def test_a_csv_of_quotes_only_is_a_data_error(tmp_path, content):
+    """Found by the fuzz test: a lone quote left no CSV record and raised IndexError."""
+    path = tmp_path / "quote.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match="no CSV record"):
+        read_file(path)
