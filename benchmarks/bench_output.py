@@ -9,13 +9,18 @@ It simulates ``--runs`` runs of ``--points`` validation points from the law, fit
 :func:`scaling.fitting.dataset.fit_dataset` (mode free) and times :meth:`FitResults.to_frame`
 (built from the batch fit's arrays) against the old path, one :meth:`RunFit.to_frame` per run
 concatenated, timed on ``--sample`` runs and extrapolated linearly.  It checks that both give
-the same rows on the sample.
+the same rows on the sample.  With ``--whole`` it also times the whole command
+``scaling fit FILE --perf perf --out fits.csv`` on the same runs as a new process (the file
+written to a temporary directory first); ``--write`` writes the numbers to
+``analyses/results/fit_output.md`` (included in docs/speed.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -52,6 +57,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=5)
     parser.add_argument("--sample", type=int, default=1_000, help="runs timed on the old per-run path")
+    parser.add_argument("--whole", action="store_true", help="also time the whole scaling fit command as a new process")
+    parser.add_argument("--write", action="store_true", help="write analyses/results/fit_output.md")
     args = parser.parse_args()
     table = simulate(args.runs, args.points)
     with warnings.catch_warnings():
@@ -74,6 +81,43 @@ def main() -> None:
     print(f"  to_frame vectorised {t3 - t2:8.3f} s")
     print(f"  to_frame per run    {per_run:8.3f} s (timed on {len(sample)} runs, extrapolated)")
     print(f"  ratio               {per_run / max(t3 - t2, 1e-9):8.0f} x")
+    rows = [
+        ("load (in process)", t1 - t0), ("fit (in process)", t2 - t1), ("fit table, vectorised", t3 - t2),
+        (f"fit table, one frame per run (timed on {len(sample)} runs, extrapolated)", per_run),
+    ]  # fmt: skip
+    if args.whole:
+        whole = _whole_command(table)
+        print(f"  whole command       {whole:8.2f} s (scaling fit FILE --out fits.csv, a new process)")
+        rows.append(("whole command `scaling fit FILE --perf perf --out fits.csv` (a new process)", whole))
+    if args.write:
+        _write(args, rows)
+
+
+def _whole_command(table: pd.DataFrame) -> float:
+    """Wall time of ``scaling fit`` on ``table`` written as CSV, as a new process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "runs.csv", Path(tmp) / "fits.csv"
+        table.to_csv(src, index=False)
+        cmd = [sys.executable, "-m", "scaling", "fit", str(src), "--perf", "perf", "--out", str(out)]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def _write(args, rows) -> None:
+    path = Path(__file__).resolve().parents[1] / "analyses" / "results" / "fit_output.md"
+    lines = [
+        "# The fit table of many short runs",
+        "",
+        f"Made by `python benchmarks/bench_output.py --runs {args.runs} --points {args.points}{' --whole' if args.whole else ''} --write` "
+        "on a 2-core machine shared with other jobs.",
+        "",
+        "| step | seconds |",
+        "|:--|--:|",
+        *[f"| {name} | {sec:.2f} |" for name, sec in rows],
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

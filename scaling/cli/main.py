@@ -350,9 +350,14 @@ def fit(
 
     options = FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min)
     results = fit_dataset(ds, mode.value, options, share_by=share_by.split(",") if share_by else None)
-    echo(results.summary_text())
+    # with --out every run is in the file: a sweep of 10^5 runs prints its first and last rows
+    echo(results.summary_text(max_rows=PRINTED_RUNS if out is not None else None))
     if out is not None:
         write_table(csv_safe(results.to_frame(), out, safe_csv), out)
+
+
+#: most runs ``scaling fit --out`` prints (the file has them all).
+PRINTED_RUNS = 200
 
 
 @app.command()

@@ -113,7 +113,16 @@ class RunTable(Sequence):
         return RunPoints(self.entropy[sl], self.perf[sl], self.step[sl], self.ident(i))
 
     def __iter__(self) -> Iterator[RunPoints]:
-        return (self[i] for i in range(len(self)))
+        # the same RunPoints as self[i], without the per-item index checks (10^5 runs are iterated often)
+        off = self.offsets.tolist()
+        E, P, S = self.entropy, self.perf, self.step
+        if self._dicts is not None:
+            idents = iter(self._dicts)
+        else:
+            idents = (dict(zip(IDENT_KEYS, vals)) for vals in zip(*(self.columns[k] for k in IDENT_KEYS)))
+        for i, ident in enumerate(idents):
+            a, b = off[i], off[i + 1]
+            yield RunPoints(E[a:b], P[a:b], S[a:b], ident)
 
     def block(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Entropy, perf and step of the runs ``members`` (all of one length) as 2-D arrays (one row per run)."""

@@ -116,14 +116,26 @@ class FitResults(ResultMixin):
         rows = [f.conf_int(quantity, alpha=alpha) for f in self.fits]
         return pd.DataFrame(rows, columns=["lower", "upper"], index=pd.Index([f.run for f in self.fits], name="run"))
 
-    def summary_text(self) -> str:
-        """A readable fixed-width table, one line per run, then the status legend (what ``scaling fit`` prints)."""
+    def summary_text(self, max_rows: int | None = None) -> str:
+        """A readable fixed-width table, one line per run, then the status legend (what ``scaling fit`` prints).
+
+        Parameters
+        ----------
+        max_rows : int, optional
+            Show at most this many runs (the first ones and the last 5, with a line saying how
+            many are left out); default every run.  The legend covers every run.
+        """
         level = round(100 * (1 - self.options.alpha))
         rows = []
         frame = self.to_frame()  # the intervals of every run at once
         bounds = frame[["ceiling_lo", "ceiling_hi", "c_lo", "c_hi"]].to_numpy()
         c1 = frame[["ceiling_c1_lo", "ceiling_c1_hi"]].to_numpy(dtype=float) if "ceiling_c1_lo" in frame else None
-        for i, f in enumerate(self.fits):
+        n = len(self.fits)
+        shown = list(range(n))
+        if max_rows is not None and n > max(max_rows, 10):
+            shown = list(range(max_rows - 5)) + list(range(n - 5, n))
+        for i in shown:
+            f = self.fits[i]
             lo, hi, clo, chi = bounds[i]
             rows.append(
                 {
@@ -148,7 +160,11 @@ class FitResults(ResultMixin):
                         "forms": f"disagree: {forms.FORM_WORDS[f.preferred_form]}" if flagged and f.preferred_form else "",
                     }
                 )
-        table = frame_text(pd.DataFrame(rows)).to_string(index=False)
+        lines = frame_text(pd.DataFrame(rows)).to_string(index=False).splitlines()
+        if len(shown) < n:
+            cut = 1 + len(shown) - 5  # header + the first runs
+            lines = [*lines[:cut], f"... {n - len(shown):,} more run(s) not shown ...", *lines[cut:]]
+        table = "\n".join(lines)
         seen = dict.fromkeys(f.status for f in self.fits)
         seen.update(dict.fromkeys(s for f in self.fits for s in f.flags if s == FitStatus.FORM_DISAGREEMENT))
         legend = "\n".join(f"  {s.value}: {s.explanation}" for s in seen)

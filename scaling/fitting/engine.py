@@ -857,9 +857,13 @@ class BatchFit(ResultMixin):
             grids, profs = _profiles_for(self, idx)
         papers = dict(zip(idx, self.paper.to_fits(idx))) if self.paper is not None else {}
         ok = self.has_estimate  # once: each call looks at every run
+        # per-run numbers as Python lists once (indexing numpy arrays per run dominates at 10^5 runs)
+        r2, rmse, rss, aicc, bic = (a.tolist() for a in (self.r2, self.rmse, self.rss, self.aicc, self.bic))
+        alts = {k: v.tolist() for k, v in self.alternatives.items()}
+        bounds, lags = self.bounds.tolist(), self.hac_lags.tolist()
+        runs = iter(self.runs) if which is None else (self.runs[i] for i in idx)
         out = []
-        for i in idx:
-            r = self.runs[i]
+        for i, r in zip(idx, runs):
             base = dict(
                 **r.ident,
                 mode=self.mode,
@@ -883,18 +887,18 @@ class BatchFit(ResultMixin):
                     **base,
                     theta=self.theta[i].copy(),
                     cov=self.cov[i].copy(),
-                    r2=float(self.r2[i]),
-                    rmse=float(self.rmse[i]),
-                    rss=float(self.rss[i]),
-                    aicc=float(self.aicc[i]),
-                    bic=float(self.bic[i]),
-                    alternatives={k: float(v[i]) for k, v in self.alternatives.items()},
+                    r2=float(r2[i]),
+                    rmse=float(rmse[i]),
+                    rss=float(rss[i]),
+                    aicc=float(aicc[i]),
+                    bic=float(bic[i]),
+                    alternatives={k: float(v[i]) for k, v in alts.items()},
                     profile_c=grids[i] if free else np.empty(0),
                     profile_rss=profs[i] if free else np.empty(0),
-                    bounds=(float(self.bounds[i, 0]), float(self.bounds[i, 1])),
+                    bounds=(float(bounds[i][0]), float(bounds[i][1])),
                     replicates=None if self.replicates is None else self.replicates[i].copy(),
                     fixed_c=not free,
-                    hac_lags=int(self.hac_lags[i]),
+                    hac_lags=int(lags[i]),
                     replicate_cov=None if self.replicate_cov is None else self.replicate_cov[i].copy(),
                     paper=papers.get(i),
                 )

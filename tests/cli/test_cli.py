@@ -1,5 +1,6 @@
 """The command line: tables printed, files written, errors named with exit code 2."""
 
+import importlib
 import json
 
 import numpy as np
@@ -100,3 +101,19 @@ def test_ingest_names_a_missing_key(tmp_path, shared_dir):
     res = runner.invoke(app, ["ingest", str(log), "--perf-key", "val/nothing", "-o", str(tmp_path / "t.csv")])
     assert res.exit_code == 2
     assert "val/nothing" in res.output
+
+
+def test_fit_with_out_prints_the_first_and_last_runs_of_a_large_sweep(tmp_path, monkeypatch):
+    cli_main = importlib.import_module("scaling.cli.main")  # the module (scaling.cli.main is also a function's name)
+    cols = ["--run", "task,model,algorithm,seed", "--perf", "val_acc"]
+    monkeypatch.setattr(cli_main, "PRINTED_RUNS", 12)
+    out = tmp_path / "fits.csv"
+    short = runner.invoke(app, ["fit", "data/runs.csv", *cols, "--out", str(out)])
+    assert short.exit_code == 0, short.output
+    assert "... 33 more run(s) not shown ..." in short.output  # 45 runs: the first 7 and the last 5
+    assert len(pd.read_csv(out)) == 45  # the file has every run
+    full = runner.invoke(app, ["fit", "data/runs.csv", *cols])  # no --out: every run printed
+    assert "not shown" not in full.output
+    names = pd.read_csv(out)["run"]
+    assert names.iloc[6] in short.output and names.iloc[7] not in short.output and names.iloc[-1] in short.output
+    assert all(name in full.output for name in names)
