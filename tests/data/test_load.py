@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import scaling.data.load as load_module
 from scaling.core import law
 from scaling.data.load import ColumnMap, align, load
 from scaling.exceptions import DataError, DataWarning
@@ -144,3 +145,25 @@ def test_toyrl_loads_with_a_mapping(shared_dir):
     assert ds.issues.empty
     # validation every 2 steps: 151 points for 300-step add3 runs
     assert ds.points.groupby("run").size()["add3/m/grpo/0"] == 151
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "run,step,entropy,perf\na,0,1.0,0.1\na,1,0.9,0.2\n\nb,0,1.0,0.3\n",  # a blank line: rows keep their file lines
+        "\ufeffrun;step;entropy;perf\r\na;0;1,0;0,1\r\na;1;0,9;0,2\r\n",  # BOM, CRLF, semicolons with decimal commas
+        "run,step,entropy,perf\na,0,1.0,0.1\n",
+    ],
+)
+def test_the_fast_scan_reads_sound_files_as_the_careful_path_does(tmp_path, monkeypatch, text):
+    """A CSV without quotes whose every line is sound is read by pandas from the bytes (no list of
+    lines); the result equals the line-by-line path's, index (file lines) included."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = load_module.read_file(path)
+        assert load_module._plain_lines(path.read_bytes().removeprefix(b"\xef\xbb\xbf"), ";" if ";" in text else ",") is not None
+        monkeypatch.setattr(load_module, "_plain_lines", lambda data, sep: None)
+        careful = load_module.read_file(path)
+    pd.testing.assert_frame_equal(fast, careful)
