@@ -715,7 +715,8 @@ def load(
     """
     how = parse_warmup(warmup)
     if isinstance(source, pd.DataFrame):
-        frame, name = source, "table"
+        # rows are named by their index label; duplicate labels (pd.concat without ignore_index) by position
+        frame, name = (source if source.index.is_unique else source.reset_index(drop=True)), "table"
     else:
         frame, name = read_file(source), str(source)
     table, issues = canonical(frame, columns, source=name)

@@ -167,3 +167,14 @@ def test_the_fast_scan_reads_sound_files_as_the_careful_path_does(tmp_path, monk
         monkeypatch.setattr(load_module, "_plain_lines", lambda data, sep: None)
         careful = load_module.read_file(path)
     pd.testing.assert_frame_equal(fast, careful)
+
+
+def test_a_frame_with_duplicate_index_labels_is_read_by_position():
+    a = pd.DataFrame({"run": ["a"] * 5, "step": range(5), "entropy": [1, 0.9, 0.8, 0.7, 0.6], "perf": [".1", ".2", ".3", ".4", ".5"]})
+    b = a.assign(run="b")
+    b.loc[2, "perf"] = "x"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load(pd.concat([a, b]), ColumnMap.parse(perf="perf"))  # index 0..4 twice
+    assert ds.runs == ["a", "b"] and ds.invalid == {"b": "row 7: perf 'x' is not a number"}
+    assert len(ds.points) == 5 and set(ds.points["run"]) == {"a"}  # b set aside, a intact
