@@ -156,18 +156,25 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
     echo(f"wrote {len(frame)} rows to {out}")
 
 
+#: what ``--out`` writes (:func:`write_table`): CSV, or JSON by extension.
+TABLE_SUFFIXES = (".csv", ".json")
+
+
 def check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path | None]) -> None:
     """Refuse, before any work, outputs that would destroy an input or cannot be written (exit 2).
 
-    ``outputs`` maps an option's flag to (path or None, kind), kind "file" or "report".
+    ``outputs`` maps an option's flag to (path or None, kind): kind "file" (a result table: .csv or
+    .json), "tidy" (``ingest``: .csv or .parquet, checked by the command) or "report" (a directory).
     """
     for flag, (path, kind) in outputs.items():
         if path is None:
             continue
         try:
-            check_output(path, inputs, kind=kind)
+            check_output(path, inputs, kind="report" if kind == "report" else "file")
         except OutputError as err:
             fail(f"{flag}: {err}")
+        if kind == "file" and Path(path).suffix and Path(path).suffix.lower() not in TABLE_SUFFIXES:
+            fail(f"{flag} {path}: a table is written as CSV or JSON; give a name ending in .csv or .json")
     files = [(f, p) for f, (p, k) in outputs.items() if p is not None]
     for i, (f1, p1) in enumerate(files):
         for f2, p2 in files[i + 1 :]:
@@ -377,7 +384,7 @@ def ingest(
     """
     if fmt == Format.tidy:
         fail("ingest reads logs; a tidy table needs no conversion")
-    check_outputs({"--out": (out, "file")}, [*sources, meta])
+    check_outputs({"--out": (out, "tidy")}, [*sources, meta])
     from scaling.data.readers import read_source
 
     try:

@@ -140,3 +140,10 @@ def test_report_safe_csv_neutralises_formula_cells_in_the_report_tables(tmp_path
     assert "=cmd()" in raw_cells and "@SUM(A1)" in raw_cells  # the runs' names reach the tables
     assert not any(c.startswith(("=", "+", "@")) for c in safe_cells)
     assert "'=cmd()" in safe_cells and "'@SUM(A1)" in safe_cells
+
+
+def test_out_with_another_extension_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "fits.xlsx"
+    res = runner.invoke(app, ["fit", "data/runs.csv", "--run", "task,model,algorithm,seed", "--perf", "val_acc", "--out", str(out)])
+    assert res.exit_code == 2 and "a table is written as CSV or JSON; give a name ending in .csv or .json" in res.output
+    assert not out.exists() and "ceiling" not in res.output  # refused before fitting
