@@ -158,13 +158,15 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
 
 #: what ``--out`` writes (:func:`write_table`): CSV, or JSON by extension.
 TABLE_SUFFIXES = (".csv", ".json")
+#: what ``ingest --out`` writes: CSV, or Parquet by extension.
+TIDY_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path | None]) -> None:
     """Refuse, before any work, outputs that would destroy an input or cannot be written (exit 2).
 
     ``outputs`` maps an option's flag to (path or None, kind): kind "file" (a result table: .csv or
-    .json), "tidy" (``ingest``: .csv or .parquet, checked by the command) or "report" (a directory).
+    .json), "tidy" (``ingest``: .csv or .parquet) or "report" (a directory).
     """
     for flag, (path, kind) in outputs.items():
         if path is None:
@@ -173,8 +175,11 @@ def check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path
             check_output(path, inputs, kind="report" if kind == "report" else "file")
         except OutputError as err:
             fail(f"{flag}: {err}")
-        if kind == "file" and Path(path).suffix and Path(path).suffix.lower() not in TABLE_SUFFIXES:
+        suffix = Path(path).suffix.lower()
+        if kind == "file" and suffix and suffix not in TABLE_SUFFIXES:
             fail(f"{flag} {path}: a table is written as CSV or JSON; give a name ending in .csv or .json")
+        if kind == "tidy" and suffix and suffix not in TIDY_SUFFIXES:
+            fail(f"{flag} {path}: the tidy table is written as CSV or Parquet; give a name ending in .csv or .parquet")
     files = [(f, p) for f, (p, k) in outputs.items() if p is not None]
     for i, (f1, p1) in enumerate(files):
         for f2, p2 in files[i + 1 :]:

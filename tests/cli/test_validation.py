@@ -147,3 +147,5 @@ def test_out_with_another_extension_is_refused_before_any_work(tmp_path):
     res = runner.invoke(app, ["fit", "data/runs.csv", "--run", "task,model,algorithm,seed", "--perf", "val_acc", "--out", str(out)])
     assert res.exit_code == 2 and "a table is written as CSV or JSON; give a name ending in .csv or .json" in res.output
     assert not out.exists() and "ceiling" not in res.output  # refused before fitting
+    ing = runner.invoke(app, ["ingest", "tests/files/verl_new.log", "-o", str(tmp_path / "tidy.xlsx")])
+    assert ing.exit_code == 2 and "give a name ending in .csv or .parquet" in ing.output
