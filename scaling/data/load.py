@@ -563,7 +563,10 @@ def describe_issues(issues: pd.DataFrame, limit: int = 3) -> dict[str, str]:
     """One line per run summarising its issues (the first ``limit`` of them)."""
     out = {}
     for run, grp in issues.groupby("run", sort=False):
-        parts = [f"row {r.row}: {r.column} {r.value!r} {r.problem}" if "duplicate" not in r.problem else f"{r.problem}" for r in grp.itertuples()]
+        parts = [
+            f"{r.row if isinstance(r.row, str) else f'row {r.row}'}: {r.column} {r.value!r} {r.problem}" if "duplicate" not in r.problem else f"{r.problem}"
+            for r in grp.itertuples()
+        ]  # a row label that is text names its own place ("runs.csv line 3", tables read from several files)
         more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
         out[str(run)] = "; ".join(parts[:limit]) + more
     return out
@@ -682,6 +685,7 @@ def load(
     perf_scale: PerfScale = "auto",
     align_how: Align = "same",
     warmup: Warmup = "auto",
+    name: str | None = None,
 ) -> Dataset:
     """Load a tidy CSV/Parquet file (or a frame) into a validated, aligned :class:`Dataset`.
 
@@ -701,6 +705,8 @@ def load(
         points (:func:`scaling.data.warmup.detect_warmup`); ``"none"`` keeps every point; a step
         STEP leaves out the points with ``step < STEP``.  Each run left shorter gets a note, and
         :attr:`Dataset.warmup` records the points and steps left out.
+    name : str, optional
+        What messages call a frame (default ``"table"``; a file is named by its path).
 
     Returns
     -------
@@ -716,7 +722,7 @@ def load(
     how = parse_warmup(warmup)
     if isinstance(source, pd.DataFrame):
         # rows are named by their index label; duplicate labels (pd.concat without ignore_index) by position
-        frame, name = (source if source.index.is_unique else source.reset_index(drop=True)), "table"
+        frame, name = (source if source.index.is_unique else source.reset_index(drop=True)), name or "table"
     else:
         frame, name = read_file(source), str(source)
     table, issues = canonical(frame, columns, source=name)

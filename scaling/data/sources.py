@@ -109,12 +109,15 @@ def load(
         if len(paths) == 1:
             return load_tidy(paths[0], columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
         parts = []
+        names = [p.name for p in paths]
         for path in paths:
             frame = read_file(path)
             if not columns.run and "run" not in frame.columns:
                 frame = frame.assign(run=path.stem)  # one run per file, named after it
+            label = path.name if names.count(path.name) == 1 else str(path)
+            frame.index = [f"{label} line {i}" for i in frame.index]  # messages name the file and its line
             parts.append(frame)
-        return load_tidy(pd.concat(parts, ignore_index=True), columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
+        return load_tidy(pd.concat(parts), columns, perf_scale=perf_scale, align_how=align, warmup=warmup, name=", ".join(names))
     table = read_source(paths, format=format, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
     return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup)
 

@@ -9,6 +9,7 @@ import pytest
 import scaling.data.load as load_module
 from scaling.core import law
 from scaling.data.load import ColumnMap, align, load
+from scaling.data.sources import load as sc_load
 from scaling.exceptions import DataError, DataWarning
 from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.single import FitStatus
@@ -178,3 +179,13 @@ def test_a_frame_with_duplicate_index_labels_is_read_by_position():
         ds = load(pd.concat([a, b]), ColumnMap.parse(perf="perf"))  # index 0..4 twice
     assert ds.runs == ["a", "b"] and ds.invalid == {"b": "row 7: perf 'x' is not a number"}
     assert len(ds.points) == 5 and set(ds.points["run"]) == {"a"}  # b set aside, a intact
+
+
+def test_messages_for_several_files_name_each_file_and_its_line(tmp_path):
+    good = "run,step,entropy,perf\n" + "".join(f"a,{i},{1 - i / 10},{0.1 + i / 10}\n" for i in range(5))
+    bad = "run,step,entropy,perf\nb,0,1.0,0.1\nb,1,0.9,x\n" + "".join(f"b,{i},{1 - i / 10},{0.1 + i / 10}\n" for i in range(2, 5))
+    (tmp_path / "f1.csv").write_text(good)
+    (tmp_path / "f2.csv").write_text(bad)
+    with pytest.warns(DataWarning, match=r"f1\.csv, f2\.csv: 1 run\(s\) set aside: run 'b': f2\.csv line 3: perf 'x' is not a number"):
+        ds = sc_load(tmp_path / "f1.csv", tmp_path / "f2.csv", perf="perf")
+    assert ds.invalid == {"b": "f2.csv line 3: perf 'x' is not a number"}
