@@ -157,14 +157,14 @@ def _tried(wanted: str | None, defaults: Sequence[str]) -> str:
 
 def _no_run_message(runs: Sequence[RunData], entropy_key: str | None, perf_key: str | None) -> str:
     """Build the one-line error raised when no run has both quantities."""
-    sources = ", ".join(dict.fromkeys(run.source for run in runs))
+    sources = ", ".join(dict.fromkeys(part for run in runs for part in run.source.split(", ")))
     found = {
         what: sorted({key for run in runs if (key := select_key(run, wanted, defaults, what))})
         for what, wanted, defaults in (("entropy", entropy_key, ENTROPY_KEYS), ("perf", perf_key, PERF_KEYS))
     }
-    if _wandb_only(runs) and bool(found["entropy"]) != bool(found["perf"]):
-        return _one_metric_message(sources, found, entropy_key, perf_key)
     keys = sorted({key for run in runs for key in run.logged_keys()})
+    if _wandb_only(runs) and keys in (found["entropy"], found["perf"]):  # the exports hold one metric, nothing else
+        return _one_metric_message(sources, found, entropy_key, perf_key)
     names = ", ".join(run.name for run in runs)
     return (
         f"{sources}: no run has both an entropy and a perf key "
@@ -181,7 +181,7 @@ def _wandb_only(runs: Sequence[RunData]) -> bool:
 
 
 def _one_metric_message(sources: str, found: Mapping[str, list[str]], entropy_key: str | None, perf_key: str | None) -> str:
-    """The error for W&B exports holding only one of the two metrics (W&B exports one CSV per metric)."""
+    """The error for W&B exports holding only one of the two metrics and nothing else (W&B exports one CSV per metric)."""
     has, lacks = ("entropy", "perf") if found["entropy"] else ("perf", "entropy")
     label = {"entropy": "entropy", "perf": "validation"}
     tried = _tried(perf_key, PERF_KEYS) if lacks == "perf" else _tried(entropy_key, ENTROPY_KEYS)
