@@ -52,8 +52,10 @@ def load(
         Force one input format.
     run : str or list of str, optional
         Column(s) of a tidy table that identify a run; a comma-separated string or a list
-        (joined with ``/``).  Without it and without a ``run`` column, each file is one run
-        named after the file.
+        (joined with ``/``).  Without it and without a ``run`` column, runs are identified by
+        the columns among ``task``, ``model``, ``algorithm``, ``seed`` present (a note says so),
+        else the file is one run named after it; several files without a ``run`` column are
+        one run per file, named after it.
     model, params, algorithm, seed, task, step, entropy, perf : str, optional
         Column names of a tidy table when they differ from the canonical ones.
     entropy_key, perf_key : str, optional
