@@ -85,7 +85,7 @@ class AlignHow(str, Enum):
 # ----- options shared by the commands --------------------------------------------------
 DataArg = Annotated[list[Path], typer.Argument(metavar="DATA...", help="Tidy CSV/Parquet file(s), or log files/directories (read recursively).", show_default=False)]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Input format; auto tells tidy tables from logs by their content.")]
-RunOpt = Annotated[Optional[str], typer.Option("--run", help="Column(s) that identify a run, comma-separated (joined with '/'). Default: the 'run' column.")]
+RunOpt = Annotated[Optional[str], typer.Option("--run", help="Column(s) that identify a run, comma-separated (joined with '/'). Default: the 'run' column, else those of task, model, algorithm, seed present.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Column with the model name. Default: 'model' if present, else the run id.")]
 ParamsOpt = Annotated[Optional[str], typer.Option("--params", help="Column with the parameter count. Default: 'params' if present.")]
 AlgoOpt = Annotated[Optional[str], typer.Option("--algorithm", help="Column with the RL algorithm. Default: 'algorithm' if present.")]
