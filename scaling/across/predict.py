@@ -595,7 +595,7 @@ def plan(
         return Plan(result.task, target, prob, math.nan, "no fit", why, (math.nan, math.nan), pd.DataFrame())
     lo, hi = size_range if size_range is not None else (f.params.min() / 10, f.params.max() * 1e3)
     if not 0 < lo < hi:
-        raise ValueError(f"size_range must satisfy 0 < lo < hi, got {(lo, hi)}")
+        raise ValueError(f"size_range (--range) must satisfy 0 < lo < hi, got {(lo, hi)}")
     grid = np.logspace(np.log10(lo), np.log10(hi), n_grid)
     curve = f.predict(grid, n_runs=n_runs).drop(columns=["log10_params", "cut"])
     p = f.prob_at_least(grid, target, n_runs=n_runs)
@@ -607,7 +607,7 @@ def plan(
         return Plan(result.task, target, prob, math.nan, "not reached", msg, (lo, hi), curve)
     i = int(hit[0])
     if i == 0:
-        msg = f"already reached at the smallest size searched, {lo:.3g} (P = {p[0]:.3f}); widen size_range to search lower"
+        msg = f"already reached at the smallest size searched, {lo:.3g} (P = {p[0]:.3f}); widen the sizes searched (--range, size_range= in Python) to search lower"
         return Plan(result.task, target, prob, float(lo), "reached at the lower end", msg, (lo, hi), curve, f.predict([lo], n_runs=n_runs))
 
     def gap(L: float) -> float:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from scaling.cli.checks import check_r2_min, check_seed, warn_far
+from scaling.cli.command import Command
 from scaling.cli.main import app, data_command, fail, write_table
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 
@@ -161,7 +162,7 @@ PRED_COLUMNS = [
 ]  # fmt: skip
 
 
-@app.command()
+@app.command(cls=Command)
 @data_command(summaries=True)
 def extrapolate(
     ds: Dataset,
@@ -259,7 +260,7 @@ def _echo_unusable(pred: pd.DataFrame) -> None:
         )
 
 
-@app.command("backtest-sizes")
+@app.command("backtest-sizes", cls=Command)
 @data_command(summaries=True)
 def backtest_sizes_cmd(
     ds: Dataset,
@@ -344,7 +345,7 @@ def _show_backtest(bt, level: float, out: Path | None, safe_csv: bool = False) -
         write_table(csv_safe(rows, out, safe_csv), out)
 
 
-@app.command("plan")
+@app.command("plan", cls=Command)
 @data_command(summaries=True)
 def plan_cmd(
     ds: Dataset,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from scaling.cli.checks import check_seed
+from scaling.cli.command import Command
 from scaling.cli.main import OutOpt, app, data_command, fail, write_table
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, frame_text
 from scaling.forecasting.defaults import BACKTEST_FRACTIONS
@@ -70,7 +71,7 @@ def _fmt(frame: pd.DataFrame, digits: int = 4) -> str:
     return frame_text(shown).to_string(index=False)
 
 
-@app.command("forecast")
+@app.command("forecast", cls=Command)
 @data_command
 def forecast_cmd(
     ds: Dataset,
@@ -119,7 +120,7 @@ def forecast_cmd(
         write_table(csv_safe(frame, out, safe_csv), out)
 
 
-@app.command("backtest-forecast")
+@app.command("backtest-forecast", cls=Command)
 @data_command
 def backtest_forecast_cmd(
     ds: Dataset,
@@ -169,7 +170,7 @@ def backtest_forecast_cmd(
         write_table(csv_safe(bt.runs, runs_out, safe_csv), runs_out)
 
 
-@app.command("compare")
+@app.command("compare", cls=Command)
 @data_command
 def compare_cmd(
     ds: Dataset,

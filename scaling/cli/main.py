@@ -23,6 +23,7 @@ import typer
 
 from scaling import __version__
 from scaling.cli.checks import check_r2_min, check_seed
+from scaling.cli.command import Command, Group
 from scaling.cli.text import SafeCsvOpt, csv_safe, echo, fail, frame_text  # noqa: F401  (fail is used by the other command modules)
 from scaling.exceptions import DataError, DataWarning, OutputError
 from scaling.outputs import atomic_path, check_output
@@ -45,6 +46,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
@@ -81,9 +83,9 @@ class AlignHow(str, Enum):
 
 
 # ----- options shared by the commands --------------------------------------------------
-DataArg = Annotated[list[Path], typer.Argument(help="Tidy CSV/Parquet file(s), or log files/directories.", show_default=False)]
+DataArg = Annotated[list[Path], typer.Argument(metavar="DATA...", help="Tidy CSV/Parquet file(s), or log files/directories (read recursively).", show_default=False)]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Input format; auto tells tidy tables from logs by their content.")]
-RunOpt = Annotated[Optional[str], typer.Option("--run", help="Column(s) that identify a run, comma-separated (joined with '/'). Default: the 'run' column.")]
+RunOpt = Annotated[Optional[str], typer.Option("--run", help="Column(s) that identify a run, comma-separated (joined with '/'). Default: the 'run' column, else those of task, model, algorithm, seed present.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Column with the model name. Default: 'model' if present, else the run id.")]
 ParamsOpt = Annotated[Optional[str], typer.Option("--params", help="Column with the parameter count. Default: 'params' if present.")]
 AlgoOpt = Annotated[Optional[str], typer.Option("--algorithm", help="Column with the RL algorithm. Default: 'algorithm' if present.")]
@@ -247,22 +249,23 @@ def load_summary_data(data: list[Path], value: str, se: str | None, **opts) -> S
     except (DataError, ValueError) as err:
         fail(err)
     shown = set(summ.notes)
-    for w in caught:
-        if not any(str(w.message).replace("perf values", f"{value} values") == n for n in shown):
-            echo(f"warning: {w.message}", err=True)
-    for note in summ.notes:
-        echo(f"note: {note}", err=True)
+    show_messages([str(w.message) for w in caught if str(w.message).replace("perf values", f"{value} values") not in shown], summ.notes)
     return summ
 
 
 def load_data(data: list[Path], **opts) -> Dataset:
     """Load the command's DATA with the data options; print warnings and notes; exit 2 on bad input."""
     from scaling.data.load import ColumnMap
+    from scaling.data.readers.walk import expand_directories
     from scaling.data.sources import is_tidy
 
     log_only = [flag for name, flag in _LOG_ONLY.items() if opts.get(name) is not None]
     fmt = opts["fmt"]
-    if log_only and (fmt == Format.tidy or (fmt == Format.auto and all(is_tidy(p) for p in data))):
+    try:
+        files = expand_directories(data, fmt.value) if log_only and fmt == Format.auto else data
+    except DataError as err:
+        fail(err)
+    if log_only and (fmt == Format.tidy or (fmt == Format.auto and all(is_tidy(p) for p in files))):
         fail(f"{', '.join(log_only)} apply to training logs only and DATA is a tidy table: leave them out "
              "(map the table's columns with --entropy, --perf, --model, ... instead)")
     columns = ColumnMap.parse(
@@ -275,11 +278,18 @@ def load_data(data: list[Path], **opts) -> Dataset:
             ds = _load(data, opts["fmt"], columns, opts["entropy_key"], opts["perf_key"], opts["meta"], opts["perf_scale"], opts["align"], opts["warmup"])
     except (DataError, ValueError) as err:
         fail(err)
-    for w in caught:
-        echo(f"warning: {w.message}", err=True)
-    for note in ds.notes:
-        echo(f"note: {note}", err=True)
+    show_messages([str(w.message) for w in caught], ds.notes)
     return ds
+
+
+def show_messages(warned: list[str], notes: tuple[str, ...] | list[str] = ()) -> None:
+    """Print each warning once, then each note that no warning already said (on stderr)."""
+    said = list(dict.fromkeys(warned))
+    for message in said:
+        echo(f"warning: {message}", err=True)
+    for note in dict.fromkeys(notes):
+        if note not in said:
+            echo(f"note: {note}", err=True)
 
 
 def _option_hints(func: Callable) -> dict[str, object]:
@@ -337,7 +347,7 @@ def data_command(func: Callable | None = None, *, summaries: bool = False, repor
     return wrapper
 
 
-@app.command()
+@app.command(cls=Command)
 @data_command
 def fit(
     ds: Dataset,
@@ -372,9 +382,9 @@ def fit(
 PRINTED_RUNS = 200
 
 
-@app.command()
+@app.command(cls=Command)
 def ingest(
-    sources: Annotated[list[Path], typer.Argument(help="Log files or directories: W&B export CSVs, verl console logs, TensorBoard directories, JSON-lines files.", show_default=False)],
+    sources: Annotated[list[Path], typer.Argument(metavar="SOURCES...", help="Log files or directories: W&B export CSVs, verl console logs, TensorBoard directories, JSON-lines files.", show_default=False)],
     fmt: Annotated[Format, typer.Option("--format", help="Format of all sources; auto detects each one.")] = Format.auto,
     entropy_key: EntropyKeyOpt = None,
     perf_key: PerfKeyOpt = None,
@@ -398,8 +408,7 @@ def ingest(
             table = read_source(sources, format=fmt.value, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
     except (DataError, ValueError) as err:
         fail(err)
-    for w in caught:
-        echo(f"warning: {w.message}", err=True)
+    show_messages([str(w.message) for w in caught])
     summary = table.groupby("run", sort=False).agg(
         model=("model", "first"), params=("params", "first"), entropy_points=("entropy", "count"), perf_points=("perf", "count")
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from scaling.cli.checks import check_r2_min, check_seed
+from scaling.cli.command import Command
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.cli.text import SafeCsvOpt, echo, fail
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # the library is imported by the command when it runs, not fo
     from scaling.data.summaries import Summaries
 
 
-@app.command("report")
+@app.command("report", cls=Command)
 @data_command(summaries=True, report_out=True)
 def report(
     ds: Dataset,

@@ -22,7 +22,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +37,8 @@ from scaling.exceptions import DataError, DataWarning
 CANONICAL = ["run", "model", "params", "algorithm", "seed", "step", "entropy", "perf"]
 #: optional columns carried along when present (``task`` separates model families in stage 2).
 OPTIONAL = ["task"]
+#: the columns that identify a run when a table has no ``run`` column and none is named, in this order.
+IDENTITY = ("task", "model", "algorithm", "seed")
 PerfScale = Literal["auto", "fraction", "percent", "none"]
 #: entropy or |perf| at least this large is rejected: squares and exponentials overflow double precision.
 HUGE = 1e100
@@ -641,6 +643,12 @@ def _some(names: list, limit: int) -> str:
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
+def _blocks(rows: pd.DataFrame) -> list[np.ndarray]:
+    """Group keys of ``rows`` (sorted by run, step): each validation closes the block of steps since the previous one in its run."""
+    val = rows["perf"].notna().to_numpy()
+    return [rows["run"].to_numpy(), np.cumsum(val) - val]
+
+
 def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     """One ``(entropy, perf)`` pair per validation point.
 
@@ -668,9 +676,7 @@ def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     if how == "same":
         ent = rows["entropy"].to_numpy()
     else:
-        # block id: each validation closes the block of steps since the previous one (in its run)
-        block = np.cumsum(val) - val
-        ent = rows["entropy"].groupby([rows["run"].to_numpy(), block]).transform("mean").to_numpy()
+        ent = rows["entropy"].groupby(_blocks(rows)).transform("mean").to_numpy()
     points = rows.loc[val, cols].copy()
     points["entropy"] = ent[val]
     points = points.reset_index(drop=True)
@@ -725,15 +731,20 @@ def load(
         frame, name = (source if source.index.is_unique else source.reset_index(drop=True)), name or "table"
     else:
         frame, name = read_file(source), str(source)
+    notes: list[str] = []
+    identity = default_run_columns(frame.columns, columns)
+    if identity:
+        columns = replace(columns or ColumnMap(), run=identity)
+        notes.append(f"no run column; runs identified by {'/'.join(identity)} (pass --run to choose)")
     table, issues = canonical(frame, columns, source=name)
     invalid = describe_issues(issues)
     valid = table[~table["run"].isin(list(invalid))]
-    notes: list[str] = []
+    hint = run_hint(frame, columns, issues)
     if invalid:
         msg = "; ".join(f"run {r!r}: {m}" for r, m in invalid.items())
-        warnings.warn(f"{name}: {len(invalid)} run(s) set aside: {msg}", DataWarning, stacklevel=2)
+        warnings.warn(f"{name}: {len(invalid)} run(s) set aside: {msg}{hint}", DataWarning, stacklevel=2)
     if valid.empty:
-        raise DataError(f"{name}: no valid run left; problems: " + " | ".join(f"{r}: {m}" for r, m in invalid.items()))
+        raise DataError(f"{name}: no valid run left; problems: " + " | ".join(f"{r}: {m}" for r, m in invalid.items()) + hint)
     divisor, prange, note = perf_units(valid["perf"], perf_scale, column=(columns.perf if columns is not None and columns.perf else "perf"))
     if perf_scale == "auto" and divisor != 1.0:
         check_one_unit(valid, name)
@@ -741,7 +752,8 @@ def load(
         notes.append(note)
     valid = valid.assign(perf=valid["perf"] / divisor)
     points, dropped = align(valid.drop(columns="row"), align_how)
-    notes.append(f"entropy paired with validation by '{align_how}' alignment")
+    if note := alignment_note(valid, align_how):
+        notes.append(note)
     if dropped:
         notes.append(f"{dropped} validation point(s) had no entropy at their step and were left out")
     points, warmups = apply_warmup(points, how)
@@ -755,6 +767,76 @@ def load(
         notes=tuple(notes),
         source=name,
         warmup=warmups,
+    )
+
+
+def default_run_columns(names: Sequence[object], columns: ColumnMap | None) -> tuple[str, ...] | None:
+    """The identity columns (:data:`IDENTITY`) that form the run id of a table without a ``run`` column.
+
+    Parameters
+    ----------
+    names : sequence
+        The table's column names.
+    columns : ColumnMap, optional
+        The columns the user named; a named ``run`` wins.
+
+    Returns
+    -------
+    tuple of str or None
+        The :data:`IDENTITY` columns present, in that order (a column the user mapped to
+        ``task``, ``model``, ``algorithm`` or ``seed`` counts under its own name); None when
+        ``run`` is named, the table has a ``run`` column, or it has none of them (then the
+        whole table is one run, named after its file).
+    """
+    cmap = columns or ColumnMap()
+    if cmap.run or "run" in names:
+        return None
+    present = [getattr(cmap, f) or f for f in IDENTITY]
+    found = tuple(c for c in present if c in names)
+    return found or None
+
+
+def run_hint(frame: pd.DataFrame, columns: ColumnMap | None, issues: pd.DataFrame, limit: int = 6) -> str:
+    """A sentence suggesting ``--run COLS`` when ``issues`` has duplicate steps (``""`` otherwise).
+
+    Duplicate steps in one run mostly mean that several runs share a run id.  The candidates
+    named are the columns not used as the run id, step, entropy, perf or parameter count and
+    not holding fractional numbers (measurements, not labels), :data:`IDENTITY` columns first.
+    """
+    if issues.empty or not issues["problem"].str.startswith("duplicate step").any():
+        return ""
+    cmap = columns or ColumnMap()
+    used = {*(cmap.run or ("run",)), *(getattr(cmap, f) or f for f in ("step", "entropy", "perf", "params"))}
+    rest = [str(c) for c in frame.columns if str(c) not in used and not _measured(frame[c])]
+    candidates = [c for c in IDENTITY if c in rest] + [c for c in rest if c not in IDENTITY]
+    if not candidates:
+        return "; several runs share a run id? pass --run COLS naming the columns that identify a run"
+    shown = ", ".join(candidates[:limit]) + (f" (+{len(candidates) - limit} more)" if len(candidates) > limit else "")
+    return f"; several runs share a run id? pass --run COLS naming the columns that identify a run (candidates: {shown})"
+
+
+def _measured(series: pd.Series) -> bool:
+    """Whether a column holds numbers with a fractional part (a measurement, not a run label)."""
+    num, bad = _numeric(series)
+    return not bad.any() and bool((num.dropna() % 1 != 0).any())
+
+
+def alignment_note(table: pd.DataFrame, how: Align) -> str | None:
+    """Say how entropy was paired with validation, when the pairing reached across logged steps.
+
+    ``"same"`` pairs each validation with the entropy of its own step, so it has nothing to say
+    (validations without entropy at their step get their own note).  ``"mean"`` gets a note when
+    some validation's entropy is the mean of more than one logged step.
+    """
+    if how == "same":
+        return None
+    rows = table.sort_values(["run", "step"], kind="stable")
+    counts = rows["entropy"].notna().groupby(_blocks(rows)).sum()
+    if not (counts > 1).any():
+        return None
+    return (
+        f"entropy paired with validation by 'mean' alignment: each validation's entropy is the mean over "
+        f"the steps since the previous validation (up to {int(counts.max())} logged steps)"
     )
 
 

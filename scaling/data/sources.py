@@ -11,7 +11,9 @@ import pandas as pd
 from scaling.data.load import Align, ColumnMap, Dataset, PerfScale, Warmup, read_file
 from scaling.data.load import load as load_tidy
 from scaling.data.readers import read_source
+from scaling.data.readers.walk import expand_directories
 from scaling.data.readers.wandb import looks_like_wandb
+from scaling.exceptions import DataError
 
 Format = Literal["auto", "tidy", "wandb", "verl", "tensorboard", "jsonl"]
 FORMATS: tuple[str, ...] = ("auto", "tidy", "wandb", "verl", "tensorboard", "jsonl")
@@ -43,13 +45,17 @@ def load(
     *sources : path or DataFrame
         Tidy CSV/Parquet files (one row per logged point) or a DataFrame; or training logs: W&B
         export CSVs, verl console logs, TensorBoard event directories, JSON lines.  Formats
-        are told apart by their content (``format="auto"``) and may be mixed.
+        are told apart by their content (``format="auto"``) and may be mixed.  A directory
+        without TensorBoard event files stands for the tables and logs below it, read
+        recursively (:func:`~scaling.data.readers.walk.expand_directories`).
     format : {"auto", "tidy", "wandb", "verl", "tensorboard", "jsonl"}
         Force one input format.
     run : str or list of str, optional
         Column(s) of a tidy table that identify a run; a comma-separated string or a list
-        (joined with ``/``).  Without it and without a ``run`` column, each file is one run
-        named after the file.
+        (joined with ``/``).  Without it and without a ``run`` column, runs are identified by
+        the columns among ``task``, ``model``, ``algorithm``, ``seed`` present (a note says so),
+        else the file is one run named after it; several files without a ``run`` column are
+        one run per file, named after it.
     model, params, algorithm, seed, task, step, entropy, perf : str, optional
         Column names of a tidy table when they differ from the canonical ones.
     entropy_key, perf_key : str, optional
@@ -103,7 +109,10 @@ def load(
         refuse_log_options(log_only)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return load_tidy(frame, columns, perf_scale=perf_scale, align_how=align, warmup=warmup)
+    paths = expand_directories(paths, format)
     tidy = format == "tidy" or (format == "auto" and all(is_tidy(p) for p in paths))
+    if format == "auto" and not tidy:
+        refuse_mixed(paths)
     if tidy:
         refuse_log_options(log_only)
         if len(paths) == 1:
@@ -122,6 +131,25 @@ def load(
     return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup)
 
 
+def refuse_mixed(paths: Sequence[Path], limit: int = 3) -> None:
+    """Refuse inputs that mix tidy tables with training logs (each kind is read its own way).
+
+    Raises
+    ------
+    DataError
+        Naming some files of each kind.
+    """
+    tables = [p for p in paths if is_tidy(p)]
+    if not tables:
+        return
+    logs = [p for p in paths if not is_tidy(p)]
+
+    def some(group: list[Path]) -> str:
+        return ", ".join(map(str, group[:limit])) + (f" (+{len(group) - limit} more)" if len(group) > limit else "")
+
+    raise DataError(f"the inputs mix tidy tables ({some(tables)}) with training logs ({some(logs)}): give one kind at a time")
+
+
 def refuse_log_options(options: Mapping[str, Any]) -> None:
     """Refuse options that only training logs use (``entropy_key``, ``perf_key``, ``meta``) for a tidy table.
 
@@ -134,7 +162,7 @@ def refuse_log_options(options: Mapping[str, Any]) -> None:
     if given:
         raise ValueError(
             f"{', '.join(given)} apply to training logs only and the input is a tidy table: leave them out "
-            "(name the table's columns with entropy=, perf=, model=, ... instead)"
+            "(name the table's columns with entropy=, perf=, model=, ... instead; --entropy, --perf, --model, ... on the command line)"
         )
 
 

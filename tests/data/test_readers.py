@@ -392,12 +392,21 @@ def test_wandb_key_override_is_the_metric_part():
         )
 
 
-def test_wandb_no_run_with_both_metrics_is_a_data_error_listing_metrics():
+def test_wandb_export_of_one_metric_alone_asks_for_the_other_export():
     with pytest.raises(
         DataError,
-        match=r"wandb_entropy\.csv: no run has both.*keys found: actor/entropy",
+        match=r"wandb_entropy\.csv: holds only the entropy metric 'actor/entropy'; "
+        r"pass the W&B export with the validation metric too \(perf keys tried: val-core/\*/acc/mean@1, .*; "
+        r"name another with --perf-key, perf_key= in Python\)$",
     ):
         read_wandb(FILES / "wandb_entropy.csv")
+    with pytest.raises(
+        DataError,
+        match=r"wandb_perf\.csv: holds only the validation metric 'val-core/math/acc/mean@1'; "
+        r"pass the W&B export with the entropy metric too \(entropy keys tried: actor/entropy, .*; "
+        r"name another with --entropy-key, entropy_key= in Python\)$",
+    ):
+        read_wandb(FILES / "wandb_perf.csv")
 
 
 def test_wandb_cut_last_line_and_binary_noise_are_skipped_with_warnings(tmp_path):
@@ -602,7 +611,7 @@ def test_tensorboard_directory_with_events_itself_and_tensorboardx(
 def test_tensorboard_directory_without_events_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="no TensorBoard event file"):
         read_tensorboard(tmp_path)
-    with pytest.raises(DataError, match="directory without TensorBoard event files"):
+    with pytest.raises(DataError, match=r"nothing readable in this directory or below \(looked for TensorBoard event files, .*\); it is empty$"):
         read_source(tmp_path)
 
 

@@ -44,6 +44,7 @@ from scaling.data.readers.tensorboard import (
 )
 from scaling.data.readers.textio import as_paths
 from scaling.data.readers.verl import has_step_lines, load_verl_log, read_verl_log
+from scaling.data.readers.walk import expand_directories
 from scaling.data.readers.wandb import load_wandb, looks_like_wandb, read_wandb
 from scaling.exceptions import DataError
 
@@ -115,12 +116,12 @@ def detect_format(path: PathLike) -> str:
     if suffix in (".log", ".txt"):
         if has_step_lines(path):
             return "verl"
-        raise DataError(f"{path}: no verl 'step:N - key:value' line found; pass format= if it is another format")
+        raise DataError(f"{path}: no verl 'step:N - key:value' line found; pass --format (format= in Python) if it is another format")
     if suffix == ".csv":
         if looks_like_wandb(path):
             return "wandb"
         raise DataError(f"{path}: CSV is not a W&B export (needs a 'Step' column and '<run> - <metric>' columns)")
-    raise DataError(f"{path}: cannot tell the format from the name; pass format= (one of {', '.join(FORMATS)})")
+    raise DataError(f"{path}: cannot tell the format from the name; pass --format (format= in Python): one of {', '.join(FORMATS)}")
 
 
 def read_source(
@@ -137,7 +138,10 @@ def read_source(
     path_or_paths : path or sequence of paths
         Input files or directories. With ``format="auto"`` each one's format
         is detected (:func:`detect_format`); formats may be mixed. W&B files
-        are read together, so that their runs are matched by name.
+        are read together, so that their runs are matched by name. A directory
+        stands for the logs below it, read recursively by format
+        (:func:`~scaling.data.readers.walk.expand_directories`), unless it
+        holds TensorBoard event files.
     format : {"auto", "wandb", "verl", "tensorboard", "jsonl"}
         Format of all inputs, or ``"auto"``.
     entropy_key, perf_key : str, optional
@@ -162,7 +166,7 @@ def read_source(
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"format: {format!r} is not one of auto, {', '.join(FORMATS)}")
     groups: dict[str, list[Path]] = {}
-    for path in as_paths(path_or_paths):
+    for path in expand_directories(as_paths(path_or_paths), format):
         groups.setdefault(detect_format(path) if format == "auto" else format, []).append(path)
     runs = [run for name, paths in groups.items() for run in _LOADERS[name](paths)]
     return build_table(runs, entropy_key=entropy_key, perf_key=perf_key, meta=meta)

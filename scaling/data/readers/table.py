@@ -21,6 +21,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,15 +157,38 @@ def _tried(wanted: str | None, defaults: Sequence[str]) -> str:
 
 def _no_run_message(runs: Sequence[RunData], entropy_key: str | None, perf_key: str | None) -> str:
     """Build the one-line error raised when no run has both quantities."""
-    sources = ", ".join(dict.fromkeys(run.source for run in runs))
-    found = sorted({key for run in runs for key in run.logged_keys()})
+    sources = ", ".join(dict.fromkeys(part for run in runs for part in run.source.split(", ")))
+    found = {
+        what: sorted({key for run in runs if (key := select_key(run, wanted, defaults, what))})
+        for what, wanted, defaults in (("entropy", entropy_key, ENTROPY_KEYS), ("perf", perf_key, PERF_KEYS))
+    }
+    keys = sorted({key for run in runs for key in run.logged_keys()})
+    if _wandb_only(runs) and keys in (found["entropy"], found["perf"]):  # the exports hold one metric, nothing else
+        return _one_metric_message(sources, found, entropy_key, perf_key)
     names = ", ".join(run.name for run in runs)
     return (
         f"{sources}: no run has both an entropy and a perf key "
         f"(entropy key tried: {_tried(entropy_key, ENTROPY_KEYS)}; "
         f"perf key tried: {_tried(perf_key, PERF_KEYS)}); "
-        f"keys found: {', '.join(found) or 'none'} (runs: {names}); "
-        "pass entropy_key=/perf_key="
+        f"keys found: {', '.join(keys) or 'none'} (runs: {names}); "
+        "pass --entropy-key/--perf-key (entropy_key=/perf_key= in Python)"
+    )
+
+
+def _wandb_only(runs: Sequence[RunData]) -> bool:
+    """Whether every run was read from CSV files (W&B exports: the one CSV log format)."""
+    return all(Path(part).suffix.lower() == ".csv" for run in runs for part in run.source.split(", "))
+
+
+def _one_metric_message(sources: str, found: Mapping[str, list[str]], entropy_key: str | None, perf_key: str | None) -> str:
+    """The error for W&B exports holding only one of the two metrics and nothing else (W&B exports one CSV per metric)."""
+    has, lacks = ("entropy", "perf") if found["entropy"] else ("perf", "entropy")
+    label = {"entropy": "entropy", "perf": "validation"}
+    tried = _tried(perf_key, PERF_KEYS) if lacks == "perf" else _tried(entropy_key, ENTROPY_KEYS)
+    shown = ", ".join(repr(key) for key in found[has])
+    return (
+        f"{sources}: holds only the {label[has]} metric {shown}; pass the W&B export with the {label[lacks]} metric too "
+        f"({lacks} keys tried: {tried}; name another with --{lacks}-key, {lacks}_key= in Python)"
     )
 
 
@@ -322,6 +346,6 @@ def select_key(run: RunData, wanted: str | None, defaults: Sequence[str], what: 
         if len(hits) > 1:
             raise DataError(
                 f"{run.source}: run {run.name!r}: {what} key {pattern!r} matches "
-                f"several keys ({', '.join(hits)}); pass {what}_key= with one of them"
+                f"several keys ({', '.join(hits)}); pass --{what}-key ({what}_key= in Python) with one of them"
             )
     return None
