@@ -50,10 +50,10 @@ class Example:
 
 
 EXAMPLES = [
-    Example("fit", f"scaling fit data/runs.csv {RUN} --out results/fits.csv", head=6, tail=4),
-    Example("forecast", f"scaling forecast data/runs.csv {RUN} --fraction 0.15 --out results/forecast.csv", head=6, tail=3),
+    Example("fit", f"scaling fit data/runs.csv {RUN} --out results/fits.csv", head=5, tail=4),
+    Example("forecast", f"scaling forecast data/runs.csv {RUN} --fraction 0.15 --out results/forecast.csv", head=5, tail=3),
     Example("backtest_forecast", f"scaling backtest-forecast data/runs.csv {RUN} --out results/backtest.csv"),
-    Example("compare", f"scaling compare data/runs.csv {RUN} --out results/compare.csv", head=12, tail=0),
+    Example("compare", f"scaling compare data/runs.csv {RUN} --out results/compare.csv", head=11, tail=0),
     Example("extrapolate", f"scaling extrapolate data/runs.csv {RUN} --tasks add4 --to 3e9,7e10 --out results/add4_ceilings.csv", head=0, tail=9),
     Example("extrapolate_logit", f"scaling extrapolate data/runs.csv {RUN} --tasks add4 --to 3e9 --link logit"),
     Example("backtest_sizes", f"scaling backtest-sizes data/runs.csv {RUN} --tasks add4"),
