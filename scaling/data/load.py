@@ -413,6 +413,9 @@ def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, lis
 
 
 def _text(series: pd.Series) -> pd.Series:
+    """The cells as stripped text, ``""`` for missing ones."""
+    if isinstance(series.dtype, pd.StringDtype):  # a file read as text: vectorised, no Python object per cell
+        return series.fillna("").str.strip()
     return series.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
 
 
