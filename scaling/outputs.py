@@ -74,7 +74,8 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | N
     inputs : iterable of paths
         The files and directories read by the same command (``None`` entries are ignored).
         The output may not be any of them (same real path, or same device and inode: hard
-        links included) and, for ``kind="report"``, may not contain any of them.
+        links included), nor lie inside an input directory (its files are all read), and,
+        for ``kind="report"``, may not contain any of them.
     kind : {"file", "report"}
         A file output, or a report directory (see :func:`report_dir` for what an existing
         one may hold).
@@ -96,6 +97,11 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | N
             raise OutputError(f"output {out} is the input {src}: choose another output path, the input is left as it is")
         if kind == "report" and src_real.startswith(real.rstrip(os.sep) + os.sep):
             raise OutputError(f"output directory {out} holds the input {src}: choose another directory")
+        if os.path.isdir(src) and real.startswith(src_real.rstrip(os.sep) + os.sep):
+            raise OutputError(
+                f"output {out} lies inside the input directory {src}, whose files are all read: "
+                "the next run would read it as input; choose a path outside it"
+            )
     if os.path.islink(out):
         raise OutputError(f"output {out} is a symbolic link (to {os.readlink(out)}); links are not followed: give the real path")
     _check_parent(out)

@@ -303,3 +303,12 @@ def test_killed_report_at_random_moments_leaves_a_complete_one(tidy, tmp_path):
     assert subprocess.run(cmd, capture_output=True).returncode == 0  # a killed writer's lock is taken over
     _report_ok(d)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "runs.csv"]
+
+
+def test_an_output_inside_an_input_directory_is_refused(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes((FILES / "verl_new.log").read_bytes())
+    for args in (["fit", str(logs), "--out", str(logs / "fits.csv")], ["report", str(logs), "-o", str(logs / "rep")]):
+        refused(runner.invoke(app, args), "lies inside the input directory")
+    assert sorted(p.name for p in logs.iterdir()) == ["a.log"]
