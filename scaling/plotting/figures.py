@@ -534,7 +534,9 @@ def plot_residuals(
     colors : dict, optional
         Colour per hue value; default :func:`palette`.
     smooth : bool
-        Draw a LOWESS smoother (statsmodels, ``frac = 0.6``) per run with at least 6 points.
+        Draw a LOWESS smoother (statsmodels, ``frac = 0.6``) per run with at least 6 points;
+        a run of more than :data:`SMOOTH_POINTS` points is smoothed through the means of that
+        many bins of consecutive entropies.
     annotate : bool
         With one run, write its status when it is not ``ok``.
     perf_label : str
@@ -558,7 +560,8 @@ def plot_residuals(
         color = colors.get(_hue_value(f, hue), "0.4")
         _draw_points(ax, f.entropy, f.resid, color, size=12, gid="residuals")
         if smooth and f.n_points >= 6:
-            sm = lowess(f.resid, f.entropy, frac=0.6, return_sorted=True)
+            x, y = _binned(f.entropy, f.resid, SMOOTH_POINTS)
+            sm = lowess(y, x, frac=0.6, return_sorted=True)
             ax.plot(sm[:, 0], sm[:, 1], color=color, lw=1.4, ls="-" if f.status.usable else "--", gid="residual-smooth")
     if len(runs) == 1 and annotate:
         _status_note(ax, runs[0], "upper right")
@@ -566,6 +569,21 @@ def plot_residuals(
         title = runs[0].run
     _labels(ax, ENTROPY_LABEL, f"residual ({perf_label})", title)
     return ax
+
+
+#: most points a LOWESS smoother is fitted to (LOWESS is quadratic in points; longer runs are binned first).
+SMOOTH_POINTS = 2000
+
+
+def _binned(x: np.ndarray, y: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x, y`` unchanged when there are at most ``most`` points, else the means of ``most`` bins of
+    consecutive ``x`` (equal counts): a smoother of them costs the same for any run length."""
+    if x.size <= most:
+        return x, y
+    order = np.argsort(x, kind="stable")
+    edges = np.linspace(0, x.size, most + 1).astype(int)
+    counts = np.diff(edges)
+    return np.add.reduceat(x[order], edges[:-1]) / counts, np.add.reduceat(y[order], edges[:-1]) / counts
 
 
 def plot_profile(

@@ -7,6 +7,7 @@ looks at ``sys.modules``; nothing is timed (benchmarks/bench_startup.py measures
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,13 @@ def test_python_m_scaling_cli_has_the_report_command():
     assert proc.returncode == 0, proc.stderr
     assert "HTML report" in proc.stdout
     assert "--per-run" in proc.stdout
+
+
+def test_the_command_runs_blas_on_one_thread_unless_told_otherwise():
+    code = "import os, sys; sys.argv = ['scaling', '--help']\nfrom scaling.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\nprint('THREADS', os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert "THREADS 1 1" in out
+    env["OPENBLAS_NUM_THREADS"] = "4"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert "THREADS 4 1" in out

@@ -437,3 +437,22 @@ def test_runs_without_algorithm_get_a_visible_label(rng):
     assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "(none)"
     ax = P.plot_ceiling_intervals(fits)
     assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == ["(none)"]
+
+
+def test_residual_smoother_of_a_long_run_goes_through_binned_means():
+    """LOWESS is quadratic in points: a run longer than SMOOTH_POINTS is smoothed through bin means."""
+    rng = np.random.default_rng(4)
+    step, S, y = simulate_run(rng, n=6000)
+    fit = fit_run(S, y, step, run="long")
+    ax = P.plot_residuals(fit)
+    line = next(ln for ln in ax.get_lines() if ln.get_gid() == "residual-smooth")
+    assert line.get_xdata().size == P.SMOOTH_POINTS
+    # bin means: equal counts, the overall mean kept, the entropy range inside the data's
+    bx, by = P._binned(fit.entropy, fit.resid, P.SMOOTH_POINTS)
+    assert by.mean() == pytest.approx(fit.resid.mean(), abs=1e-12)
+    assert fit.entropy.min() <= bx.min() and bx.max() <= fit.entropy.max() and np.all(np.diff(bx) >= 0)
+    short = fit_run(S[:300], y[:300], step[:300], run="short")
+    x, y = short.entropy, short.resid
+    bx, by = P._binned(x, y, P.SMOOTH_POINTS)
+    assert bx is x and by is y  # short runs: the points themselves, as before
+    plt.close("all")
