@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.data.readers.models import parse_params
-from scaling.data.readers.textio import MAX_STEP, cut_field
+from scaling.data.readers.textio import MAX_STEP, cut_field, warn_cut_line
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
@@ -286,11 +286,7 @@ def _usable_records(path: Path, lines: list[str], sep: str) -> tuple[list[Record
     width = records[0][2]
     cut = _cut_last(lines, records, sep)
     if cut:
-        warnings.warn(
-            f"{path}: line {records[-1][0]} looks truncated (the file does not end with a newline and {cut}); line dropped",
-            DataWarning,
-            stacklevel=4,
-        )
+        warn_cut_line(path, records[-1][0], cut, stacklevel=4)
         records = records[:-1]
     ragged = [start for start, _, count in records[1:] if count != width]
     if ragged:

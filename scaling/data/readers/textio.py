@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from scaling.data.readers.keys import PathLike
-from scaling.exceptions import DataError
+from scaling.exceptions import DataError, DataWarning
 
 # --------------------------------------------------------------------------
 # Helpers shared by the readers
@@ -204,6 +205,15 @@ def looks_cut_number(value: str, previous: str) -> bool:
     if old_dec:
         return len(new_dec or "") < len(old_dec)
     return len(new_int) < len(old_int)
+
+
+def warn_cut_line(path: Path, line: int, why: str, stacklevel: int) -> None:
+    """The DataWarning for a table's last line dropped because it looks cut (``why`` from :func:`cut_field`)."""
+    warnings.warn(
+        f"{path}: line {line} looks truncated (the file does not end with a newline and {why}); line dropped",
+        DataWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def cut_field(last: Sequence[str], above: Sequence[str], width: int) -> str:

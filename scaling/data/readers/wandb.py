@@ -24,7 +24,7 @@ import pandas as pd
 
 from scaling.data.readers.keys import MetaLike, PathLike
 from scaling.data.readers.table import RunData, build_table
-from scaling.data.readers.textio import as_paths, cut_field, is_junk, line_list, parse_step, read_text
+from scaling.data.readers.textio import as_paths, cut_field, is_junk, line_list, parse_step, read_text, warn_cut_line
 from scaling.exceptions import DataError, DataWarning
 
 #: Step columns of a W&B export, in order of preference (``Step`` is W&B's own).
@@ -104,11 +104,7 @@ def _drop_cut_last(path: Path, kept: list[str], numbers: list[int], width: int) 
     above = next(csv.reader([kept[-2]])) if len(kept) > 2 else []
     cut = cut_field(last, above, width)
     if cut:
-        warnings.warn(
-            f"{path}: line {numbers[-1]} looks truncated (the file does not end with a newline and {cut}); line dropped",
-            DataWarning,
-            stacklevel=3,
-        )
+        warn_cut_line(path, numbers[-1], cut, stacklevel=3)
         kept.pop()
         numbers.pop()
 
