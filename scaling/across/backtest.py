@@ -186,20 +186,41 @@ def backtest_models(
     for s in schemes:
         check_choice("scheme", s, ("leave-one-out", "leave-largest-out"))
     models = sorted(models, key=lambda m: m[1])
-    sizes = sorted({p for _, p, _ in models})
-    plans: list[tuple[str, int, list[int]]] = []
-    if "leave-one-out" in schemes:
-        plans += [("leave-one-out", 1, [i]) for i in range(len(models))]
-    if "leave-largest-out" in schemes:
-        most = len(sizes) - 3 if max_out is None else min(max_out, len(sizes) - 3)
-        for k in range(1, most + 1):
-            cut = sizes[-k]
-            plans.append(("leave-largest-out", k, [i for i, m in enumerate(models) if m[1] >= cut]))
+    plans = split_plans([p for _, p, _ in models], schemes, max_out)
     rows: list[dict] = []
     for scheme, k, out_idx in track(plans, f"size backtest {task}".rstrip()):
         rows += _one_split(task, models, out_idx, scheme, k, c, method, forms, level)
     empty_runs = pd.DataFrame(columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
     return SizeBacktest(pd.DataFrame(rows, columns=COLUMNS), level, empty_runs)
+
+
+def split_plans(params: Sequence[float], schemes: Sequence[str] = ("leave-one-out", "leave-largest-out"), max_out: int | None = None) -> list[tuple[str, int, list[int]]]:
+    """The held-out sets of a size backtest: ``(scheme, n_out, indices)``.
+
+    ``leave-one-out`` holds out each model in turn; ``leave-largest-out`` the models of the
+    largest 1, 2, ... sizes together, while at least 3 sizes remain (at most ``max_out``).
+    ``params`` are the models' sizes, sorted.
+    """
+    sizes = sorted(set(params))
+    plans: list[tuple[str, int, list[int]]] = []
+    if "leave-one-out" in schemes:
+        plans += [("leave-one-out", 1, [i]) for i in range(len(params))]
+    if "leave-largest-out" in schemes:
+        most = len(sizes) - 3 if max_out is None else min(max_out, len(sizes) - 3)
+        plans += [("leave-largest-out", k, [i for i, p in enumerate(params) if p >= sizes[-k]]) for k in range(1, most + 1)]
+    return plans
+
+
+def scored_row(base: dict, fit, pred: pd.Series, measured: float) -> dict:
+    """One backtest row: ``base`` with the prediction ``pred`` (a row of :meth:`Stage2Fit.predict`) of
+    ``fit``, its status, and the ``error``, ``covered`` and ``z`` of the measured value."""
+    row = dict(base, decades_beyond=float(pred["decades_beyond"]), pred=pred["pred"], mean_lo=pred["mean_lo"],
+               mean_hi=pred["mean_hi"], lo=pred["lo"], hi=pred["hi"], status=fit.status.value)  # fmt: skip
+    row["error"] = measured - pred["pred"]
+    row["covered"] = bool(pred["lo"] <= measured <= pred["hi"]) if fit.has_estimate else np.nan
+    half = (pred["hi"] - pred["pred"]) if measured >= pred["pred"] else (pred["pred"] - pred["lo"])
+    row["z"] = row["error"] / (half / fit.t_crit) if fit.has_estimate and half > 0 else np.nan
+    return row
 
 
 def _one_split(task, models, out_idx, scheme, k, c, method, forms, level) -> list[dict]:
@@ -210,23 +231,15 @@ def _one_split(task, models, out_idx, scheme, k, c, method, forms, level) -> lis
         return [dict(base, held_out=h[0], params=h[1], form=form_label(*f), status="no model left to fit") for h in held for f in forms]
     st = fit_stage1(fit_models, c=c, task=task)
     y, V, d, var_c = st.estimate_given_c("ceiling")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        fits = [fit_stage2(st.params, y, V, st.n_runs, dc=d, var_c=var_c, method=method, link=link, form=form, level=level,
+                           task=task, models=st.models) for form, link in forms]  # fmt: skip
     out = []
     for name, params, runs in held:
         measured, se = measure_at_c(name, params, runs, st.c)
-        for form, link in forms:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", StatisticalWarning)
-                s2 = fit_stage2(st.params, y, V, st.n_runs, dc=d, var_c=var_c, method=method, link=link, form=form, level=level, task=task, models=st.models)
-            pr = s2.predict([params], n_runs=len(runs)).iloc[0]
-            row = dict(
-                base, held_out=name, params=params, fit_max_params=float(st.params.max()),
-                decades_beyond=float(pr["decades_beyond"]), form=form_label(form, link), measured=measured, measured_se=se,
-                pred=pr["pred"], mean_lo=pr["mean_lo"], mean_hi=pr["mean_hi"], lo=pr["lo"], hi=pr["hi"],
-                status=s2.status.value,
-            )  # fmt: skip
-            row["error"] = measured - pr["pred"]
-            row["covered"] = bool(pr["lo"] <= measured <= pr["hi"]) if s2.has_estimate else np.nan
-            half = (pr["hi"] - pr["pred"]) if measured >= pr["pred"] else (pr["pred"] - pr["lo"])
-            row["z"] = row["error"] / (half / s2.t_crit) if s2.has_estimate and half > 0 else np.nan
-            out.append(row)
+        for (form, link), s2 in zip(forms, fits):
+            row = dict(base, held_out=name, params=params, fit_max_params=float(st.params.max()), form=form_label(form, link),
+                       measured=measured, measured_se=se)  # fmt: skip
+            out.append(scored_row(row, s2, s2.predict([params], n_runs=len(runs)).iloc[0], measured))
     return out

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from scaling.across.stage2 import TERMS, Stage2Fit, _gls, _inv_link, fit_stage2, mean_eta
+from scaling.across.stage2 import TERMS, Stage2Fit, _beyond, _gls, _inv_link, fit_stage2, mean_eta
 from scaling.exceptions import StatisticalWarning
 from scaling.protocol import ResultMixin
 
@@ -118,9 +118,8 @@ def backtest_forms(params, y, V, forms: Sequence[tuple[str, str]], *, method: st
                     coef, _, ok = _gls(yf, xf - xc, Sigma, link, form, quick=True)
                     if ok:
                         pred = _inv_link(mean_eta(coef, x[out] - xc, form), link)
-            for i, pr in zip(np.flatnonzero(out), pred):
-                beyond = x[i] - xf.max() if x[i] > xf.max() else (x[i] - xf.min() if x[i] < xf.min() else 0.0)
-                rows.append(dict(scheme=scheme, n_out=k, held_out=names[i], params=N[i], decades_beyond=beyond,
+            for i, pr, beyond in zip(np.flatnonzero(out), pred, _beyond(x[out], xf)):
+                rows.append(dict(scheme=scheme, n_out=k, held_out=names[i], params=N[i], decades_beyond=float(beyond),
                                  form=form_label(form, link), n_fit_sizes=n_fit, pred=pr, measured=y[i], error=y[i] - pr))  # fmt: skip
     return pd.DataFrame(rows, columns=["scheme", "n_out", "held_out", "params", "decades_beyond", "form", "n_fit_sizes", "pred", "measured", "error"])
 

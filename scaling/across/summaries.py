@@ -13,14 +13,15 @@ regression per task:
   residual scatter between the models only (a new model's value deviates from the line as
   the fitted ones do), on ``K - p`` degrees of freedom.
 
-**Bounded metrics.**  With a range (fractions, or percent read as fractions) the default
-link is logit, so predictions and intervals stay inside it.  The logit fit is least squares
-on the natural scale, but it needs every value strictly inside (0, 1): a value reported
-at the bound (e.g. 0.0 on AIME for a 0.5B model) is moved inside by :data:`BOUND_EPS`
-(0.05 percentage points, half the last digit of a table rounded to 0.1 percent), which
-moves the fitted curve by far less than its interval; a note names each value moved.
-If the logit fit still has no estimate the task falls back to the identity link, with a
-note, and its predictions and interval ends are cut to the range (also noted).
+**Forms.**  As for curves, every mean form is fitted and weighted by a backtest on the
+table's own sizes (:func:`scaling.across.choice.choose_form`); with a range (fractions, or
+percent read as fractions) the forms on the logit scale compete too, and every prediction
+and interval end is cut to the range (noted).  The logit fits need every value strictly
+inside (0, 1): a value reported at the bound (e.g. 0.0 on AIME for a 0.5B model) is moved
+inside by :data:`BOUND_EPS` (0.05 percentage points, half the last digit of a table rounded
+to 0.1 percent), which moves the fitted curve by far less than its interval; a note names
+each value moved.  A forced form takes the logit scale for a bounded metric and falls back
+to the identity scale, with a note, when it has no estimate there.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.across.backtest import COLUMNS as BACKTEST_COLUMNS
-from scaling.across.backtest import SizeBacktest
+from scaling.across.backtest import SizeBacktest, scored_row, split_plans
 from scaling.across.choice import FormChoice, choose_form, form_label, form_spread, forms_for, prediction_columns
 from scaling.across.stage2 import FORMS, LINKS, METHODS, Stage2Fit, check_choice, fit_stage2
 from scaling.across.tasks import ByTask
@@ -320,29 +321,18 @@ def backtest_summaries(
     rows: list[dict] = []
     for task in tasks or summaries.tasks:
         tab = summaries.table[summaries.table["task"] == task].sort_values("params", kind="stable").reset_index(drop=True)
-        sizes = sorted(set(tab["params"]))
-        plans = [("leave-one-out", 1, [i]) for i in range(len(tab))]
-        most = len(sizes) - 3 if max_out is None else min(max_out, len(sizes) - 3)
-        plans += [("leave-largest-out", k, list(np.flatnonzero(tab["params"] >= sizes[-k]))) for k in range(1, most + 1)]
-        for scheme, k, out_idx in plans:
+        for scheme, k, out_idx in split_plans(tab["params"].tolist(), max_out=max_out):
             fit_rows = tab.drop(index=out_idx)
             base = dict(task=task, scheme=scheme, n_out=k, n_fit=len(fit_rows), fit_max_params=float(fit_rows["params"].max()))
+            N, y, V, _ = _inputs(fit_rows, bounded)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", StatisticalWarning)
+                fits = [fit_stage2(N, y, V, np.ones(len(N)), method=method, link=link, form=form, level=level, task=task) for form, link in forms]
             for i in out_idx:
                 held = tab.iloc[i]
-                for form, link in forms:
-                    N, y, V, _ = _inputs(fit_rows, bounded)
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", StatisticalWarning)
-                        s2 = fit_stage2(N, y, V, np.ones(len(N)), method=method, link=link, form=form, level=level, task=task)
-                    pr = s2.predict([held["params"]]).iloc[0]
-                    row = dict(base, held_out=held["model"], params=float(held["params"]), decades_beyond=float(pr["decades_beyond"]),
-                               form=form_label(form, link), measured=float(held["value"]), measured_se=float(held["se"]),
-                               pred=pr["pred"], mean_lo=pr["mean_lo"], mean_hi=pr["mean_hi"], lo=pr["lo"], hi=pr["hi"],
-                               status=s2.status.value)  # fmt: skip
-                    row["error"] = row["measured"] - pr["pred"]
-                    row["covered"] = bool(pr["lo"] <= row["measured"] <= pr["hi"]) if s2.has_estimate else np.nan
-                    half = (pr["hi"] - pr["pred"]) if row["measured"] >= pr["pred"] else (pr["pred"] - pr["lo"])
-                    row["z"] = row["error"] / (half / s2.t_crit) if s2.has_estimate and half > 0 else np.nan
-                    rows.append(row)
+                for (form, link), s2 in zip(forms, fits):
+                    row = dict(base, held_out=held["model"], params=float(held["params"]), form=form_label(form, link),
+                               measured=float(held["value"]), measured_se=float(held["se"]))  # fmt: skip
+                    rows.append(scored_row(row, s2, s2.predict([held["params"]]).iloc[0], float(held["value"])))
     empty_runs = pd.DataFrame(columns=["task", "run", "model", "params", "algorithm", "seed", "status", "used", "reason"])
     return SizeBacktest(pd.DataFrame(rows, columns=BACKTEST_COLUMNS), level, empty_runs)
