@@ -320,11 +320,17 @@ class FormChoice(ResultMixin):
         return out
 
     def prob_at_least(self, params, target: float, *, n_runs: float | None = None) -> np.ndarray:
-        """Probability that a new model of each size measures ``>= target``: the weighted sum over forms."""
+        """Probability that a new model of each size measures ``>= target``: the weighted sum over forms
+        of each form's prediction distribution, with the bands :meth:`predict` mixes (widened beyond the
+        data as :meth:`_widened` says), so that a plan agrees with the interval printed beside it."""
         N = np.atleast_1d(np.asarray(params, dtype=float))
         if not self.has_estimate:
             return np.full(N.shape, np.nan)
-        p = sum(w * self.fits[k].prob_at_least(N, target, n_runs=n_runs) for k, w in self.weights.items())
+        beyond = _beyond(np.log10(N), self.best.x)
+        p = 0.0
+        for k, w in self.weights.items():
+            f = self.fits[k]
+            p = p + w * f.prob_from_bands(self._widened(k, f._bands(N, n_runs), beyond, f.t_crit), target)
         if self.perf_range is not None and target > self.perf_range[1]:
             p = np.zeros_like(p)
         return p

@@ -401,9 +401,14 @@ class Stage2Fit(ResultMixin):
         N = np.atleast_1d(np.asarray(params, dtype=float))
         if not self.has_estimate:
             return np.full(N.shape, np.nan)
-        b = self._bands(N, n_runs)
-        mu = b["pred"]
-        half = np.where(target >= mu, b["hi"] - mu, mu - b["lo"])  # the side facing the target
+        return self.prob_from_bands(self._bands(N, n_runs), target)
+
+    def prob_from_bands(self, bands: dict, target: float) -> np.ndarray:
+        """``P(value >= target)`` under the two-sided t of prediction bands (from :meth:`_bands`, or
+        widened ones): t with ``K - p`` df (normal for a line through two sizes), scaled on each
+        side by that side of the interval."""
+        mu = bands["pred"]
+        half = np.where(target >= mu, bands["hi"] - mu, mu - bands["lo"])  # the side facing the target
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (target - mu) / (half / self.t_crit)
         p = stats.norm.sf(z) if self.two_sizes else stats.t.sf(z, max(self.df_resid, 1))

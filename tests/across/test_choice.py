@@ -131,9 +131,9 @@ def test_mixture_quantiles_and_probabilities_match_sampling():
     assert p["lo"] == pytest.approx(max(np.quantile(draws, 0.05), 0.0), abs=0.004)
     assert p["hi"] == pytest.approx(min(np.quantile(draws, 0.95), 1.0), abs=0.004)
     assert p["pred"] == pytest.approx(sum(w * ch.fits[k].predict([N])["pred"].iloc[0] for k, w in ch.weights.items()))
-    target = float(np.median(draws))
-    expected = sum(w * ch.fits[k].prob_at_least([N], target)[0] for k, w in ch.weights.items())
-    assert ch.prob_at_least([N], target)[0] == pytest.approx(expected)
+    # the probability a plan uses is that of the same mixture (widened bands included)
+    for target in np.quantile(draws, [0.1, 0.5, 0.8]):
+        assert ch.prob_at_least([N], target)[0] == pytest.approx(np.mean(draws >= target), abs=0.003)
 
 
 def test_bounded_predictions_stay_in_range_far_out():
