@@ -23,6 +23,7 @@ renders a study and computes nothing::
 from __future__ import annotations
 
 import html
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,7 +49,14 @@ from scaling.data.load import Dataset
 from scaling.exceptions import DataWarning, StatisticalWarning
 from scaling.fitting.dataset import FitResults, fit_dataset
 from scaling.fitting.single import FitOptions, FitStatus, RunFit
-from scaling.forecasting.forecast import FORECAST_OK, ForecastOptions, Forecasts, RunForecast, forecast_dataset
+from scaling.forecasting.forecast import (
+    FORECAST_OK,
+    ForecastOptions,
+    Forecasts,
+    RunForecast,
+    forecast_dataset,
+    forecast_unfinished,
+)
 
 __all__ = [
     "ANALYSES",
@@ -138,6 +146,10 @@ class StudySettings:
         Default ``ForecastOptions(alpha=fit.alpha)``.
     forecast_fraction : float
         Prefix of each run the forecasts see (0.15: Cui et al. fitted 36 of ~236 points).
+    horizon : float, optional
+        The step every run is meant to reach: a usable run that stops before it is
+        unfinished and forecast to it (:func:`scaling.forecasting.forecast.forecast_unfinished`);
+        default the last step of the longest run of its task.
     compare : CompareOptions, optional
         Default ``CompareOptions(r2_min=fit.r2_min)``.
     across : AcrossOptions
@@ -157,6 +169,7 @@ class StudySettings:
     fit: FitOptions = field(default_factory=FitOptions)
     forecast: ForecastOptions | None = None
     forecast_fraction: float = 0.15
+    horizon: float | None = None
     compare: CompareOptions | None = None
     across: AcrossOptions = field(default_factory=AcrossOptions)
     analyses: tuple[str, ...] = ANALYSES
@@ -169,6 +182,8 @@ class StudySettings:
             raise ValueError(f"analyses names unknown analysis(es) {unknown}; choose from {list(ANALYSES)}")
         if not 0 < self.forecast_fraction < 1:
             raise ValueError(f"forecast_fraction must lie in (0, 1), got {self.forecast_fraction}")
+        if self.horizon is not None and not (math.isfinite(self.horizon) and self.horizon > 0):
+            raise ValueError(f"horizon must be a positive step, got {self.horizon}")
         if self.share_by is not None and isinstance(self.share_by, str):
             raise ValueError(f"share_by must be a tuple of column names, got the string {self.share_by!r}")
 
@@ -205,6 +220,10 @@ class Study:
         Forecasts of the runs with a usable fit (and of those whose status is ``late collapse``,
         which the report shows apart) from :attr:`StudySettings.forecast_fraction` of their
         points; None when not run.
+    unfinished : Forecasts or None
+        Where the unfinished usable runs will end (:attr:`StudySettings.horizon`), forecast
+        from all their points with the early prediction's method; empty when every run
+        reached its horizon, None when the forecasts were not run.
     comparison : Comparison or None
         The algorithm comparison per model.
     across : AcrossResults or None
@@ -232,6 +251,7 @@ class Study:
     settings: StudySettings
     fits: FitResults
     forecast: Forecasts | None = None
+    unfinished: Forecasts | None = None
     comparison: Comparison | None = None
     across: AcrossResults | None = None
     across_predictions: Mapping[str, pd.DataFrame] = field(default_factory=dict)
@@ -437,7 +457,8 @@ def _collapsed_runs(fits: FitResults) -> list[str]:
 def _run_forecast(data: Dataset, fits: FitResults, s: StudySettings, screen) -> dict:
     # runs that collapsed late are forecast too, to be reported apart (a finding, not noise to drop)
     fc = forecast_dataset(data, s.forecast_fraction, options=s.forecast_options, runs=_usable_runs(fits) + _collapsed_runs(fits))
-    return {"forecast": fc}
+    unfinished = forecast_unfinished(data, horizon=s.horizon, options=s.forecast_options, runs=_usable_runs(fits))
+    return {"forecast": fc, "unfinished": unfinished}
 
 
 def _run_compare(data: Dataset, fits: FitResults, s: StudySettings, screen) -> dict:

@@ -49,6 +49,14 @@ def report(
     forecast: Annotated[
         bool, typer.Option("--forecast/--no-forecast", help="Early prediction: forecast each usable run from its first 15% of points.")
     ] = True,
+    horizon: Annotated[
+        Optional[float],
+        typer.Option(
+            "--horizon",
+            help="Step every run is meant to reach: usable runs that stop before it are forecast to it. Default: the last step of the longest run of the task.",
+            min=1e-9,
+        ),
+    ] = None,
     compare: Annotated[
         bool, typer.Option("--compare/--no-compare", help="Algorithm comparison per model (one curve vs one per algorithm).")
     ] = True,
@@ -101,6 +109,7 @@ def report(
         share_by=tuple(share_by.split(",")) if share_by else None,
         fit=FitOptions(ci=ci.value, alpha=1 - level, n_boot=n_boot, seed=seed, r2_min=r2_min),
         forecast=ForecastOptions(alpha=1 - level, n_boot=forecast_boot, seed=seed),
+        horizon=horizon,
         compare=CompareOptions(n_boot=compare_boot, seed=seed, r2_min=r2_min),
         analyses=analyses,
     )

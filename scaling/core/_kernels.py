@@ -17,12 +17,15 @@ The loops over a run's points are written so that they vectorise (fused sums, no
 inside them), and scratch space is allocated once per call, not per run: at 200 points per run
 the allocations and repeated passes had cost as much as the arithmetic.
 
-Compiled functions are cached on disk (``cache=True``) when the package directory is writable;
+numba is imported, and the kernels compiled, by :func:`load`, which the engine calls only for fits
+large enough to repay it (:data:`scaling.fitting.engine.COMPILED_MIN_POINTS`).  Compiled functions
+are cached on disk (``cache=True``) when the package directory is writable;
 numba falls back to its user cache directory or to compiling in memory otherwise.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 
@@ -30,13 +33,13 @@ import numpy as np
 
 from scaling.core.rules import C_SPAN, COARSE_EVERY, FLAT_TOL, GRID_SIZE, LOG_BIG, TREND_DISCORDANT_SURE, TREND_RHO_SURE
 
-try:  # pragma: no cover - exercised when numba is installed
-    import numba
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - the numpy path is used instead
-    numba = None
-    AVAILABLE = False
+#: whether numba is installed; it is imported by :func:`load`, when a fit is large enough to
+#: repay its import and the loading of the compiled kernels (about 0.4 s together).
+AVAILABLE = importlib.util.find_spec("numba") is not None
+numba = None
+#: the functions compiled by :func:`load`, in the order they are defined.
+_KERNELS: list[str] = []
+_LOADED = False
 
 _EPS8 = 8 * np.finfo(float).eps
 #: ways of keeping the prewhitening VAR(1) matrix stable (see :func:`fit_at`)
@@ -52,12 +55,40 @@ _FAST = {"reassoc", "contract"}
 
 
 def _jit(fn):
-    if not AVAILABLE:
-        return fn
+    """Mark ``fn`` for compilation by :func:`load` (until then it is the plain Python function)."""
+    _KERNELS.append(fn.__name__)
+    return fn
+
+
+def load() -> bool:
+    """Import numba and compile every kernel (or load it from the on-disk cache), once per process.
+
+    The module's functions are replaced by their compiled versions before any of them is
+    compiled, so kernels calling each other call the compiled ones.
+
+    Returns
+    -------
+    bool
+        Whether the compiled kernels are in place (False without a working numba).
+    """
+    global numba, _LOADED, AVAILABLE
+    if _LOADED or not AVAILABLE:
+        return _LOADED
     try:
-        return numba.njit(cache=True, error_model="numpy", fastmath=_FAST, nogil=True)(fn)
-    except Exception:  # pragma: no cover - unwritable cache: compile in memory
-        return numba.njit(cache=False, error_model="numpy", fastmath=_FAST, nogil=True)(fn)
+        import numba as nb
+    except Exception:  # pragma: no cover - a broken numba install: the numpy path is used
+        AVAILABLE = False
+        return False
+    numba = nb
+    names = globals()
+    for name in _KERNELS:
+        fn = names[name]
+        try:
+            names[name] = nb.njit(cache=True, error_model="numpy", fastmath=_FAST, nogil=True)(fn)
+        except Exception:  # pragma: no cover - unwritable cache: compile in memory
+            names[name] = nb.njit(cache=False, error_model="numpy", fastmath=_FAST, nogil=True)(fn)
+    _LOADED = True
+    return True
 
 
 # ----------------------------------------------------------------------------------------
@@ -888,11 +919,11 @@ def point_fit(S, y, step, c, fixed, free_c, maxlags, do_hac, shrink, one):
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel on a tiny input; returns the seconds it took."""
     global COMPILE_SECONDS
-    if not AVAILABLE:
-        return 0.0
     if COMPILE_SECONDS == COMPILE_SECONDS:  # already done in this process
         return COMPILE_SECONDS
     t0 = time.perf_counter()
+    if not load():
+        return 0.0
     S = np.linspace(1.0, 0.1, 12)[None, :].copy()
     y = (0.9 - 0.3 * np.exp(S)).copy()
     step = np.arange(12.0)[None, :].copy()

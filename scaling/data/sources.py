@@ -126,9 +126,16 @@ def load(
             label = path.name if names.count(path.name) == 1 else str(path)
             frame.index = [f"{label} line {i}" for i in frame.index]  # messages name the file and its line
             parts.append(frame)
-        return load_tidy(pd.concat(parts), columns, perf_scale=perf_scale, align_how=align, warmup=warmup, name=", ".join(names))
+        return load_tidy(pd.concat(parts), columns, perf_scale=perf_scale, align_how=align, warmup=warmup, name=source_names(names))
     table = read_source(paths, format=format, entropy_key=entropy_key, perf_key=perf_key, meta=meta)
-    return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup)
+    return load_tidy(table, None, perf_scale=perf_scale, align_how=align, warmup=warmup, name=source_names(sources))
+
+
+def source_names(sources: Sequence[str | Path], limit: int = 6) -> str:
+    """The files and directories given, as the user wrote them, for headers and messages (``a.csv, logs/ and 3 more``)."""
+    names = [str(s) for s in sources]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def refuse_mixed(paths: Sequence[Path], limit: int = 3) -> None:

@@ -123,7 +123,7 @@ def _is_warmup(S: np.ndarray, y: np.ndarray, k: int, y_unit: float) -> tuple[boo
     y_span = float(np.ptp(rest))
     if span <= 0 or y_span <= 0:
         return False, ""
-    sol = varpro(S_rest, rest, (-C_SPAN / span, C_SPAN / span), grid_size=_GRID)
+    sol = varpro(S_rest, rest, (-C_SPAN / span, C_SPAN / span), refine="newton", grid_size=_GRID)
     c, P0, beta, rss_c = float(sol.c), float(sol.P0), float(sol.beta), float(sol.rss)
     m = rest.size
     sigma = float(np.sqrt(rss_c / (m - 3)))

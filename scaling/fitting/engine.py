@@ -70,6 +70,11 @@ except Exception:  # pragma: no cover - a broken numba install: stay with numpy
 #: use the compiled kernels for point fits with the coarse search when numba is importable
 #: (set to False to force the numpy path; the tests compare the two).
 USE_NUMBA = HAVE_NUMBA
+#: fewest points (all runs together) for which point fits go to the compiled kernels.  Importing
+#: numba and loading the kernels from their cache costs about 0.4 s once per process; the numpy
+#: path fits about three million points per second, so below this it finishes first
+#: (1,000 runs of 200 points: numpy 0.08 s, compiled 0.22 s after the import).
+COMPILED_MIN_POINTS = 1_000_000
 from scaling.data.runtable import RunPoints, RunTable, runs_from_arrays, runs_from_frame  # noqa: F401 - public here too
 from scaling.fitting import forms
 from scaling.fitting.diagnostics import check_residuals, kendall_tau_from
@@ -391,13 +396,16 @@ def entropy_trend_rows(step: np.ndarray, S: np.ndarray) -> np.ndarray:
 # =====================================================================================
 # one chunk of runs of equal length
 # =====================================================================================
-def _compiled(opts: FitOptions, search: str, c_fixed: float | None) -> bool:
-    """Whether the compiled kernels do these point fits: free c with the coarse search, or c = 1."""
-    return USE_NUMBA and opts.ci != "bootstrap" and ((c_fixed is None and search == "coarse") or c_fixed == 1.0)
+def _compiled(opts: FitOptions, search: str, c_fixed: float | None, n_points: int) -> bool:
+    """Whether the compiled kernels do these point fits of ``n_points`` points in all: free c with
+    the coarse search, or c = 1, and at least :data:`COMPILED_MIN_POINTS` points (numba is then loaded)."""
+    wanted = opts.ci != "bootstrap" and ((c_fixed is None and search == "coarse") or c_fixed == 1.0)
+    return USE_NUMBA and wanted and n_points >= COMPILED_MIN_POINTS and _kernels.load()
 
 
 def _fit_chunk(
-    S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str, limit_blas: bool = True
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str, limit_blas: bool = True,
+    compiled: bool = False,
 ) -> dict:
     """Check and fit runs of one length (rows of S, y, step): everything ``fit.fit_prepared`` computes.
 
@@ -409,7 +417,9 @@ def _fit_chunk(
     in the user's units.
     ``limit_blas=False`` when the caller already holds BLAS at one thread for the whole
     process (threads of this process must not each set and restore that global setting).
+    ``compiled``: the point fits go to the compiled kernels (:func:`_compiled`, decided once per fit).
     """
+    compiled = compiled and _kernels.load()  # a worker process loads the kernels itself
     pre, size_ = precheck_rows(S, y)
     checks = dict(pre=pre, pre_value=size_, perf0=y[:, 0].copy())
     fitted = np.flatnonzero(pre == PRE_FIT)
@@ -419,7 +429,7 @@ def _fit_chunk(
         S, y, step = S[fitted], y[fitted], step[fitted]
     units = Units.of(S, y)
     Si, yi = units.internal(S, y)
-    out = _fit_rows(Si, yi, step, units.entropy, c_fixed, opts, search, limit_blas)
+    out = _fit_rows(Si, yi, step, units.entropy, c_fixed, opts, search, limit_blas, compiled)
     return dict(_to_user(out, units, c_fixed), fitted=fitted, **checks)
 
 
@@ -446,7 +456,7 @@ def _to_user(out: dict, units: Units, c_fixed: float | None) -> dict:
 
 def _fit_rows(
     S: np.ndarray, y: np.ndarray, step: np.ndarray, unit: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str,
-    limit_blas: bool = True,
+    limit_blas: bool = True, compiled: bool = False,
 ) -> dict:
     """Fit checked runs of one length, in blocks of about :data:`BLOCK_ELEMS` points (temporaries stay in cache).
 
@@ -456,12 +466,12 @@ def _fit_rows(
     """
     R, n = S.shape
     size = max(4, BLOCK_ELEMS // n) if opts.ci != "bootstrap" else max(1, BLOCK_ELEMS // n // 8)
-    if _compiled(opts, search, c_fixed):
+    if compiled:
         size = max(4, COMPILED_BLOCK_ELEMS // n)  # the exponentials between the kernels stay in cache
     blas = law.single_threaded_blas() if limit_blas else contextlib.nullcontext()
     with blas, np.errstate(all="ignore"):  # overflow etc. end in statuses, not warnings
         parts = [
-            _fit_block(S[a : a + size], y[a : a + size], step[a : a + size], unit[a : a + size], c_fixed, opts, search)
+            _fit_block(S[a : a + size], y[a : a + size], step[a : a + size], unit[a : a + size], c_fixed, opts, search, compiled)
             for a in range(0, R, size)
         ]
     if len(parts) == 1:
@@ -482,11 +492,12 @@ def _pad_cols(a: np.ndarray, width: int) -> np.ndarray:
 
 
 def _fit_block(
-    S: np.ndarray, y: np.ndarray, step: np.ndarray, unit: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str
+    S: np.ndarray, y: np.ndarray, step: np.ndarray, unit: np.ndarray, c_fixed: float | None, opts: FitOptions, search: str,
+    compiled: bool = False,
 ) -> dict:
     """:func:`_fit_rows` for one block of rows."""
     R, n = S.shape
-    if _compiled(opts, search, c_fixed):
+    if compiled:
         return _fit_block_compiled(S, y, step, unit, c_fixed, opts)
     ptp = S.max(axis=1) - S.min(axis=1)
     lo, hi = -law.C_SPAN / ptp, law.C_SPAN / ptp
@@ -1188,7 +1199,7 @@ def fit_runs(
     pre: dict[int, tuple[FitStatus, str]] = {}
 
     # the compiled kernels release the GIL: parallel workers are then threads, which need no copies
-    compiled = _compiled(opts, search, c_fixed)
+    compiled = _compiled(opts, search, c_fixed, int(n_pts.sum()))
     workers = max(1, joblib_cpu_count() if n_jobs < 0 else n_jobs)
     if compiled and prefer is None:
         prefer = "threads"
@@ -1210,15 +1221,15 @@ def fit_runs(
     if n_jobs == 1 or len(tasks) <= 1:
         # a bar for bootstrap fits only: point fits of a whole sweep take well under a second
         chunks = track(tasks, "bootstrap fits", total=len(tasks), enabled=None if boot else False)
-        results = [_fit_chunk(S, y, st, c_fixed, opts, search) for _, S, y, st in chunks]
+        results = [_fit_chunk(S, y, st, c_fixed, opts, search, True, compiled) for _, S, y, st in chunks]
     elif compiled and prefer == "threads":
         with law.single_threaded_blas():  # once, here: the BLAS thread count is one setting for the whole process
-            results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], c_fixed, opts, search, False), tasks))
+            results = list(_thread_pool(workers).map(lambda t: _fit_chunk(t[1], t[2], t[3], c_fixed, opts, search, False, compiled), tasks))
     else:
         import joblib
 
         results = joblib.Parallel(n_jobs=n_jobs, prefer=prefer)(
-            joblib.delayed(_fit_chunk)(S, y, st, c_fixed, opts, search) for _, S, y, st in tasks
+            joblib.delayed(_fit_chunk)(S, y, st, c_fixed, opts, search, True, compiled) for _, S, y, st in tasks
         )
     for (members, S, *_), out in zip(tasks, results):
         for j in np.flatnonzero(out["pre"] != PRE_FIT):
@@ -1313,6 +1324,7 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
     out = np.full((R, 4), np.nan)
     bound = np.zeros(R, dtype=bool)
     n_pts = runs.lengths.astype(int)
+    compiled = _compiled(FitOptions(), search, None, int(n_pts.sum()))
     with law.single_threaded_blas(), np.errstate(all="ignore"):
         for n in np.unique(n_pts[n_pts >= MIN_POINTS]):
             members = np.flatnonzero(n_pts == n)
@@ -1320,12 +1332,12 @@ def varpro_runs(runs: Sequence[RunPoints], *, search: str = "coarse") -> pd.Data
             good = precheck_rows(S, y)[0] == PRE_FIT
             members, S, y = members[good], S[good], y[good]
             step = max(4, BLOCK_ELEMS // int(n))
-            if USE_NUMBA and search == "coarse":  # one compiled pass over all rows
+            if compiled:  # one compiled pass over all rows
                 step = max(1, members.size)
             for a in range(0, members.size, step):
                 units = Units.of(S[a : a + step], y[a : a + step])
                 Sb, yb = units.internal(S[a : a + step], y[a : a + step])
-                if USE_NUMBA and search == "coarse":
+                if compiled:
                     Sb, yb = np.ascontiguousarray(Sb), np.ascontiguousarray(yb)
                     c, at_bound, _, _ = _search_compiled(Sb, yb)
                     P0, beta, rss = _kernels.solve_rows(Sb, yb, c, np.expm1(c[:, None] * Sb)).T

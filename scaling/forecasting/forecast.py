@@ -852,7 +852,9 @@ class Forecasts(ResultMixin):
         raise KeyError(f"no run named {run!r}")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per run (see :meth:`RunForecast.to_frame`)."""
+        """One row per run (see :meth:`RunForecast.to_frame`); no rows when there is no forecast."""
+        if not self.forecasts:
+            return pd.DataFrame(columns=["run", "status", "final_pred", "final_lo", "final_hi", "final_actual"])
         return pd.concat([f.to_frame() for f in self.forecasts], ignore_index=True)
 
     def points(self) -> pd.DataFrame:
@@ -892,6 +894,76 @@ def forecast_dataset(
             continue
         out.append(forecast_run(all_runs[name], fraction, horizon=horizon, options=opts, perf_range=data.perf_range))
     return Forecasts(tuple(out), fraction, opts)
+
+
+def run_horizons(data: Dataset, horizon: float | None = None) -> dict[str, float]:
+    """The step each run is expected to end at: ``horizon``, else the last step of its task's longest run.
+
+    Runs of one task usually follow one schedule, so a run that stops before the longest run
+    of its task is taken to be unfinished (:func:`forecast_unfinished`).
+
+    Parameters
+    ----------
+    data : Dataset
+    horizon : float, optional
+        One final step for every run.
+
+    Returns
+    -------
+    dict
+        Run -> final step, for every run with points.
+    """
+    pts = data.points
+    last = pts.groupby("run", sort=False)["step"].max()
+    if horizon is not None:
+        return {str(r): float(horizon) for r in last.index}
+    task = pts.groupby("run", sort=False)["task"].first() if "task" in pts else pd.Series("", index=last.index)
+    end = last.groupby(task.reindex(last.index).astype(str)).transform("max")
+    return {str(r): float(v) for r, v in end.items()}
+
+
+def forecast_unfinished(
+    data: Dataset,
+    *,
+    horizon: float | None = None,
+    options: ForecastOptions | None = None,
+    runs: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Forecasts:
+    """Forecast where each unfinished run will end, from all of its points.
+
+    A run is unfinished when its last step lies before its horizon (:func:`run_horizons`:
+    ``horizon``, else the last step of the longest run of its task).  Each is forecast
+    by :func:`forecast_run` with the whole run as the prefix (``fraction=1``), to its
+    horizon, with the same law, entropy trajectory and prediction interval as the
+    early prediction.
+
+    Parameters
+    ----------
+    data : Dataset
+    horizon : float, optional
+        The step every run is meant to reach; default per task, as above.
+    options : ForecastOptions, optional
+    runs : sequence of str, optional
+        The runs considered (default every run with points).
+    progress : bool
+        Draw a progress bar on a terminal.
+
+    Returns
+    -------
+    Forecasts
+        One forecast per unfinished run (``fraction`` 1.0); empty when every run reached its horizon.
+    """
+    opts = options or ForecastOptions()
+    all_runs = run_points(data.points)
+    ends = run_horizons(data, horizon)
+    names = [r for r in (all_runs if runs is None else runs) if r in all_runs]
+    open_runs = [r for r in names if all_runs[r].step.size and all_runs[r].step[-1] < ends[r]]
+    out = [
+        forecast_run(all_runs[r], 1.0, horizon=ends[r], options=opts, perf_range=data.perf_range)
+        for r in track(open_runs, "forecasts of unfinished runs", enabled=None if progress else False)
+    ]
+    return Forecasts(tuple(out), 1.0, opts)
 
 
 def _invalid(name: str, why: str, fraction: float, opts: ForecastOptions) -> RunForecast:

@@ -11,6 +11,7 @@ model sizes); :mod:`scaling.reporting.page` assembles and writes the page.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Callable, Sequence
@@ -159,10 +160,15 @@ def html_table(
     *,
     markup_columns: Sequence[str] = (),
     row_classes: Sequence[str] | None = None,
+    row_ids: Sequence[str] | None = None,
+    wrap_columns: Sequence[str] = (),
     numeric_digits: int = 4,
     caption: str | None = None,
 ) -> str:
     """An HTML table of a frame; every cell is escaped except ``markup_columns``.
+
+    The table scrolls inside its own box when wider than the page; text cells may break
+    after the separators of names (``/``, ``_``) and nowhere else.
 
     Parameters
     ----------
@@ -172,6 +178,10 @@ def html_table(
         Columns whose cells are markup built with :func:`esc` (e.g. status badges).
     row_classes : sequence of str, optional
         A CSS class per row.
+    row_ids : sequence of str, optional
+        An ``id`` per row (link targets, e.g. :func:`run_anchor`).
+    wrap_columns : sequence of str
+        Columns of long text that wrap (other cells stay on one line, except the first and last column).
     numeric_digits : int
         Significant digits of floats.
     caption : str, optional
@@ -187,13 +197,29 @@ def html_table(
         cells = []
         for col in frame.columns:
             v = row[col]
-            text = str(v) if col in markup_columns else esc(_cell(v, numeric_digits))
             num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            cells.append(f'<td class="num">{text}</td>' if num else f"<td>{text}</td>")
+            text = str(v) if col in markup_columns else esc(_cell(v, numeric_digits))
+            if num:
+                cells.append(f'<td class="num">{text}</td>')
+            else:
+                wrap = ' class="wrap"' if col in wrap_columns else ""
+                cells.append(f"<td{wrap}>{text if col in markup_columns else _breakable(text)}</td>")
         cls = f' class="{esc(row_classes[i])}"' if row_classes is not None else ""
-        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+        rid = f' id="{esc(row_ids[i])}"' if row_ids is not None else ""
+        rows.append(f"<tr{rid}{cls}>{''.join(cells)}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _breakable(text: str) -> str:
+    """Escaped text with a line-break opportunity after each ``/`` and ``_`` (run names wrap at their separators)."""
+    return text.replace("/", "/<wbr>").replace("_", "_<wbr>")
+
+
+def run_anchor(run: str) -> str:
+    """The page anchor of a run's row in the per-run fits table: readable and unique per run name."""
+    digest = hashlib.sha1(run.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"run-{_slug(run, 40)}-{digest}"
 
 
 def _cell(v: object, digits: int) -> str:

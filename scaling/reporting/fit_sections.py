@@ -30,6 +30,7 @@ from scaling.reporting.blocks import (
     esc,
     html_table,
     paragraph,
+    run_anchor,
 )
 
 
@@ -75,6 +76,7 @@ def data_section(ctx: ReportContext) -> Section:
     n_runs, n_set_aside = len(per_run), len(ds.invalid)
     tasks = sorted(t for t in per_run["task"].astype(str).unique() if t)
     algos = sorted(a for a in per_run["algorithm"].astype(str).unique() if a)
+    n_no_algo = int((per_run["algorithm"].astype(str) == "").sum()) if algos else 0
     params = per_run["params"].dropna()
     unit = (
         "fraction in [0, 1]"
@@ -97,6 +99,7 @@ def data_section(ctx: ReportContext) -> Section:
                 else ""
             )
             + (f"; {_plural(len(algos), 'algorithm')} ({', '.join(algos)})" if algos else "")
+            + (f"; {_plural(n_no_algo, 'run')} without an algorithm" if n_no_algo else "")
             + ".",
             f"Entropy (nats) spans {pts['entropy'].min():.3g} to {pts['entropy'].max():.3g};",
             f"performance spans {pts['perf'].min():.3g} to {pts['perf'].max():.3g} ({unit}).",
@@ -192,7 +195,14 @@ def fits_section(ctx: ReportContext) -> Section:
         )
     table = pd.DataFrame(rows)
     body.append(
-        html_table(table, markup_columns=["status"], row_classes=[_status_class(fits[i].status) for i in order])
+        f'<details id="fits-table"><summary>The fit of every run ({len(rows)})</summary>'
+        + html_table(
+            table,
+            markup_columns=["status"],
+            row_classes=[_status_class(fits[i].status) for i in order],
+            row_ids=[run_anchor(fits[i].run) for i in order],
+        )
+        + "</details>"
     )
     body.extend(_form_disagreement([fits[i] for i in order], ctx.level))
     return Section("fits", "Per-run fits", "".join(body), tables=(("fits", frame),))

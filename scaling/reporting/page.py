@@ -74,6 +74,7 @@ from scaling.reporting.fit_sections import (
     runs_section,
 )
 from scaling.reporting.sections import across_section, compare_section, forecast_section
+from scaling.reporting.summary import summary_section
 from scaling.study import Study
 from scaling.textsafe import formula_safe
 
@@ -98,6 +99,7 @@ __all__ = [
 
 #: the sections of a report, in page order (the warnings come first, built from all of them).
 DEFAULT_SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
+    ("summary", summary_section),
     ("data summary", data_section),
     ("per-run fits", fits_section),
     ("fit grid", grid_section),
@@ -181,7 +183,9 @@ nav a { color: #24579e; text-decoration: none; } nav a:hover { text-decoration: 
 table { border-collapse: collapse; font-size: 13px; }
 caption { text-align: left; color: var(--muted); padding: .2rem 0; }
 th, td { border-bottom: 1px solid #e3e6ea; padding: .25rem .55rem; text-align: left; vertical-align: top; }
-th { background: #f0f2f5; position: sticky; top: 0; } td:not(:last-child) { white-space: nowrap; } td:first-child { white-space: normal; overflow-wrap: anywhere; max-width: 24rem; } td:last-child { min-width: 16rem; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f2f5; } td:not(:last-child) { white-space: nowrap; } td:first-child { white-space: normal; overflow-wrap: break-word; max-width: 22rem; } td:last-child { min-width: 12rem; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; min-width: 14rem; } main { overflow-wrap: break-word; } .more { margin: .1rem 0 1rem; font-size: 13px; } .more a { color: #24579e; }
+#summary table { font-size: 14px; } #summary h2 { margin-top: 1.2rem; }
 tr.bad td { background: #fdf1f0; } tr.caveat td { background: #fffaf0; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: .7rem; font-size: 12px; color: #fff; white-space: nowrap; }
 .badge.ok { background: var(--ok); } .badge.caveat { background: var(--caveat); } .badge.bad { background: var(--bad); }
@@ -323,7 +327,7 @@ def write_report(
     warning_items = _status_warnings(ctx) + [w for s in built for w in s.warnings] + list(dict.fromkeys(caught_msgs))
     res = ctx.fits
     meta = (
-        f"{ctx.data.source or 'data'} · {_plural(len(res.fits), 'run')} · mode {res.mode} · "
+        f"Source: {ctx.data.source or 'a table'} · {_plural(len(res.fits), 'run')} · mode {res.mode} · "
         f"{res.options.ci} intervals at {ctx.level}"
     )
     return write_page(
@@ -416,7 +420,9 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def _page(title, meta, built, body, warning_items, skipped, fig_paths, table_paths, out: Path, n_figures: int, svg: bool, no_warnings: str) -> str:
-    nav = [("warnings", "Warnings")] + [(_slug(s.key), s.title) for s in built]
+    # the summary answers first; the warnings come right after it, before any detail
+    lead = 1 if built and built[0].key == "summary" else 0
+    nav = [(_slug(s.key), s.title) for s in built[:lead]] + [("warnings", "Warnings")] + [(_slug(s.key), s.title) for s in built[lead:]]
     if skipped:
         nav.append(("not-run", "Analyses not run"))
     nav.append(("files", "Files"))
@@ -440,8 +446,9 @@ def _page(title, meta, built, body, warning_items, skipped, fig_paths, table_pat
             f"{esc(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}</p>"
         ),
         "<nav><ul>" + "".join(f'<li><a href="#{esc(k)}">{esc(t)}</a></li>' for k, t in nav) + "</ul></nav></header>",
+        *body[:lead],
         f'<section id="warnings"><h2>Warnings</h2>{warn}</section>',
-        *body,
+        *body[lead:],
     ]
     if skipped:
         parts.append(

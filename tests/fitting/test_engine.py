@@ -6,6 +6,7 @@ refitted run by run with it, and the engine's numpy path for its compiled kernel
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import warnings
 from dataclasses import replace
@@ -300,12 +301,12 @@ needs_numba = pytest.mark.skipif(not batch.HAVE_NUMBA, reason="numba is not inst
 
 
 def engine(runs, mode, opts, compiled: bool, **kw):
-    old = batch.USE_NUMBA
-    batch.USE_NUMBA = compiled
+    old = batch.USE_NUMBA, batch.COMPILED_MIN_POINTS
+    batch.USE_NUMBA, batch.COMPILED_MIN_POINTS = compiled, 0  # compiled: whatever the size
     try:
         return batch.fit_runs(runs, mode, opts, **kw)
     finally:
-        batch.USE_NUMBA = old
+        batch.USE_NUMBA, batch.COMPILED_MIN_POINTS = old
 
 
 @needs_numba
@@ -337,6 +338,7 @@ def test_compiled_kernels_equal_numpy_path_and_per_run_fits(rng, mode):
 def test_compiled_hac_equals_numpy_hac_on_law_shaped_runs(rng):
     from scaling.core import _kernels, intervals
 
+    assert _kernels.load()
     sims = [simulate_run(rng, n=150, P0=0.9, beta=rng.uniform(0.1, 0.6), c=rng.uniform(0.3, 2.5), sd=0.01) for _ in range(40)]
     S = np.stack([s[1] for s in sims])
     y = np.stack([s[2] for s in sims])
@@ -361,6 +363,7 @@ def test_compiled_hac_equals_numpy_hac_on_law_shaped_runs(rng):
 def test_compiled_search_hands_multimodal_profiles_to_the_full_grid(seed):
     from scaling.core import _kernels
 
+    assert _kernels.load()
     S = np.linspace(1.0, 0.1, 30)
     y = 0.5 + 0.05 * np.random.default_rng(seed).normal(size=30)
     _, _, _, _, need = _kernels.search(S[None, :], y[None, :])
@@ -404,6 +407,7 @@ def test_compiled_entropy_trend_claims_a_fall_only_when_kendall_tau_is_below_the
 
     from scaling.core import _kernels
 
+    assert not batch.HAVE_NUMBA or _kernels.load()  # the compiled kernel when numba is there
     rng = np.random.default_rng(7)
     claimed, strong, strong_claimed = 0, 0, 0
     for trial in range(400):
@@ -432,10 +436,11 @@ def test_compiled_entropy_trend_claims_a_fall_only_when_kendall_tau_is_below_the
 
 
 @needs_numba
-def test_threads_leave_the_blas_setting_as_they_found_it(rng):
+def test_threads_leave_the_blas_setting_as_they_found_it(rng, monkeypatch):
     # BLAS's thread count is one setting for the whole process: worker threads that each set
     # and restore it can leave it at 1 for the rest of the session
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(batch, "COMPILED_MIN_POINTS", 0)  # compiled point fits: the thread pool
     before = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     _, runs = sweep(rng, k=24)
     for _ in range(3):
@@ -450,10 +455,11 @@ def _fit_in_child(runs, queue):
 
 @needs_numba
 @pytest.mark.skipif(sys.platform != "linux", reason="the fork start method is Linux's default")
-def test_a_forked_child_gets_its_own_thread_pool(rng):
+def test_a_forked_child_gets_its_own_thread_pool(rng, monkeypatch):
     # a thread pool copied by fork has no threads behind it: the child would wait forever
     import multiprocessing
 
+    monkeypatch.setattr(batch, "COMPILED_MIN_POINTS", 0)  # compiled point fits: the thread pool (the child inherits it)
     _, runs = sweep(rng, k=12)
     serial = batch.fit_runs(runs, n_jobs=2)  # the parent's pool exists before the fork
     ctx = multiprocessing.get_context("fork")
@@ -464,3 +470,19 @@ def test_a_forked_child_gets_its_own_thread_pool(rng):
     child.join(timeout=30)
     assert child.exitcode == 0
     assert np.array_equal(theta, serial.theta, equal_nan=True)
+
+
+def test_small_fits_do_not_load_numba():
+    # importing numba and loading the kernels costs about 0.4 s: a fit of the bundled data
+    # (5,395 points) takes the numpy path and never imports it; past the threshold it does
+    code = (
+        "import sys, warnings; warnings.simplefilter('ignore');"
+        "from scaling.data.sources import load; from scaling.fitting import engine;"
+        "from scaling.fitting.dataset import fit_dataset;"
+        "ds = load('data/runs.csv', run='task,model,algorithm,seed', perf='val_acc');"
+        "fit_dataset(ds, 'free'); print('numba' in sys.modules, end=' ');"
+        "engine.COMPILED_MIN_POINTS = 1; fit_dataset(ds, 'free'); print(('numba' in sys.modules) == engine.HAVE_NUMBA)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

@@ -183,6 +183,7 @@ def engine_path(request, monkeypatch):
     if request.param == "compiled" and not batch.HAVE_NUMBA:
         pytest.skip("numba is not installed")
     monkeypatch.setattr(batch, "USE_NUMBA", request.param == "compiled")
+    monkeypatch.setattr(batch, "COMPILED_MIN_POINTS", 0)  # the compiled path for one run too
     return request.param
 
 

@@ -195,7 +195,7 @@ def test_full_report_escapes_names_and_orders_sections(ctx, tmp_path):
     raw = rep.path.read_text(encoding="utf-8")
     page = Page()
     page.feed(raw)
-    assert page.sections[:3] == ["warnings", "data", "fits"]
+    assert page.sections[:4] == ["summary", "warnings", "data", "fits"]
     assert page.sections[-5:] == ["forecast", "compare", "across", "not-run", "files"]
     assert list(rep.skipped) == ["figures per run"]
     assert "script" not in page.tags and EVIL not in raw and esc(EVIL) in raw
