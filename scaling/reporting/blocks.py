@@ -168,7 +168,7 @@ def html_table(
     """An HTML table of a frame; every cell is escaped except ``markup_columns``.
 
     The table scrolls inside its own box when wider than the page; text cells may break
-    after the separators of names (``/``, ``_``) and nowhere else.
+    after the ``/`` separating the parts of a run name, not inside a word.
 
     Parameters
     ----------
@@ -212,8 +212,8 @@ def html_table(
 
 
 def _breakable(text: str) -> str:
-    """Escaped text with a line-break opportunity after each ``/`` and ``_`` (run names wrap at their separators)."""
-    return text.replace("/", "/<wbr>").replace("_", "_<wbr>")
+    """Escaped text with a line-break opportunity after each ``/`` (run names wrap between their parts)."""
+    return text.replace("/", "/<wbr>")
 
 
 def run_anchor(run: str) -> str:
