@@ -215,7 +215,11 @@ def test_dask_cluster_as_joblib_backend(rng):
         with distributed.Client(cluster), joblib.parallel_config(backend="dask"):
             remote = batch.fit_runs(runs, options=opts, chunk_size=2, n_jobs=-1)
     assert np.array_equal(serial.theta, remote.theta, equal_nan=True)
-    assert np.array_equal(serial.replicate_cov, remote.replicate_cov, equal_nan=True)
+    # two worker threads of one process share BLAS's thread setting, which each sets and restores
+    # around its chunk: products of a replicate can then run on another thread count and differ in
+    # the last bits (seen once: 3e-13); the numbers are the same to far below any reported digit
+    assert np.allclose(serial.replicates, remote.replicates, rtol=1e-10, atol=0, equal_nan=True)
+    assert np.allclose(serial.replicate_cov, remote.replicate_cov, rtol=1e-8, atol=1e-30, equal_nan=True)
 
 
 @pytest.mark.parametrize("seed", [0, 13, 34, 53])
