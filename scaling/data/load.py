@@ -943,9 +943,9 @@ def _sorted_rows(table: pd.DataFrame, among: np.ndarray | None = None) -> np.nda
     step = table["step"].to_numpy(dtype=float)
     starts = contiguous_runs(table["run"]) if len(table) else None
     if starts is None or not sorted_within(step, starts):
-        order = np.asarray(table[["run", "step"]].reset_index(drop=True).sort_values(["run", "step"], kind="stable").index)
+        order = np.asarray(table[["run", "step"]].reset_index(drop=True).sort_values(["run", "step"], kind="stable").index, dtype=np.int64)
         return order if among is None else order[among[order]]
-    rank = np.asarray(table["run"].take(starts).reset_index(drop=True).sort_values(kind="stable").index)
+    rank = np.asarray(table["run"].take(starts).reset_index(drop=True).sort_values(kind="stable").index, dtype=np.int64)
     place = np.empty(rank.size, dtype=np.int64)
     place[rank] = np.arange(rank.size)  # each run's place in the sorted order of names
     rows = np.arange(len(table)) if among is None else np.flatnonzero(among)
