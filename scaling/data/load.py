@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from scaling.data.readers.models import parse_params
 from scaling.data.readers.textio import MAX_STEP, cut_field, warn_cut_line
@@ -682,6 +683,8 @@ def canonical_parts(
         stack.add(out)
         tuples.append(ids)
         kinds = found if not kinds else [a + b for a, b in zip(kinds, found)]
+        del frame, out
+        pa.default_memory_pool().release_unused()  # the text of a piece, once checked, goes back to the system
     out = stack.whole()
     if len(res["run"]) > 1:
         refuse_shared_ids(pd.concat(tuples, ignore_index=True).drop_duplicates(), source)
@@ -765,9 +768,10 @@ def _cells(frame: pd.DataFrame, res: dict, source: str) -> tuple[pd.DataFrame, l
         for idx in frame.index[bad.to_numpy()]:
             found.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], problem))
     out["model"] = _text(frame[res["model"]]) if res["model"] else out["run"]
-    out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else ""
-    out["seed"] = _text(frame[res["seed"]]) if res["seed"] else ""
-    out["task"] = _text(frame[res["task"]]) if res["task"] else ""
+    blank = pd.Series("", index=frame.index, dtype=str)  # one array for every absent text column
+    out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else blank
+    out["seed"] = _text(frame[res["seed"]]) if res["seed"] else blank
+    out["task"] = _text(frame[res["task"]]) if res["task"] else blank
     out["row"] = frame.index
     flagged = [issue for found in kinds for issue in found]
     checks = [
