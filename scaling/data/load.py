@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from scaling.data.readers.models import parse_params
-from scaling.data.readers.textio import MAX_STEP, cut_field, warn_cut_line
+from scaling.data.readers.textio import MAX_STEP, cut_field, refuse_unread_compression, warn_cut_line
 from scaling.data.runtable import contiguous_runs, sorted_within
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
@@ -159,6 +159,7 @@ def read_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    refuse_unread_compression(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
