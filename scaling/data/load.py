@@ -379,6 +379,7 @@ class _LineScan:
             at = starts[short, None] + np.arange(8)
             inside = at < ends[short, None]
             blank[short] = (~inside | _SPACE[buf[np.minimum(at, buf.size - 1)]]).all(axis=1)
+        blank &= counts == 0  # a line of tabs is a row of empty fields in a TSV (pandas reads it)
         rows = np.flatnonzero(~blank)
         if self.width < 0 and rows.size:
             self.header, self.width = self.lines + int(rows[0]) + 1, int(counts[rows[0]])
@@ -402,7 +403,8 @@ class _LineScan:
     def row_lines(self, first: int, stop: int) -> np.ndarray:
         """File lines (1-based) of the data rows ``first`` to ``stop - 1`` (0-based, blank lines skipped)."""
         k = np.arange(first, stop, dtype=np.int64)
-        blank = np.concatenate(self.blank) if self.blank else np.zeros(0, dtype=np.int64)
+        self.blank = [np.concatenate(self.blank)] if len(self.blank) > 1 else self.blank
+        blank = self.blank[0] if self.blank else np.zeros(0, dtype=np.int64)
         after = blank[blank > self.header] - self.header - 1  # 0-based places after the header
         return k + self.header + 1 + np.searchsorted(after - np.arange(after.size), k, side="right")
 

@@ -186,3 +186,12 @@ def test_rows_sorted_by_run_and_step_are_in_the_order_of_a_stable_sort(runs, kee
     dup = load_module._duplicate_steps(table)
     reference = table.duplicated(["run", "step"], keep=False)
     assert (dup is None and not reference.any()) or dup.equals(reference)
+
+
+def test_a_line_of_tabs_in_a_tsv_is_a_row_and_the_rows_after_it_keep_their_lines(tmp_path, monkeypatch):
+    path = tmp_path / "t.tsv"
+    path.write_text("run\tstep\tentropy\tperf\na\t0\t0.5\t0.5\n\t\t\t\n\na\t1\t0.4\t0.6\n")
+    monkeypatch.setattr(load_module, "CHUNK_ROWS", 1)
+    frames = list(load_module.plain_chunks(path).frames())
+    assert [list(f.index) for f in frames] == [[2], [3], [5]]
+    assert frames[1].iloc[0].tolist() == ["", "", "", ""]

@@ -112,7 +112,7 @@ def test_a_zstd_file_is_refused_with_one_line_saying_to_decompress_it_first(tmp_
     """zstandard is not a dependency: a .zst input is refused by name, as a table or a log, in Python and on the command line."""
     path = tmp_path / name
     path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(64)))  # the zstd magic number, then anything
-    expected = rf"{name}: zstd?-compressed input is not read; decompress it first \(zstd -d {name}\)"
+    expected = rf"{name}: zstd-compressed input is not read; decompress it first \(zstd -d {name}\)"
     for call in (lambda: read_file(path), lambda: sc_load(path), lambda: sc_load(path, format="tidy"), lambda: sc_load(path, format="jsonl")):
         with pytest.raises(DataError, match=expected) as err:
             call()

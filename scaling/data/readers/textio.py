@@ -17,8 +17,8 @@ from scaling.exceptions import DataError, DataWarning
 # --------------------------------------------------------------------------
 
 
-#: Compressions recognised but not read (the ``zstandard`` package is not a dependency), and the command that undoes each.
-UNREAD_COMPRESSIONS = {".zst": "zstd -d", ".zstd": "zstd -d"}
+#: Compressions recognised but not read (the ``zstandard`` package is not a dependency): suffix -> (name, command that undoes it).
+UNREAD_COMPRESSIONS = {".zst": ("zstd", "zstd -d"), ".zstd": ("zstd", "zstd -d")}
 
 
 def refuse_unread_compression(path: Path) -> None:
@@ -29,12 +29,10 @@ def refuse_unread_compression(path: Path) -> None:
     DataError
         One line: the file, and the command to decompress it first.
     """
-    command = UNREAD_COMPRESSIONS.get(path.suffix.lower())
-    if command is not None:
-        raise DataError(
-            f"{path}: {path.suffix.lower()[1:]}-compressed input is not read; decompress it first "
-            f"({command} {path.name}) and give the file it makes"
-        )
+    found = UNREAD_COMPRESSIONS.get(path.suffix.lower())
+    if found is not None:
+        name, command = found
+        raise DataError(f"{path}: {name}-compressed input is not read; decompress it first ({command} {path.name}) and give the file it makes")
 
 
 def as_paths(path_or_paths: PathLike | Sequence[PathLike]) -> list[Path]:
