@@ -4,15 +4,16 @@ Run from the repository root::
 
     python benchmarks/bench_memory.py                    # 2M and 10M rows
     python benchmarks/bench_memory.py --rows 2e6 1e7 2e7  # and 20M rows (about 1 GB of CSV)
-    python benchmarks/bench_memory.py --tree /tmp/old     # the ``scaling`` package of another tree
+    python benchmarks/bench_memory.py --before /tmp/old   # and the ``scaling`` package of another tree, side by side
 
 It writes a tidy CSV of ``--rows`` rows (columns ``run, model, step, entropy, perf``: runs of
 ``--run-length`` steps, entropy at every step, perf at every tenth) to a temporary directory,
 then measures, each in a new process, (a) the load alone, ``scaling.load(FILE)`` into a
 :class:`~scaling.data.load.Dataset`, and (b) the whole command ``scaling fit FILE --out fits.csv``:
 the wall time and the peak resident memory (``ru_maxrss`` of the process), printed with its ratio
-to the file's size.  ``--write`` writes the table to ``analyses/results/big_tables.md`` (included
-in docs/speed.md).
+to the file's size.  ``--before TREE`` measures the same files with the package of another source
+tree too (e.g. ``git archive`` of an older commit unpacked there).  ``--write`` writes the table to
+``analyses/results/big_tables.md`` (included in docs/speed.md).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=float, nargs="+", default=[2e6, 1e7], help="table sizes in rows")
     parser.add_argument("--run-length", type=int, default=2_000, help="steps per run")
-    parser.add_argument("--tree", type=Path, default=ROOT, help="source tree whose scaling package is measured")
+    parser.add_argument("--before", type=Path, help="also measure the scaling package of this source tree")
+    parser.add_argument("--label", default="", help="what --before is, for the written table (e.g. a commit)")
     parser.add_argument("--no-fit", action="store_true", help="measure the load only")
     parser.add_argument("--write", action="store_true", help="write analyses/results/big_tables.md")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -99,6 +101,8 @@ def main() -> None:
     if args.child:
         _child(*args.child)
         return
+    trees = [("before", args.before.resolve())] if args.before else []
+    trees.append(("now", ROOT))
     results = []
     for rows in map(int, args.rows):
         with tempfile.TemporaryDirectory() as tmp:
@@ -108,13 +112,14 @@ def main() -> None:
             size = path.stat().st_size
             print(f"{rows:,} rows: {size / 1e6:.0f} MB written in {time.perf_counter() - t0:.0f} s", flush=True)
             for kind in ("load",) if args.no_fit else ("load", "fit"):
-                m = measure(kind, path, args.tree.resolve())
-                print(
-                    f"  {kind:4s} {m['wall']:7.1f} s  peak {m['peak_bytes'] / 1e9:5.2f} GB  "
-                    f"= {m['peak_bytes'] / size:4.1f} x the file",
-                    flush=True,
-                )
-                results.append((rows, size, kind, m))
+                for label, tree in trees:
+                    m = measure(kind, path, tree)
+                    print(
+                        f"  {kind:4s} {label:6s} {m['wall']:7.1f} s  peak {m['peak_bytes'] / 1e9:5.2f} GB  "
+                        f"= {m['peak_bytes'] / size:4.1f} x the file",
+                        flush=True,
+                    )
+                    results.append((rows, size, kind, label, m))
     if args.write:
         _write(args, results)
 
@@ -123,19 +128,26 @@ def _write(args, results) -> None:
     path = ROOT / "analyses" / "results" / "big_tables.md"
     what = {"load": "load (`scaling.load(FILE)`)", "fit": "`scaling fit FILE --out fits.csv`"}
     rows = " ".join(f"{r:g}" for r in args.rows)
+    before = f" --before TREE{' (' + args.label + ')' if args.label else ''}" if args.before else ""
+    cells = {(n, kind, label): m for n, _, kind, label, m in results}
+    labels = list(dict.fromkeys(label for *_, label, _ in results))
+    head = " | ".join(f"{label}: s | {label}: peak GB | {label}: peak / file" for label in labels)
     lines = [
         "# Large tidy tables: time and peak memory",
         "",
-        f"Made by `python benchmarks/bench_memory.py --rows {rows} --write` on a 2-core machine shared with other jobs "
-        f"(runs of {args.run_length:,} steps, entropy at every step and perf at every tenth; each measurement a new process).",
+        f"Made by `python benchmarks/bench_memory.py --rows {rows}{before} --write` on a 2-core machine shared with other jobs "
+        f"(runs of {args.run_length:,} steps, entropy at every step and perf at every tenth; each measurement a new process, "
+        "peak memory its maximum resident set).",
         "",
-        "| rows | file (MB) | what | seconds | peak memory (GB) | peak / file size |",
-        "|--:|--:|:--|--:|--:|--:|",
-        *[
-            f"| {n:,} | {size / 1e6:.0f} | {what[kind]} | {m['wall']:.1f} | {m['peak_bytes'] / 1e9:.2f} | {m['peak_bytes'] / size:.1f} |"
-            for n, size, kind, m in results
-        ],
+        f"| rows | file (MB) | what | {head} |",
+        "|--:|--:|:--|" + "--:|--:|--:|" * len(labels),
     ]
+    for n, size, kind in dict.fromkeys((n, size, kind) for n, size, kind, _, _ in results):
+        parts = []
+        for label in labels:
+            m = cells[(n, kind, label)]
+            parts.append(f"{m['wall']:.1f} | {m['peak_bytes'] / 1e9:.2f} | {m['peak_bytes'] / size:.1f}")
+        lines.append(f"| {n:,} | {size / 1e6:.0f} | {what[kind]} | {' | '.join(parts)} |")
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
 

@@ -685,7 +685,11 @@ def canonical_parts(
         out, found, ids = _cells(frame, res, source)
         stack.add(out)
         tuples.append(ids)
-        kinds = found if not kinds else [a + b for a, b in zip(kinds, found)]
+        if kinds:
+            for kind, more in zip(kinds, found):
+                kind.extend(more)
+        else:
+            kinds = found
         del frame, out
         pa.default_memory_pool().release_unused()  # the text of a piece, once checked, goes back to the system
     out = stack.whole()
@@ -695,8 +699,8 @@ def canonical_parts(
     dup = _duplicate_steps(out)
     if dup is not None:
         for (run, step), grp in out[dup].groupby(["run", "step"], sort=False):
-            rows = ", ".join(str(r) for r in grp["row"])
-            issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {rows})"))
+            listed = ", ".join(str(r) for r in grp["row"])
+            issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {listed})"))
     return out, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
 
 

@@ -22,6 +22,7 @@ from scaling.cli import app
 from scaling.data.load import read_file
 from scaling.data.readers import jsonl as jsonl_module
 from scaling.data.readers import read_jsonl, read_source, read_tensorboard, read_verl_log
+from scaling.data.readers import tensorboard as tensorboard_module
 from scaling.data.readers.tensorboard import scan_records
 from scaling.data.readers.textio import MAX_STEP, parse_step
 from scaling.data.sources import load
@@ -278,6 +279,9 @@ def test_an_event_file_with_corrupt_record_headers_resynchronises_on_the_next_in
     scan = scan_records(path)
     assert scan.records == 41 - 3 and [d.offset for d in scan.damage] == [spans[10][0], spans[25][0]]
     assert [d.end for d in scan.damage] == [spans[11][0], spans[27][0]] and not any(d.exact for d in scan.damage)
+    for window in (16, 50, 1 << 20):  # the search for the next record, a window of bytes at a time
+        assert tensorboard_module._resync(bytes(data), spans[10][0] + 1, window) == spans[11][0]
+    assert tensorboard_module._resync(bytes(data), spans[40][0] + 1, 16) is None  # nothing intact after the last record's start
     with pytest.warns(DataWarning, match=r"read 38 intact record\(s\), skipped at least 2 damaged record\(s\), \d+ of \d+ byte\(s\)"):
         table = read_tensorboard(tmp_path / "logs")
     assert table["step"].tolist() == [s for s in range(40) if s not in (9, 24, 25)]  # record k holds step k - 1

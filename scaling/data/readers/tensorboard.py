@@ -156,27 +156,25 @@ def _record_problem(data: bytes, offset: int) -> tuple[str, int]:
     return "", end + 4
 
 
-def _resync(data: bytes, start: int) -> int | None:
+def _resync(data: bytes, start: int, window: int = 1 << 20) -> int | None:
     """The first offset from ``start`` where an intact record begins (None if there is none).
 
     Only offsets whose length field fits in the rest of the file are checked (found with numpy,
-    eight alignments at once), so a long damaged stretch costs one pass, not a checksum per byte.
+    eight alignments at once, a window of ``window`` bytes at a time), so a long damaged stretch
+    costs one pass and a little memory, not a checksum per byte.
     """
     size = len(data)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    candidates = []
-    for k in range(8):
-        first = start + k
-        count = (size - first) // 8
-        if count <= 0:
-            continue
-        lengths = buf[first : first + 8 * count].view("<u8")
-        offsets = first + 8 * np.arange(count, dtype=np.int64)
-        fits = lengths <= np.maximum(size - offsets - 16, 0).astype(np.uint64)
-        candidates.append(offsets[fits & (offsets + 16 <= size)])
-    for offset in np.sort(np.concatenate(candidates)) if candidates else ():
-        if not _record_problem(data, int(offset))[0]:
-            return int(offset)
+    for low in range(start, max(size - 15, start), window):
+        high = min(low + window, size - 15)  # offsets from which a header and a footer fit
+        candidates = []
+        for k in range(8):
+            offsets = np.arange(low + k, high, 8, dtype=np.int64)
+            if offsets.size:  # the length field at each offset, read as one array
+                lengths = np.frombuffer(data, dtype="<u8", count=offsets.size, offset=int(offsets[0]))
+                candidates.append(offsets[lengths <= (size - offsets - 16).astype(np.uint64)])
+        for offset in np.sort(np.concatenate(candidates)) if candidates else ():
+            if not _record_problem(data, int(offset))[0]:
+                return int(offset)
     return None
 
 
