@@ -59,8 +59,13 @@ def write_csv(path: Path, rows: int, run_length: int = 2_000, seed: int = 0, blo
 
 
 def _child(kind: str, path: str, out: str) -> None:
-    """Run one measurement in this (new) process and print it as JSON."""
+    """Run one measurement in this (new) process and print it as JSON (``write``: write the CSV of ``out`` rows)."""
     t0 = time.perf_counter()
+    if kind == "write":
+        rows, run_length = map(int, out.split(","))
+        write_csv(Path(path), rows, run_length)
+        print(json.dumps({"wall": time.perf_counter() - t0}))
+        return
     if kind == "load":
         import warnings
 
@@ -79,11 +84,11 @@ def _child(kind: str, path: str, out: str) -> None:
     print(json.dumps({"wall": wall, "peak_bytes": rss * 1024, **extra}))
 
 
-def measure(kind: str, path: Path, tree: Path) -> dict:
+def measure(kind: str, path: Path, tree: Path, out: str | None = None) -> dict:
     """Wall time and peak RSS of ``kind`` (``load`` or ``fit``) on ``path``, in a new process."""
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = path.with_name("fits.csv")
-    cmd = [sys.executable, __file__, "--child", kind, str(path), str(out)]
+    out = out or str(path.with_name("fits.csv"))
+    cmd = [sys.executable, __file__, "--child", kind, str(path), out]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=tree)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -107,10 +112,11 @@ def main() -> None:
     for rows in map(int, args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "runs.csv"
-            t0 = time.perf_counter()
-            write_csv(path, rows, args.run_length)
+            # written by a child: Linux keeps a process's peak memory across exec, so a child started
+            # after this process had built the file would report this process's peak as its own
+            wrote = measure("write", path, ROOT, f"{rows},{args.run_length}")
             size = path.stat().st_size
-            print(f"{rows:,} rows: {size / 1e6:.0f} MB written in {time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"{rows:,} rows: {size / 1e6:.0f} MB written in {wrote['wall']:.0f} s", flush=True)
             for kind in ("load",) if args.no_fit else ("load", "fit"):
                 for label, tree in trees:
                     m = measure(kind, path, tree)
