@@ -133,15 +133,16 @@ def main() -> None:
 def _write(args, results) -> None:
     path = ROOT / "analyses" / "results" / "big_tables.md"
     what = {"load": "load (`scaling.load(FILE)`)", "fit": "`scaling fit FILE --out fits.csv`"}
-    rows = " ".join(f"{r:g}" for r in args.rows)
-    before = f" --before TREE{' (' + args.label + ')' if args.label else ''}" if args.before else ""
+    rows = " ".join(f"{r:.0e}".replace("e+0", "e") for r in args.rows)
+    before = " --before TREE" if args.before else ""
+    tree = f" (TREE: {args.label})" if args.before and args.label else ""
     cells = {(n, kind, label): m for n, _, kind, label, m in results}
     labels = list(dict.fromkeys(label for *_, label, _ in results))
     head = " | ".join(f"{label}: s | {label}: peak GB | {label}: peak / file" for label in labels)
     lines = [
         "# Large tidy tables: time and peak memory",
         "",
-        f"Made by `python benchmarks/bench_memory.py --rows {rows}{before} --write` on a 2-core machine shared with other jobs "
+        f"Made by `python benchmarks/bench_memory.py --rows {rows}{before} --write`{tree} on a 2-core machine shared with other jobs "
         f"(runs of {args.run_length:,} steps, entropy at every step and perf at every tenth; each measurement a new process, "
         "peak memory its maximum resident set).",
         "",
