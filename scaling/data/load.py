@@ -456,6 +456,20 @@ def _read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
     return _decimal_commas(path, frame) if sep == ";" else frame
 
 
+@contextmanager
+def _table_bytes(path: Path) -> Iterator[io.BufferedReader]:
+    """The bytes of a table file (decompressed through :func:`open_limited`), after any UTF-8 byte order mark."""
+    with open_limited(path) as source, ExitStack() as stack:
+        handle = stack.enter_context(open(source, "rb")) if isinstance(source, Path) else source
+        if handle.peek(len(_BOM))[: len(_BOM)] == _BOM:
+            handle.read(len(_BOM))
+        yield handle
+
+
+#: What a damaged compressed file raises while it is read.
+_DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+
+
 def _unreadable(path: Path, err: Exception) -> DataError:
     """The one-line error for a file that cannot be parsed in its format."""
     return DataError(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {err}")
@@ -496,15 +510,13 @@ class TableChunks:
         """
         places = None if usecols is None else sorted({self.columns.index(c) for c in usecols})
         done = 0
-        with open(self.path, "rb") as handle:
-            if handle.read(len(_BOM)) != _BOM:
-                handle.seek(0)
+        with _table_bytes(self.path) as handle:
             try:
                 for frame in pd.read_csv(handle, sep=self.sep, usecols=places, chunksize=chunk_rows or CHUNK_ROWS, **_AS_TEXT):
                     frame.index = pd.Index(self.scan.row_lines(done, done + len(frame)))
                     done += len(frame)
                     yield frame
-            except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as err:
+            except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error, *_DECOMPRESSION_ERRORS) as err:
                 raise _unreadable(self.path, err) from None
         if done != self.rows:
             raise DataError(f"{self.path}: pandas read {done} rows where the file has {self.rows} lines of data; check its blank lines")
@@ -513,38 +525,38 @@ class TableChunks:
 def plain_chunks(path: Path) -> TableChunks | None:
     """A CSV/TSV file to read in chunks (:class:`TableChunks`), or None when :func:`read_file` must read it whole.
 
-    The file is scanned in blocks of :data:`SCAN_BYTES` (never in memory at once).  It is read in
-    chunks when it is uncompressed, comma- or tab-separated, holds no quote, and every line is sound
-    (the header's field count, a final newline), so that each chunk's rows are the file's lines;
-    anything else (and a table without data rows) goes to :func:`read_file`, which names the lines
-    it skips.
+    The file is scanned in blocks of :data:`SCAN_BYTES` (never in memory at once; a compressed file
+    is decompressed through :func:`open_limited`, once for the scan and once for the reading).  It is
+    read in chunks when it is comma- or tab-separated, holds no quote, and every line is sound (the
+    header's field count, a final newline), so that each chunk's rows are the file's lines; anything
+    else (and a table without data rows) goes to :func:`read_file`, which names the lines it skips.
     """
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".txt") or not path.is_file():
-        return None
-    with open(path, "rb") as handle:
-        block = handle.read(SCAN_BYTES).removeprefix(_BOM)
-        try:
-            sep = "\t" if suffix == ".tsv" else _sniff_separator(block.partition(b"\n")[0].decode("utf-8"))
-        except UnicodeDecodeError:
-            return None
-        if sep == ";":  # decimal commas are decided per column over the whole file
-            return None
-        scan = _LineScan(sep)
-        while block:
-            if b'"' in block:
-                return None
-            scan.feed(block)
-            block = handle.read(SCAN_BYTES)
-    if not scan.finish() or scan.nonblank < 2:
+    if suffix not in (".csv", ".tsv", ".txt", *COMPRESSED) or not path.is_file():
         return None
     try:
-        with open(path, "rb") as handle:
-            if handle.read(len(_BOM)) != _BOM:
-                handle.seek(0)
+        with _table_bytes(path) as handle:
+            block = handle.read(SCAN_BYTES)
+            if suffix in COMPRESSED:  # named as read_file names it (no sniffing of semicolons)
+                sep = "\t" if ".tsv" in path.name.lower() else ","
+            else:
+                sep = "\t" if suffix == ".tsv" else _sniff_separator(block.partition(b"\n")[0].decode("utf-8"))
+            if sep == ";":  # decimal commas are decided per column over the whole file
+                return None
+            scan = _LineScan(sep)
+            while block:
+                if b'"' in block:
+                    return None
+                scan.feed(block)
+                block = handle.read(SCAN_BYTES)
+        if not scan.finish() or scan.nonblank < 2:
+            return None
+        with _table_bytes(path) as handle:
             columns = [str(c) for c in pd.read_csv(handle, sep=sep, nrows=0, **_AS_TEXT).columns]
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error):
-        return None
+    except DataError:  # decompresses past the limit
+        raise
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error, *_DECOMPRESSION_ERRORS):
+        return None  # read_file says what is wrong
     return TableChunks(path, sep, columns, scan.nonblank - 1, scan)
 
 

@@ -1,6 +1,8 @@
 """Large tidy CSVs are scanned in blocks and read in chunks of rows: the result is that of reading them whole."""
 
+import gzip
 import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -195,3 +197,36 @@ def test_a_line_of_tabs_in_a_tsv_is_a_row_and_the_rows_after_it_keep_their_lines
     frames = list(load_module.plain_chunks(path).frames())
     assert [list(f.index) for f in frames] == [[2], [3], [5]]
     assert frames[1].iloc[0].tolist() == ["", "", "", ""]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zip"])
+def test_a_compressed_table_is_read_in_chunks_as_the_plain_file_read_whole(tmp_path, monkeypatch, suffix):
+    plain, _ = _table(tmp_path, identity=False)
+    packed = tmp_path / f"runs.csv{suffix}"
+    if suffix == ".gz":
+        packed.write_bytes(gzip.compress(plain.read_bytes()))
+    else:
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.write(plain, "runs.csv")
+    assert load_module.plain_chunks(packed) is not None
+    ds, ref, sizes, said, _ = _load_both(packed, monkeypatch, warmup="none")
+    assert len(sizes) > 40
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flat = load(plain, warmup="none")
+    for name in ("table", "points", "issues"):  # the rows of the plain file, named by the same file lines
+        pd.testing.assert_frame_equal(getattr(ds, name), getattr(flat, name))
+    assert ds.invalid == flat.invalid
+    assert [m.replace(packed.name, "F") for m in said] == [str(w.message).replace(plain.name, "F") for w in caught]
+    # read whole, a compressed file's rows were labelled by position (header + 1), wrong after a blank line
+    pd.testing.assert_frame_equal(ds.points, ref.points)
+    pd.testing.assert_frame_equal(ds.table.drop(columns="row"), ref.table.drop(columns="row"))
+    assert (ds.table["row"] >= ref.table["row"]).all() and (ds.table["row"] > ref.table["row"]).any()
+
+
+def test_a_compressed_bomb_stops_at_the_limit_on_the_chunked_path_too(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(gzip.compress(b"run,step,entropy,perf\n" + b"r,1,0.5,0.5\n" * 500_000, compresslevel=1))
+    monkeypatch.setattr(load_module, "MIN_DECOMPRESSED_LIMIT", 1_000_000)
+    with pytest.raises(DataError, match=r"bomb\.csv\.gz: decompresses to more than \d+ MB"):
+        load(path)
