@@ -20,7 +20,7 @@ import math
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,9 +28,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from scaling.data.readers.models import parse_params
-from scaling.data.readers.textio import MAX_STEP, cut_field, warn_cut_line
+from scaling.data.readers.textio import MAX_STEP, cut_field, refuse_unread_compression, warn_cut_line
+from scaling.data.runtable import contiguous_runs, sorted_within
 from scaling.data.warmup import WarmUp, apply_warmup, describe, parse_warmup
 from scaling.exceptions import DataError, DataWarning
 
@@ -53,6 +55,13 @@ MAX_COMPRESSION_RATIO = 100
 MIN_DECOMPRESSED_LIMIT = 64_000_000
 #: The compressed suffixes :func:`read_file` reads, and their decompressors.
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": None}
+#: A sound CSV/TSV file (:func:`plain_chunks`) is read and checked this many rows at a time.
+CHUNK_ROWS = 500_000
+#: ... after a scan of its lines in blocks of this many bytes.
+SCAN_BYTES = 1 << 24
+_BOM = b"\xef\xbb\xbf"
+#: How pandas reads a table: every cell as text, nothing converted.
+_AS_TEXT = dict(dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8")
 #: ``"auto"`` (detect a leading warm-up per run), ``"none"`` (keep every point) or a first step to keep.
 Warmup = Literal["auto", "none"] | int | float | str
 
@@ -150,6 +159,7 @@ def read_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    refuse_unread_compression(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -317,33 +327,101 @@ def _decimal_commas(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: ASCII whitespace (what ``bytes.strip`` removes): a line of nothing else is blank.
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[list(b" \t\n\r\x0b\x0c")] = True
+
+
+class _LineScan:
+    """The byte scan of :func:`_plain_lines`, fed block by block so that a file need not be in memory at once.
+
+    It counts the separators of each line with numpy (no list of lines) and keeps the field count
+    of the header (the first line that is not blank), the line numbers of blank lines, and whether
+    every other line has the header's field count.
+    """
+
+    def __init__(self, sep: str) -> None:
+        self.sep = ord(sep)
+        self.lines = 0  # complete lines seen
+        self.header = 0  # file line of the header (0: none yet)
+        self.width = -1  # separators in the header
+        self.nonblank = 0
+        self.blank: list[np.ndarray] = []  # file lines of blank lines
+        self.tail = b""  # the start of a line not yet ended
+        self.sound = True
+
+    def feed(self, block: bytes) -> None:
+        """Scan the next bytes of the file."""
+        end = block.rfind(b"\n")
+        if end < 0:
+            self.tail += block
+            return
+        start = 0
+        if self.tail:
+            start = block.find(b"\n") + 1
+            self._lines(memoryview(self.tail + block[:start]))
+        self._lines(memoryview(block)[start : end + 1])
+        self.tail = block[end + 1 :]
+
+    def _lines(self, data: memoryview) -> None:
+        """Scan whole lines (``data`` ends with a newline)."""
+        buf = np.frombuffer(data, dtype=np.uint8)
+        if not self.sound or buf.size == 0:
+            return
+        ends = np.flatnonzero(buf == 10)
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        seps = np.flatnonzero(buf == self.sep)
+        counts = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
+        del seps
+        blank = ends == starts
+        short = np.flatnonzero((ends - starts > 0) & (ends - starts <= 8))  # only short lines can be blank
+        if short.size:
+            at = starts[short, None] + np.arange(8)
+            inside = at < ends[short, None]
+            blank[short] = (~inside | _SPACE[buf[np.minimum(at, buf.size - 1)]]).all(axis=1)
+        blank &= counts == 0  # a line of tabs is a row of empty fields in a TSV (pandas reads it)
+        rows = np.flatnonzero(~blank)
+        if self.width < 0 and rows.size:
+            self.header, self.width = self.lines + int(rows[0]) + 1, int(counts[rows[0]])
+        if (counts[rows] != self.width).any():
+            self.sound = False
+        self.nonblank += rows.size
+        if rows.size < ends.size:
+            self.blank.append(self.lines + np.flatnonzero(blank) + 1)
+        self.lines += ends.size
+
+    def finish(self) -> bool:
+        """Whether every line was sound (the last line may be cut when the file does not end with a newline)."""
+        if self.tail:
+            last = self.tail + b"\n"
+            self.tail = b""
+            self._lines(memoryview(last))
+            if self.nonblank > 1:
+                return False  # the last line may be cut: checked by _usable_records
+        return self.sound and self.nonblank > 0
+
+    def row_lines(self, first: int, stop: int) -> np.ndarray:
+        """File lines (1-based) of the data rows ``first`` to ``stop - 1`` (0-based, blank lines skipped)."""
+        k = np.arange(first, stop, dtype=np.int64)
+        self.blank = [np.concatenate(self.blank)] if len(self.blank) > 1 else self.blank
+        blank = self.blank[0] if self.blank else np.zeros(0, dtype=np.int64)
+        after = blank[blank > self.header] - self.header - 1  # 0-based places after the header
+        return k + self.header + 1 + np.searchsorted(after - np.arange(after.size), k, side="right")
+
+
 def _plain_lines(data: bytes, sep: str) -> np.ndarray | None:
     """File lines (1-based) of the data rows of a CSV without quotes, when every line is sound.
 
-    A vectorised scan of the bytes (no list of lines: a table of 10^7 rows stays within a
-    small multiple of its size): the separators of each line are counted at once.  Returns
-    None when a line needs the careful path of :func:`_usable_records` (a field count other
-    than the header's, a last line that may be cut) or the file has no header line.
+    A vectorised scan of the bytes (:class:`_LineScan`; no list of lines): the separators of
+    each line are counted at once.  Returns None when a line needs the careful path of
+    :func:`_usable_records` (a field count other than the header's, a last line that may be
+    cut) or the file has no header line.
     """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
-    starts = np.concatenate([[0], nl + 1])
-    ends = np.concatenate([nl, [buf.size]])
-    if starts[-1] == buf.size:  # the file ends with a newline: no line after it
-        starts, ends = starts[:-1], ends[:-1]
-    seps = np.flatnonzero(buf == ord(sep))
-    counts = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
-    blank = np.zeros(starts.size, dtype=bool)
-    for i in np.flatnonzero(ends - starts <= 8):  # only short lines can be blank
-        blank[i] = not data[starts[i] : ends[i]].strip()
-    rows = np.flatnonzero(~blank)
-    if rows.size == 0:
+    scan = _LineScan(sep)
+    scan.feed(data)
+    if not scan.finish():
         return None
-    if not data.endswith(b"\n") and rows.size > 1:
-        return None  # the last line may be cut: checked by _usable_records
-    if (counts[rows[1:]] != counts[rows[0]]).any():
-        return None
-    return rows[1:] + 1
+    return scan.row_lines(0, scan.nonblank - 1)
 
 
 def _read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
@@ -378,8 +456,112 @@ def _read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
     return _decimal_commas(path, frame) if sep == ";" else frame
 
 
-def _resolve(frame: pd.DataFrame, cmap: ColumnMap, source: str) -> dict[str, list[str] | str | None]:
-    cols = list(frame.columns)
+@contextmanager
+def _table_bytes(path: Path) -> Iterator[io.BufferedReader]:
+    """The bytes of a table file (decompressed through :func:`open_limited`), after any UTF-8 byte order mark."""
+    with open_limited(path) as source, ExitStack() as stack:
+        handle = stack.enter_context(open(source, "rb")) if isinstance(source, Path) else source
+        if handle.peek(len(_BOM))[: len(_BOM)] == _BOM:
+            handle.read(len(_BOM))
+        yield handle
+
+
+#: What a damaged compressed file raises while it is read.
+_DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+
+
+def _unreadable(path: Path, err: Exception) -> DataError:
+    """The one-line error for a file that cannot be parsed in its format."""
+    return DataError(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {err}")
+
+
+@dataclass(frozen=True)
+class TableChunks:
+    """A sound CSV/TSV file, read in chunks of rows (:func:`plain_chunks`).
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    sep : str
+        Its separator.
+    columns : list of str
+        Its column names, as :func:`read_file` names them.
+    rows : int
+        Its data rows.
+    scan : _LineScan
+        The scan of its lines (the file line of each row).
+    """
+
+    path: Path
+    sep: str
+    columns: list[str]
+    rows: int
+    scan: _LineScan
+
+    def frames(self, usecols: Sequence[str] | None = None, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+        """The rows of the columns ``usecols`` (all by default) as text, indexed by file line, ``chunk_rows``
+        (:data:`CHUNK_ROWS` by default) at a time; the pieces make the frame :func:`read_file` reads.
+
+        Raises
+        ------
+        DataError
+            When pandas cannot parse the file (e.g. a byte sequence that is not UTF-8).
+        """
+        places = None if usecols is None else sorted({self.columns.index(c) for c in usecols})
+        done = 0
+        with _table_bytes(self.path) as handle:
+            try:
+                for frame in pd.read_csv(handle, sep=self.sep, usecols=places, chunksize=chunk_rows or CHUNK_ROWS, **_AS_TEXT):
+                    frame.index = pd.Index(self.scan.row_lines(done, done + len(frame)))
+                    done += len(frame)
+                    yield frame
+            except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error, *_DECOMPRESSION_ERRORS) as err:
+                raise _unreadable(self.path, err) from None
+        if done != self.rows:
+            raise DataError(f"{self.path}: pandas read {done} rows where the file has {self.rows} lines of data; check its blank lines")
+
+
+def plain_chunks(path: Path) -> TableChunks | None:
+    """A CSV/TSV file to read in chunks (:class:`TableChunks`), or None when :func:`read_file` must read it whole.
+
+    The file is scanned in blocks of :data:`SCAN_BYTES` (never in memory at once; a compressed file
+    is decompressed through :func:`open_limited`, once for the scan and once for the reading).  It is
+    read in chunks when it is comma- or tab-separated, holds no quote, and every line is sound (the
+    header's field count, a final newline), so that each chunk's rows are the file's lines; anything
+    else (and a table without data rows) goes to :func:`read_file`, which names the lines it skips.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".txt", *COMPRESSED) or not path.is_file():
+        return None
+    try:
+        with _table_bytes(path) as handle:
+            block = handle.read(SCAN_BYTES)
+            if suffix in COMPRESSED:  # named as read_file names it (no sniffing of semicolons)
+                sep = "\t" if ".tsv" in path.name.lower() else ","
+            else:
+                sep = "\t" if suffix == ".tsv" else _sniff_separator(block.partition(b"\n")[0].decode("utf-8"))
+            if sep == ";":  # decimal commas are decided per column over the whole file
+                return None
+            scan = _LineScan(sep)
+            while block:
+                if b'"' in block:
+                    return None
+                scan.feed(block)
+                block = handle.read(SCAN_BYTES)
+        if not scan.finish() or scan.nonblank < 2:
+            return None
+        with _table_bytes(path) as handle:
+            columns = [str(c) for c in pd.read_csv(handle, sep=sep, nrows=0, **_AS_TEXT).columns]
+    except DataError:  # decompresses past the limit
+        raise
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error, *_DECOMPRESSION_ERRORS):
+        return None  # read_file says what is wrong
+    return TableChunks(path, sep, columns, scan.nonblank - 1, scan)
+
+
+def _resolve(names: Sequence[object], cmap: ColumnMap, source: str) -> dict[str, list[str] | str | None]:
+    cols = list(names)
 
     def need(field_: str, given: str | None, required: bool) -> str | None:
         name = given or field_
@@ -470,35 +652,149 @@ def canonical(
     DataError
         A required column is missing or the table has no rows.
     """
-    cmap = columns or ColumnMap()
     if len(frame) == 0:
         raise DataError(f"{source}: no data rows (only a header, or nothing)")
-    res = _resolve(frame, cmap, source)
+    return canonical_parts(frame.columns, lambda used: [frame], columns, source=source)
+
+
+def canonical_parts(
+    names: Sequence[object],
+    parts: Callable[[list[str]], Iterable[pd.DataFrame]],
+    columns: ColumnMap | None = None,
+    *,
+    source: str = "table",
+    rows: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`canonical` of a table given in pieces of rows (e.g. the chunks of :meth:`TableChunks.frames`).
+
+    Each piece is mapped and its cells checked on their own; the checks across rows (duplicate
+    steps, run ids joined from several columns) run on the whole.  The result, issues and their
+    order included, is that of :func:`canonical` on the pieces put together.
+
+    Parameters
+    ----------
+    names : sequence
+        The table's column names.
+    parts : callable
+        Given the columns used, returns the pieces (frames of those columns at least, indexed by row label).
+    columns : ColumnMap, optional
+        Which columns hold which field.
+    source : str
+        Name used in messages.
+    rows : int, optional
+        The table's row count, when known: the number columns are then filled in place.
+
+    Returns
+    -------
+    table, issues : DataFrame
+        As :func:`canonical`.
+    """
+    res = _resolve(names, columns or ColumnMap(), source)
+    used = list(dict.fromkeys([*res["run"], *(c for f, c in res.items() if f != "run" and c)]))
+    stack, tuples = _Stack(rows), []
+    kinds: list[list[dict]] = []
+    for frame in parts(used):
+        out, found, ids = _cells(frame, res, source)
+        stack.add(out)
+        tuples.append(ids)
+        if kinds:
+            for kind, more in zip(kinds, found):
+                kind.extend(more)
+        else:
+            kinds = found
+        del frame, out
+        pa.default_memory_pool().release_unused()  # the text of a piece, once checked, goes back to the system
+    out = stack.whole()
+    if len(res["run"]) > 1:
+        refuse_shared_ids(pd.concat(tuples, ignore_index=True).drop_duplicates(), source)
+    issues = [issue for kind in kinds for issue in kind]
+    dup = _duplicate_steps(out)
+    if dup is not None:
+        for (run, step), grp in out[dup].groupby(["run", "step"], sort=False):
+            listed = ", ".join(str(r) for r in grp["row"])
+            issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {listed})"))
+    return out, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
+
+
+class _Stack:
+    """The canonical rows of the pieces of a table, one below the other.
+
+    With the table's row count known, the number columns go straight into arrays of the whole
+    (each piece's own freed as the next is read, so the pieces and the whole are never both in
+    memory); the text columns (arrow strings) are put together without a copy.
+    """
+
+    def __init__(self, rows: int | None) -> None:
+        self.rows, self.at = rows, 0
+        self.pieces: list[pd.DataFrame] = []
+        self.numbers: dict[str, np.ndarray] = {}
+
+    def add(self, out: pd.DataFrame) -> None:
+        """Append the canonical rows of the next piece."""
+        if self.rows is not None:
+            for column in out.columns:
+                if out[column].dtype.kind in "fi":
+                    values = out.pop(column).to_numpy()
+                    whole = self.numbers.setdefault(column, np.empty(self.rows, dtype=values.dtype))
+                    whole[self.at : self.at + values.size] = values
+            self.at += len(out)
+        self.pieces.append(out)
+
+    def whole(self) -> pd.DataFrame:
+        """The rows of all pieces (the pieces are let go)."""
+        pieces, self.pieces = self.pieces, []
+        if len(pieces) == 1 and not self.numbers:
+            return pieces[0].reset_index(drop=True)
+        whole = {column: pd.concat([piece.pop(column) for piece in pieces], ignore_index=True) for column in list(pieces[0].columns)}
+        whole.update(self.numbers)
+        self.numbers = {}
+        return pd.DataFrame(whole, copy=False)[[*CANONICAL, *OPTIONAL, "row"]]  # no copy into one block of floats
+
+
+def _duplicate_steps(out: pd.DataFrame) -> pd.Series | None:
+    """Rows whose (run, step) another row has too (None when there is none).
+
+    When each run's rows are together with steps increasing (what loggers write), there is none:
+    told by comparing neighbouring rows, without hashing every (run, step) pair.
+    """
+    starts = contiguous_runs(out["run"])
+    if starts is not None and sorted_within(out["step"].to_numpy(dtype=float), starts, strict=True):
+        return None
+    dup = out.duplicated(["run", "step"], keep=False) & out["step"].notna()
+    return dup if dup.any() else None
+
+
+def _cells(frame: pd.DataFrame, res: dict, source: str) -> tuple[pd.DataFrame, list[list[dict]], pd.DataFrame | None]:
+    """The canonical rows of one piece of a table, its issues by kind (in the order messages give them),
+    and the distinct run-column tuples with their run ids (None for a single run column)."""
     out = pd.DataFrame(index=frame.index)
     run_cols = res["run"]
     out["run"] = _text(frame[run_cols[0]]) if run_cols else Path(source).stem or "run"
     for c in run_cols[1:]:
         out["run"] = out["run"] + "/" + _text(frame[c])
-    if len(run_cols) > 1:
-        check_run_ids(frame[run_cols], out["run"], source)
-    issues: list[dict] = []
+    ids = run_tuples(frame[run_cols], out["run"]) if len(run_cols) > 1 else None
+    kinds: list[list[dict]] = []
     for f in ("step", "entropy", "perf", "params"):
         col = res[f]
+        found: list[dict] = []
+        kinds.append(found)
         if col is None:
             out[f] = np.nan
             continue
         num, bad = _params(frame[col]) if f == "params" else _numeric(frame[col])
         out[f] = num
         problem = "is not a parameter count (such as 7e9, 7B or 500M)" if f == "params" else "is not a number"
-        for idx in frame.index[bad]:
-            issues.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], problem))
+        for idx in frame.index[bad.to_numpy()]:
+            found.append(_issue(out.at[idx, "run"], col, idx, frame.at[idx, col], problem))
     out["model"] = _text(frame[res["model"]]) if res["model"] else out["run"]
-    out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else ""
-    out["seed"] = _text(frame[res["seed"]]) if res["seed"] else ""
-    out["task"] = _text(frame[res["task"]]) if res["task"] else ""
+    blank = pd.Series("", index=frame.index, dtype=str)  # one array for every absent text column
+    out["algorithm"] = _text(frame[res["algorithm"]]) if res["algorithm"] else blank
+    out["seed"] = _text(frame[res["seed"]]) if res["seed"] else blank
+    out["task"] = _text(frame[res["task"]]) if res["task"] else blank
     out["row"] = frame.index
+    flagged = [issue for found in kinds for issue in found]
     checks = [
-        ("step", out["step"].isna() & ~_flagged(issues, res["step"], out), "step is missing"),
+        ("step", out["step"].isna() & ~_flagged(flagged, res["step"], out), "step is missing"),
         ("step", ~np.isfinite(out["step"].fillna(0)), "step is not finite"),
         ("step", np.isfinite(out["step"]) & ((out["step"] < 0) | (out["step"] >= MAX_STEP)), "step is out of range [0, 2**53)"),
         ("step", np.isfinite(out["step"]) & (out["step"] % 1 != 0), "step is not an integer"),
@@ -512,14 +808,15 @@ def canonical(
     ]
     for f, mask, problem in checks:
         col = res[f] or f
-        for idx in out.index[mask.to_numpy()]:
-            issues.append(_issue(out.at[idx, "run"], col, idx, out.at[idx, f], problem))
-    dup = out.duplicated(["run", "step"], keep=False) & out["step"].notna()
-    for (run, step), grp in out[dup].groupby(["run", "step"], sort=False):
-        rows = ", ".join(str(r) for r in grp["row"])
-        issues.append(_issue(run, res["step"], grp["row"].iloc[0], step, f"duplicate step {step:g} (rows {rows})"))
-    table = out[[*CANONICAL, *OPTIONAL, "row"]].reset_index(drop=True)
-    return table, pd.DataFrame(issues, columns=["run", "column", "row", "value", "problem"])
+        kinds.append([_issue(out.at[idx, "run"], col, idx, out.at[idx, f], problem) for idx in out.index[mask.to_numpy()]])
+    return out[[*CANONICAL, *OPTIONAL, "row"]], kinds, ids
+
+
+def run_tuples(parts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """The distinct tuples of run columns (as text) with the run id each joins to (column ``_id``)."""
+    cols = [str(c) for c in parts.columns]
+    tuples = pd.DataFrame({c: _text(parts.iloc[:, i]) for i, c in enumerate(cols)}).assign(_id=ids.to_numpy())
+    return tuples.drop_duplicates()
 
 
 def check_run_ids(parts: pd.DataFrame, ids: pd.Series, source: str, limit: int = 3) -> None:
@@ -530,9 +827,19 @@ def check_run_ids(parts: pd.DataFrame, ids: pd.Series, source: str, limit: int =
     DataError
         One line naming the colliding tuples and the id they share.
     """
-    cols = [str(c) for c in parts.columns]
-    tuples = pd.DataFrame({c: _text(parts.iloc[:, i]) for i, c in enumerate(cols)}).assign(_id=ids.to_numpy())
+    refuse_shared_ids(run_tuples(parts, ids), source, limit)
+
+
+def refuse_shared_ids(tuples: pd.DataFrame, source: str, limit: int = 3) -> None:
+    """:func:`check_run_ids` on distinct tuples of run columns and their ids (:func:`run_tuples`, of all pieces).
+
+    Raises
+    ------
+    DataError
+        One line naming the colliding tuples and the id they share.
+    """
     tuples = tuples.drop_duplicates()
+    cols = [c for c in tuples.columns if c != "_id"]
     clash = tuples[tuples["_id"].duplicated(keep=False)]
     if clash.empty:
         return
@@ -642,10 +949,30 @@ def _some(names: list, limit: int) -> str:
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def _blocks(rows: pd.DataFrame) -> list[np.ndarray]:
-    """Group keys of ``rows`` (sorted by run, step): each validation closes the block of steps since the previous one in its run."""
-    val = rows["perf"].notna().to_numpy()
-    return [rows["run"].to_numpy(), np.cumsum(val) - val]
+def _blocks(run: np.ndarray, perf: np.ndarray) -> list[np.ndarray]:
+    """Group keys of rows sorted by run, step: each validation closes the block of steps since the previous one in its run."""
+    val = ~np.isnan(perf)
+    return [run, np.cumsum(val) - val]
+
+
+def _sorted_rows(table: pd.DataFrame, among: np.ndarray | None = None) -> np.ndarray:
+    """Positions of ``table``'s rows (those where ``among`` is true, all by default) sorted by run,
+    then step, in the order of ``table.sort_values(["run", "step"], kind="stable")``.
+
+    When each run's rows are together and sorted by step (what loggers write), only the run
+    names are sorted, one per run, and only the rows asked for are placed; otherwise the whole
+    table is sorted.
+    """
+    step = table["step"].to_numpy(dtype=float)
+    starts = contiguous_runs(table["run"]) if len(table) else None
+    if starts is None or not sorted_within(step, starts):
+        order = np.asarray(table[["run", "step"]].reset_index(drop=True).sort_values(["run", "step"], kind="stable").index, dtype=np.int64)
+        return order if among is None else order[among[order]]
+    rank = np.asarray(table["run"].take(starts).reset_index(drop=True).sort_values(kind="stable").index, dtype=np.int64)
+    place = np.empty(rank.size, dtype=np.int64)
+    place[rank] = np.arange(rank.size)  # each run's place in the sorted order of names
+    rows = np.arange(len(table)) if among is None else np.flatnonzero(among)
+    return rows[np.argsort(place[np.searchsorted(starts, rows, side="right") - 1], kind="stable")]
 
 
 def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
@@ -670,15 +997,18 @@ def align(table: pd.DataFrame, how: Align = "same") -> tuple[pd.DataFrame, int]:
     if how not in ("same", "mean"):
         raise ValueError(f"align must be 'same' or 'mean', got {how!r}")
     cols = [*CANONICAL, *(c for c in OPTIONAL if c in table.columns)]
-    rows = table.sort_values(["run", "step"], kind="stable")
-    val = rows["perf"].notna().to_numpy()
+    perf = table["perf"].to_numpy(dtype=float)
     if how == "same":
-        ent = rows["entropy"].to_numpy()
+        rows = _sorted_rows(table, ~np.isnan(perf))
+        ent = table["entropy"].to_numpy(dtype=float)[rows]
     else:
-        ent = rows["entropy"].groupby(_blocks(rows)).transform("mean").to_numpy()
-    points = rows.loc[val, cols].copy()
-    points["entropy"] = ent[val]
-    points = points.reset_index(drop=True)
+        order = _sorted_rows(table)
+        val = ~np.isnan(perf[order])
+        ent = pd.Series(table["entropy"].to_numpy(dtype=float)[order])
+        ent = ent.groupby(_blocks(table["run"].to_numpy()[order], perf[order])).transform("mean").to_numpy()[val]
+        rows = order[val]
+    points = table[cols].take(rows).reset_index(drop=True)
+    points["entropy"] = ent
     missing = points["entropy"].isna()
     return points.loc[~missing].reset_index(drop=True), int(missing.sum())
 
@@ -725,20 +1055,30 @@ def load(
         For an unknown ``warmup``.
     """
     how = parse_warmup(warmup)
+    chunks = None
     if isinstance(source, pd.DataFrame):
         # rows are named by their index label; duplicate labels (pd.concat without ignore_index) by position
         frame, name = (source if source.index.is_unique else source.reset_index(drop=True)), name or "table"
     else:
-        frame, name = read_file(source), str(source)
+        name = str(source)
+        chunks = plain_chunks(Path(source))
+        frame = read_file(source) if chunks is None else None
+    names = chunks.columns if chunks is not None else list(frame.columns)
     notes: list[str] = []
-    identity = default_run_columns(frame.columns, columns)
+    identity = default_run_columns(names, columns)
     if identity:
         columns = replace(columns or ColumnMap(), run=identity)
         notes.append(f"no run column; runs identified by {'/'.join(identity)} (pass --run to choose)")
-    table, issues = canonical(frame, columns, source=name)
+    if chunks is None:
+        table, issues = canonical(frame, columns, source=name)
+    else:  # a large CSV is read and checked a chunk at a time
+        table, issues = canonical_parts(names, chunks.frames, columns, source=name, rows=chunks.rows)
     invalid = describe_issues(issues)
-    valid = table[~table["run"].isin(list(invalid))]
-    hint = run_hint(frame, columns, issues)
+    valid = table[~table["run"].isin(list(invalid))] if invalid else table
+    if chunks is None:
+        hint = run_hint(names, lambda column: _measured([frame[column]]), columns, issues)
+    else:
+        hint = run_hint(names, lambda column: _measured(part[column] for part in chunks.frames([column])), columns, issues)
     if invalid:
         msg = "; ".join(f"run {r!r}: {m}" for r, m in invalid.items())
         warnings.warn(f"{name}: {len(invalid)} run(s) set aside: {msg}{hint}", DataWarning, stacklevel=2)
@@ -795,18 +1135,21 @@ def default_run_columns(names: Sequence[object], columns: ColumnMap | None) -> t
     return found or None
 
 
-def run_hint(frame: pd.DataFrame, columns: ColumnMap | None, issues: pd.DataFrame, limit: int = 6) -> str:
+def run_hint(
+    names: Sequence[object], measured: Callable[[str], bool], columns: ColumnMap | None, issues: pd.DataFrame, limit: int = 6
+) -> str:
     """A sentence suggesting ``--run COLS`` when ``issues`` has duplicate steps (``""`` otherwise).
 
     Duplicate steps in one run mostly mean that several runs share a run id.  The candidates
-    named are the columns not used as the run id, step, entropy, perf or parameter count and
-    not holding fractional numbers (measurements, not labels), :data:`IDENTITY` columns first.
+    named are the columns (of ``names``) not used as the run id, step, entropy, perf or parameter
+    count and not holding fractional numbers (measurements, not labels: ``measured(column)``,
+    asked only then), :data:`IDENTITY` columns first.
     """
     if issues.empty or not issues["problem"].str.startswith("duplicate step").any():
         return ""
     cmap = columns or ColumnMap()
     used = {*(cmap.run or ("run",)), *(getattr(cmap, f) or f for f in ("step", "entropy", "perf", "params"))}
-    rest = [str(c) for c in frame.columns if str(c) not in used and not _measured(frame[c])]
+    rest = [str(c) for c in names if str(c) not in used and not measured(c)]
     candidates = [c for c in IDENTITY if c in rest] + [c for c in rest if c not in IDENTITY]
     if not candidates:
         return "; several runs share a run id? pass --run COLS naming the columns that identify a run"
@@ -814,10 +1157,15 @@ def run_hint(frame: pd.DataFrame, columns: ColumnMap | None, issues: pd.DataFram
     return f"; several runs share a run id? pass --run COLS naming the columns that identify a run (candidates: {shown})"
 
 
-def _measured(series: pd.Series) -> bool:
-    """Whether a column holds numbers with a fractional part (a measurement, not a run label)."""
-    num, bad = _numeric(series)
-    return not bad.any() and bool((num.dropna() % 1 != 0).any())
+def _measured(pieces: Iterable[pd.Series]) -> bool:
+    """Whether a column (given in pieces of rows) holds numbers with a fractional part (a measurement, not a run label)."""
+    fractional = False
+    for series in pieces:
+        num, bad = _numeric(series)
+        if bad.any():
+            return False
+        fractional = fractional or bool((num.dropna() % 1 != 0).any())
+    return fractional
 
 
 def alignment_note(table: pd.DataFrame, how: Align) -> str | None:
@@ -829,8 +1177,9 @@ def alignment_note(table: pd.DataFrame, how: Align) -> str | None:
     """
     if how == "same":
         return None
-    rows = table.sort_values(["run", "step"], kind="stable")
-    counts = rows["entropy"].notna().groupby(_blocks(rows)).sum()
+    order = _sorted_rows(table)
+    logged = pd.Series(table["entropy"].notna().to_numpy()[order])
+    counts = logged.groupby(_blocks(table["run"].to_numpy()[order], table["perf"].to_numpy(dtype=float)[order])).sum()
     if not (counts > 1).any():
         return None
     return (

@@ -176,9 +176,9 @@ def runs_from_frame(points: pd.DataFrame) -> RunTable:
     step = points["step"].to_numpy(dtype=float, copy=True)
     ent = points["entropy"].to_numpy(dtype=float, copy=True)
     prf = points["perf"].to_numpy(dtype=float, copy=True)
-    starts = _contiguous_runs(points["run"])
+    starts = contiguous_runs(points["run"])
     finite = bool(np.isfinite(step).all() and np.isfinite(ent).all() and np.isfinite(prf).all())
-    if starts is not None and finite and _sorted_within(step, starts):
+    if starts is not None and finite and sorted_within(step, starts):
         # the usual layout: each run's rows together, sorted by step, all finite -- no factorisation, no sort
         n_runs = starts.size
         offsets = np.append(starts, step.size).astype(np.int64)
@@ -242,7 +242,7 @@ def runs_from_arrays(
     return RunTable.from_runs(runs)
 
 
-def _contiguous_runs(names: pd.Series) -> np.ndarray | None:
+def contiguous_runs(names: pd.Series) -> np.ndarray | None:
     """First row of each run when every run's rows are contiguous and no name is missing, else None.
 
     Compares each name with the one above it (pyarrow's kernel for arrow-backed strings), which
@@ -256,7 +256,7 @@ def _contiguous_runs(names: pd.Series) -> np.ndarray | None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        arr = pa.array(values)
+        arr = pa.array(values)  # a ChunkedArray: the pieces of a table read in chunks are not copied
         if arr.null_count:
             return None
         change = np.asarray(pc.not_equal(arr.slice(1), arr.slice(0, n - 1)), dtype=bool)
@@ -271,8 +271,10 @@ def _contiguous_runs(names: pd.Series) -> np.ndarray | None:
     return starts
 
 
-def _sorted_within(step: np.ndarray, starts: np.ndarray) -> bool:
-    """Whether steps never decrease inside a run (runs begin at ``starts``)."""
-    up = np.diff(step) >= 0
+def sorted_within(step: np.ndarray, starts: np.ndarray, strict: bool = False) -> bool:
+    """Whether steps never decrease inside a run (runs begin at ``starts``); with ``strict``, always increase."""
+    if step.size < 2:
+        return True
+    up = np.diff(step) > 0 if strict else np.diff(step) >= 0
     up[starts[1:] - 1] = True  # from one run to the next, anything goes
     return bool(up.all())

@@ -22,6 +22,7 @@ from scaling.cli import app
 from scaling.data.load import read_file
 from scaling.data.readers import jsonl as jsonl_module
 from scaling.data.readers import read_jsonl, read_source, read_tensorboard, read_verl_log
+from scaling.data.readers import tensorboard as tensorboard_module
 from scaling.data.readers.tensorboard import scan_records
 from scaling.data.readers.textio import MAX_STEP, parse_step
 from scaling.data.sources import load
@@ -249,18 +250,41 @@ def test_an_event_file_cut_in_half_warns_with_points_read_and_bytes_unread(tmp_p
     assert table["step"].tolist() == list(range(19))
 
 
-def test_an_event_file_with_flipped_bytes_warns_that_it_is_corrupt(tmp_path):
+def test_an_event_file_with_flipped_bytes_warns_that_it_is_corrupt_and_reads_on_after_the_damage(tmp_path):
     path = write_event_file(tmp_path / "logs" / "run")
     data = bytearray(path.read_bytes())
-    data[200:210] = bytes(byte ^ 0xFF for byte in data[200:210])
+    data[200:210] = bytes(byte ^ 0xFF for byte in data[200:210])  # inside the data of record 3 (step 1)
     path.write_bytes(bytes(data))
     pattern = (
-        rf"{path.name}: a record fails its CRC check \(corrupt bytes\) at byte \d+ \(record 3\); read 2 intact "
-        rf"record\(s\) before it, \d+ of {len(data)} byte\(s\) unread; the run has 2 scalar point\(s\)"
+        rf"{path.name}: a record fails its CRC check \(corrupt bytes\) at byte (\d+) \(record 3\), resumed at byte (\d+); "
+        rf"read 40 intact record\(s\), skipped 1 damaged record\(s\), (\d+) of {len(data)} byte\(s\); the run has 78 scalar point\(s\)"
     )
-    with pytest.warns(DataWarning, match=pattern):
+    with pytest.warns(DataWarning, match=pattern) as caught:
         table = read_tensorboard(tmp_path / "logs")
-    assert table["step"].tolist() == [0]
+    start, resume, skipped = map(int, re.search(pattern, str(caught[0].message)).groups())
+    assert start < 200 < resume and skipped == resume - start
+    assert table["step"].tolist() == [0, *range(2, 40)]  # only step 1 is lost
+    assert table["entropy"].tolist() == pytest.approx([0.65 * 0.95**s for s in [0, *range(2, 40)]], rel=1e-6)
+
+
+def test_an_event_file_with_corrupt_record_headers_resynchronises_on_the_next_intact_record(tmp_path):
+    path = write_event_file(tmp_path / "logs" / "run")
+    clean = path.read_bytes()
+    spans = scan_records(path).spans
+    data = bytearray(clean)
+    for record in (10, 25, 26):  # a header whose length is garbage: the next record is found by scanning
+        start = spans[record][0]
+        data[start : start + 8] = bytes(byte ^ 0x5A for byte in data[start : start + 8])
+    path.write_bytes(bytes(data))
+    scan = scan_records(path)
+    assert scan.records == 41 - 3 and [d.offset for d in scan.damage] == [spans[10][0], spans[25][0]]
+    assert [d.end for d in scan.damage] == [spans[11][0], spans[27][0]] and not any(d.exact for d in scan.damage)
+    for window in (16, 50, 1 << 20):  # the search for the next record, a window of bytes at a time
+        assert tensorboard_module._resync(bytes(data), spans[10][0] + 1, window) == spans[11][0]
+    assert tensorboard_module._resync(bytes(data), spans[40][0] + 1, 16) is None  # nothing intact after the last record's start
+    with pytest.warns(DataWarning, match=r"read 38 intact record\(s\), skipped at least 2 damaged record\(s\), \d+ of \d+ byte\(s\)"):
+        table = read_tensorboard(tmp_path / "logs")
+    assert table["step"].tolist() == [s for s in range(40) if s not in (9, 24, 25)]  # record k holds step k - 1
 
 
 def test_bidi_and_invisible_characters_are_escaped_when_printed():

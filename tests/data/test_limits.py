@@ -10,10 +10,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from scaling.cli import app
 from scaling.core import law
 from scaling.data import load as loading
 from scaling.data.load import decompressed_limit, load, read_file
+from scaling.data.sources import load as sc_load
 from scaling.exceptions import DataError
 
 HEADER = b"run,step,entropy,perf\n"
@@ -102,3 +105,18 @@ def test_a_zip_of_two_files_and_a_corrupt_gzip_are_one_line_errors(tmp_path):
     bad.write_bytes(b"not gzip at all")
     with pytest.raises(DataError, match="bad.csv.gz: cannot be read"):
         read_file(bad)
+
+
+@pytest.mark.parametrize("name", ["runs.csv.zst", "train.jsonl.ZST", "runs.tsv.zstd"])
+def test_a_zstd_file_is_refused_with_one_line_saying_to_decompress_it_first(tmp_path, name):
+    """zstandard is not a dependency: a .zst input is refused by name, as a table or a log, in Python and on the command line."""
+    path = tmp_path / name
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(64)))  # the zstd magic number, then anything
+    expected = rf"{name}: zstd-compressed input is not read; decompress it first \(zstd -d {name}\)"
+    for call in (lambda: read_file(path), lambda: sc_load(path), lambda: sc_load(path, format="tidy"), lambda: sc_load(path, format="jsonl")):
+        with pytest.raises(DataError, match=expected) as err:
+            call()
+        assert "\n" not in str(err.value)
+    res = CliRunner().invoke(app, ["fit", str(path), "--out", str(tmp_path / "fits.csv")])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert f"decompress it first (zstd -d {name})" in " ".join(res.output.split())

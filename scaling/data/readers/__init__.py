@@ -42,7 +42,7 @@ from scaling.data.readers.tensorboard import (
     load_tensorboard,
     read_tensorboard,
 )
-from scaling.data.readers.textio import as_paths
+from scaling.data.readers.textio import as_paths, refuse_unread_compression
 from scaling.data.readers.verl import has_step_lines, load_verl_log, read_verl_log
 from scaling.data.readers.walk import expand_directories
 from scaling.data.readers.wandb import load_wandb, looks_like_wandb, read_wandb
@@ -167,6 +167,7 @@ def read_source(
         raise ValueError(f"format: {format!r} is not one of auto, {', '.join(FORMATS)}")
     groups: dict[str, list[Path]] = {}
     for path in expand_directories(as_paths(path_or_paths), format):
+        refuse_unread_compression(path)
         groups.setdefault(detect_format(path) if format == "auto" else format, []).append(path)
     runs = [run for name, paths in groups.items() for run in _LOADERS[name](paths)]
     return build_table(runs, entropy_key=entropy_key, perf_key=perf_key, meta=meta)

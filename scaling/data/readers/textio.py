@@ -17,6 +17,24 @@ from scaling.exceptions import DataError, DataWarning
 # --------------------------------------------------------------------------
 
 
+#: Compressions recognised but not read (the ``zstandard`` package is not a dependency): suffix -> (name, command that undoes it).
+UNREAD_COMPRESSIONS = {".zst": ("zstd", "zstd -d"), ".zstd": ("zstd", "zstd -d")}
+
+
+def refuse_unread_compression(path: Path) -> None:
+    """Refuse a file compressed in a way that is not read (:data:`UNREAD_COMPRESSIONS`), naming the command to decompress it.
+
+    Raises
+    ------
+    DataError
+        One line: the file, and the command to decompress it first.
+    """
+    found = UNREAD_COMPRESSIONS.get(path.suffix.lower())
+    if found is not None:
+        name, command = found
+        raise DataError(f"{path}: {name}-compressed input is not read; decompress it first ({command} {path.name}) and give the file it makes")
+
+
 def as_paths(path_or_paths: PathLike | Sequence[PathLike]) -> list[Path]:
     """Turn one path or a sequence of paths into a list of :class:`~pathlib.Path`.
 
