@@ -8,7 +8,8 @@ Stage-1 figures take fit results directly (a :class:`~scaling.fitting.single.Run
   colour by algorithm; ``kind`` selects fits, residuals, profiles or exchange rates;
 * :func:`plot_residuals`, :func:`plot_profile`, :func:`plot_exchange_rate`;
 * :func:`plot_ceiling_intervals` - every run's ceiling with its interval;
-* :func:`plot_run_panels` - fit, residuals and profile of one run side by side.
+* :func:`plot_run_panels` - fit, residuals and profile of one run side by side;
+* :func:`plot_run_grid` - small multiples, one panel per run (the report's pages of runs).
 
 Figures for the other analyses take tidy DataFrames with documented columns, so any
 result object can feed them through its ``to_frame()``:
@@ -776,6 +777,105 @@ def plot_run_panels(
     fig.suptitle(
         head, fontsize=LABEL_SIZE + 1, color="0.1" if fit.status == FitStatus.OK else _status_color(fit.status)
     )
+    return fig
+
+
+#: panels per figure of :func:`plot_run_grid`: the report draws its runs in pages of this many.
+RUN_GRID_PANELS = 16
+#: panel size (inches) and margins (inches) of :func:`plot_run_grid`.
+_RUN_GRID_PANEL = (3.3, 2.5)
+_RUN_GRID_EDGES = dict(left=0.62, right=0.12, bottom=0.62, top=0.5, wgap=0.5, hgap=0.62)
+
+
+def plot_run_grid(
+    fits: FitResults | Sequence[RunFit],
+    *,
+    numbers: Sequence[int] | None = None,
+    ncols: int = 4,
+    perf_label: str = "accuracy",
+    perf_range: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Small multiples: one panel per run with its points, fitted law, band and ceiling.
+
+    Each panel is :func:`plot_fit` without notes or legend: the validation points, the law
+    (dotted where it extrapolates to S = 0, dashed when the fit is not usable), its band and
+    the ceiling with its interval.  Its title is the panel's number and the run's name, in
+    the status colour (with the status) when the status is not ``ok``; so are its curve and
+    points.  The layout is fixed (no layout pass), so the cost of a figure is that of its
+    panels: a report draws many of them (:data:`RUN_GRID_PANELS` runs each).
+
+    Parameters
+    ----------
+    fits : FitResults or sequence of RunFit
+        The runs, one panel each, in order.
+    numbers : sequence of int, optional
+        The number written before each run's name (default 1, 2, ...), so a page of panels
+        can continue the numbering of the previous one.
+    ncols : int
+        Panels per row.
+    perf_label : str
+        The metric's unit for the y label.
+    perf_range : (float, float), optional
+        The metric's range (default: from ``FitResults.options``); its maximum is dotted.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    runs = _fits_of(fits)
+    if not runs:
+        raise ValueError("fits is empty: nothing to draw")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    numbers = list(range(1, len(runs) + 1)) if numbers is None else [int(k) for k in numbers]
+    if len(numbers) != len(runs):
+        raise ValueError(f"numbers has {len(numbers)} entries for {len(runs)} runs")
+    perf_range = _perf_range_of(fits, perf_range)
+    ncols = min(ncols, len(runs))
+    nrows = math.ceil(len(runs) / ncols)
+    (pw, ph), e = _RUN_GRID_PANEL, _RUN_GRID_EDGES
+    top = e["top"] + (0.3 if title else 0.0)
+    width = e["left"] + e["right"] + ncols * pw + (ncols - 1) * e["wgap"]
+    height = top + e["bottom"] + nrows * ph + (nrows - 1) * e["hgap"]
+    margins = dict(
+        left=e["left"] / width,
+        right=1 - e["right"] / width,
+        bottom=e["bottom"] / height,
+        top=1 - top / height,
+        wspace=e["wgap"] / pw,
+        hspace=e["hgap"] / ph,
+    )
+    fig, axes = new_figure(nrows, ncols, (width, height), margins=margins)
+    ok_color = palette(["x"])["x"]
+    for ax, f, k in zip(axes.flat, runs, numbers):
+        color = ok_color if f.status == FitStatus.OK else _status_color(f.status)
+        _draw_fit(ax, f, color)
+        lim = _y_limits([f], perf_range)
+        if lim:
+            ax.set_ylim(*lim)
+        if f.entropy.size:
+            smax = float(np.max(f.entropy))
+            ax.set_xlim(-0.03 * smax, 1.04 * smax)
+        _metric_max(ax, perf_range)
+        ax.locator_params(nbins=4)
+        ax.tick_params(labelsize=TICK_SIZE - 2)
+        fmt = ax.yaxis.get_major_formatter()
+        if hasattr(fmt, "set_useOffset"):
+            fmt.set_useOffset(False)
+        head = f"{k}. {mpl_text(f.run, limit=34)}"
+        if f.status != FitStatus.OK:
+            head += f"\n{f.status.value}"
+        # at a fixed height: the automatic placement measures every tick label on each draw
+        ax.set_title(head, fontsize=NOTE_SIZE, y=1.0, color="0.1" if f.status == FitStatus.OK else color, gid="run-title")
+    for ax in axes.flat[len(runs) :]:
+        ax.set_visible(False)
+    fig.supxlabel(ENTROPY_LABEL, fontsize=LABEL_SIZE - 1, y=0.08 / height)
+    fig.supylabel(f"validation {perf_label}", fontsize=LABEL_SIZE - 1, x=0.08 / width)
+    if title:
+        fig.suptitle(mpl_text(title), fontsize=LABEL_SIZE + 1, y=1 - 0.08 / height, va="top")
     return fig
 
 
