@@ -448,9 +448,16 @@ def _bootstrap_p(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
         J = intervals.jacobian(panel.S[idx], beta, c0)
         L = intervals.default_block_length(idx.size)
         Y[:, idx] = intervals.residual_block_bootstrap(fitted[idx], resid[idx], J, L, opts.n_boot, rng)
-    c_b = _common_c(panel, Y)
-    f_b = _f_stat(panel, Y, np.atleast_1d(c_b))
+    # the replicates' common c in chunks of rows: each row's fit is its own (so the values are those of one
+    # batch), and the fit's work arrays, several times the size of its rows, stay bounded for any number of runs
+    rows = max(1, _BOOT_CELLS // max(panel.S.size, 1))
+    c_b = np.concatenate([np.atleast_1d(_common_c(panel, Y[i : i + rows])) for i in range(0, opts.n_boot, rows)])
+    f_b = _f_stat(panel, Y, c_b)
     return float((1 + np.sum(f_b >= f_obs)) / (opts.n_boot + 1))
+
+
+#: most values (replicates x points) in one batch of the comparison's bootstrap fits of c.
+_BOOT_CELLS = 2_000_000
 
 
 def _simultaneous_critical(corr: np.ndarray, level: float, rng: np.random.Generator, n_sim: int = 20000) -> float:

@@ -256,7 +256,12 @@ def grid_section(ctx: ReportContext) -> Section:
         )
     ]
     if any(f.has_estimate for f in fits):
-        ax = plots.plot_ceiling_intervals(fits, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
+        shown = {f.run for f in fits}
+        frame = ctx.fits.to_frame()  # one table of every run (not one frame per run)
+        ax = plots.plot_ceiling_intervals(
+            frame[frame["run"].isin(shown)], perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range,
+            level=1 - ctx.fits.options.alpha,
+        )  # fmt: skip
         figs.append(
             ReportFigure(
                 "ceilings",
