@@ -1058,7 +1058,23 @@ def plot_fit_grid(
     colors = palette(_hue_value(f, hue) for f in runs)
     ncols = min(col_wrap, len(groups))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = new_figure(nrows, ncols, (aspect * height * ncols, height * nrows + 0.9))
+    handles = _grid_handles(kind, colors, runs[0].alpha)
+    width = aspect * height * ncols
+    longest = max(len(h.get_label()) for h in handles)
+    per_row = min(len(handles), max(1, int(width / (0.45 + 0.075 * longest))))  # legend entries that fit in a row
+    # fixed margins (inches) instead of constrained layout, whose two passes measure every tick label
+    # of every panel: the panels have a known shape and the legend a known number of rows
+    e = _GRID_EDGES
+    legend = e["legend_title"] + e["legend_row"] * math.ceil(len(handles) / per_row)
+    left = e["left"] + (e["label_line"] if kind == "exchange" else 0.0)
+    top = e["top"] + (e["title"] if title else 0.0)
+    fig_h = height * nrows + legend + 0.3
+    margins = dict(
+        left=left / width, right=1 - e["right"] / width, top=1 - top / fig_h, bottom=(e["bottom"] + legend) / fig_h,
+        wspace=e["wgap"] / ((width - left - e["right"] - (ncols - 1) * e["wgap"]) / ncols),
+        hspace=e["hgap"] / ((fig_h - top - e["bottom"] - legend - (nrows - 1) * e["hgap"]) / nrows),
+    )  # fmt: skip
+    fig, axes = new_figure(nrows, ncols, (width, fig_h), margins=margins)
     ylim = _y_limits(runs, perf_range) if kind == "fit" else None
     for i, (facet, members) in enumerate(groups):
         ax = axes.flat[i]
@@ -1078,21 +1094,24 @@ def plot_fit_grid(
             ax.set_xlabel("")
     for ax in axes.flat[len(groups) :]:
         ax.set_visible(False)
-    handles = _grid_handles(kind, colors, runs[0].alpha)
-    longest = max(len(h.get_label()) for h in handles)
-    per_row = max(1, int(fig.get_figwidth() / (0.45 + 0.075 * longest)))  # legend entries that fit in a row
     fig.legend(
         handles=handles,
-        loc="outside lower center",
-        ncols=min(len(handles), per_row),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.05 / fig_h),
+        ncols=per_row,
         fontsize=NOTE_SIZE + 0.5,
         frameon=False,
         title=hue,
         title_fontsize=NOTE_SIZE + 0.5,
     )
     if title:
-        fig.suptitle(mpl_text(title), fontsize=LABEL_SIZE + 1)
+        fig.suptitle(mpl_text(title), fontsize=LABEL_SIZE + 1, y=1 - 0.08 / fig_h, va="top")
     return fig
+
+
+#: margins of :func:`plot_fit_grid` in inches: around the panels, between them, and the legend's rows below.
+_GRID_EDGES = dict(left=0.85, label_line=0.2, right=0.2, top=0.4, title=0.35, bottom=0.6, wgap=0.65, hgap=0.75,
+                   legend_title=0.3, legend_row=0.22)  # fmt: skip
 
 
 def _draw_facet(ax: Axes, kind: str, members: list[RunFit], hue: str, colors: dict, perf_label: str) -> None:
