@@ -42,8 +42,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from scaling.core import intervals, law
 from scaling.core.intervals import ar1_sandwich
@@ -426,8 +426,8 @@ def _linear_test(panel: _Panel, c: float, opts: CompareOptions) -> dict:
     g = law.g(panel.S, c)
     X1 = _design(g, panel.code, K)
     X0 = np.column_stack([np.ones_like(g), -g])
-    alt = sm.OLS(panel.y, X1).fit()
-    null = sm.OLS(panel.y, X0).fit()
+    alt = OLS(panel.y, X1).fit()
+    null = OLS(panel.y, X0).fit()
     f_iid, p_iid, _ = alt.compare_f_test(null)
     V = ar1_sandwich(X1, alt.resid, panel.run, k=2)
     wald = alt.wald_test(_restriction(K), cov_p=V, use_f=True, scalar=True)
