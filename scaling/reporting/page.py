@@ -330,11 +330,15 @@ def write_report(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    page.add(builder(ctx))  # drawn and written now: the next section starts with no figure alive
+                    section = builder(ctx)
+                    drawn = page.draw(section)  # now: the next section starts with no figure alive
                 except SkipSection as why:
                     skipped[name] = str(why)
                 except Exception as err:  # one failing section must not lose the others
                     skipped[name] = f"failed with {type(err).__name__}: {err}"
+                else:
+                    page.write(section, drawn)  # an error writing the files stops the report
+                    del section, drawn
             caught_msgs += [str(w.message) for w in caught if issubclass(w.category, (DataWarning, StatisticalWarning))]
         warning_items = _status_warnings(ctx) + page.warnings + list(dict.fromkeys(caught_msgs))
         return page.finish(
@@ -400,10 +404,14 @@ class _PageWriter:
         self.n_figures = 0
 
     def add(self, s: Section) -> None:
-        """Draw, write and drop the figures of ``s``, write its tables, keep its markup.
+        """Draw the figures of ``s`` and write them, its tables and its markup (:meth:`draw`, :meth:`write`)."""
+        self.write(s, self.draw(s))
 
-        Every figure is drawn before any file of the section is written: a figure that fails
-        to draw leaves no file of its section behind (the section is then left off the page).
+    def draw(self, s: Section) -> list[tuple[ReportFigure, bytes, bytes | None]]:
+        """The figures of ``s`` drawn one at a time (a function called only now) as PNG (and SVG) bytes.
+
+        Each figure is cleared as soon as it is drawn.  All are drawn before any file of the
+        section is written, so a figure that fails to draw leaves no file of its section.
         """
         rendered = []
         for f in s.figures:
@@ -413,6 +421,10 @@ class _PageWriter:
             finally:
                 fig.clear()  # free memory now: the figure is drawn
             del fig
+        return rendered
+
+    def write(self, s: Section, rendered: list[tuple[ReportFigure, bytes, bytes | None]]) -> None:
+        """Write the drawn figures and the tables of ``s``; keep its markup, title and warnings."""
         html = {}
         for f, png, vector in rendered:
             name = _unique(_slug(f.name, 80), self.names_used)

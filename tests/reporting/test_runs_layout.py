@@ -218,3 +218,16 @@ def test_the_cli_cap(tmp_path):
     assert "The first 3 of 5 runs are drawn" in html
     every = runner.invoke(app, ["report", str(csv), "-o", str(tmp_path / "c"), "--per-run-figures", "all", *quick])
     assert every.exit_code == 0 and "All 5 runs are drawn" in (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
+
+
+def test_an_error_writing_the_files_stops_the_report(study, tmp_path, monkeypatch):
+    from scaling.exceptions import OutputError
+    from scaling.reporting import page
+
+    def full(path, data):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(page, "_write_file", full)
+    with pytest.raises(OutputError, match="no space"):  # not a section that "failed": the report as a whole did
+        write_report(study, tmp_path / "rep", sections=[("figures per run", runs_section)], dpi=30)
+    assert list(tmp_path.iterdir()) == []
