@@ -436,7 +436,15 @@ def _linear_test(panel: _Panel, c: float, opts: CompareOptions) -> dict:
 
 
 def _bootstrap_p(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
-    """Block-bootstrap p-value of the F statistic under one common curve (c refitted per replicate)."""
+    """Block-bootstrap p-value of the F statistic under one common curve (c refitted per replicate).
+
+    BLAS runs on one thread here: the replicates are many small products, which threads only slow.
+    """
+    with law.single_threaded_blas():
+        return _bootstrap_p_value(panel, f_obs, opts)
+
+
+def _bootstrap_p_value(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
     rng = np.random.default_rng(opts.seed)
     sol = law.varpro(panel.S, panel.y)
     P0, beta, c0 = float(sol.P0), float(sol.beta), float(sol.c)

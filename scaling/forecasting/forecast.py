@@ -886,11 +886,12 @@ def forecast_dataset(
     if unknown:
         raise ValueError(f"runs names unknown run(s) {unknown}")
     out = []
-    for name in track(names, f"forecasts ({fraction:.0%} prefix)", enabled=None if progress else False):
-        if name in data.invalid:
-            out.append(_invalid(name, data.invalid[name], fraction, opts))
-            continue
-        out.append(forecast_run(all_runs[name], fraction, horizon=horizon, options=opts, perf_range=data.perf_range))
+    with law.single_threaded_blas():  # each run's bootstrap is many small products
+        for name in track(names, f"forecasts ({fraction:.0%} prefix)", enabled=None if progress else False):
+            if name in data.invalid:
+                out.append(_invalid(name, data.invalid[name], fraction, opts))
+                continue
+            out.append(forecast_run(all_runs[name], fraction, horizon=horizon, options=opts, perf_range=data.perf_range))
     return Forecasts(tuple(out), fraction, opts)
 
 
