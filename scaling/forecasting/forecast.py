@@ -576,7 +576,11 @@ class RunForecast(ResultMixin):
 
     def to_frame(self) -> pd.DataFrame:
         """One row: the CLI's columns, then the paper protocol, entropy, ceiling and status."""
-        row = {
+        return pd.DataFrame([self._row()])
+
+    def _row(self) -> dict:
+        """The values of :meth:`to_frame`'s row, by column."""
+        return {
             "run": self.run,
             "fraction": self.fraction,
             "n_fit": self.n_fit,
@@ -611,7 +615,6 @@ class RunForecast(ResultMixin):
             "status": self.status,
             "message": self.message,
         }
-        return pd.DataFrame([row])
 
 
 # --------------------------------------------------------------------------------
@@ -852,8 +855,10 @@ class Forecasts(ResultMixin):
         raise KeyError(f"no run named {run!r}")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per run (see :meth:`RunForecast.to_frame`)."""
-        return pd.concat([f.to_frame() for f in self.forecasts], ignore_index=True)
+        """One row per run (see :meth:`RunForecast.to_frame`), built at once from the rows' values."""
+        if not self.forecasts:  # as one frame per run did: nothing to concatenate
+            raise ValueError("No objects to concatenate")
+        return pd.DataFrame([f._row() for f in self.forecasts])
 
     def points(self) -> pd.DataFrame:
         """Predicted vs actual at every later point of every usable run, with bands (for plots)."""
