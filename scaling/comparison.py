@@ -400,24 +400,36 @@ def _common_c(panel: _Panel, y: np.ndarray | None = None) -> np.ndarray:
 
 
 def _f_stat(panel: _Panel, Y: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """F statistic of one curve vs one per level at rate(s) c, for rows of ``Y`` (B, N)."""
+    """F statistic of one curve vs one per level at rate(s) c, for rows of ``Y`` (B, N).
+
+    Both models are lines in ``g_c(S)``: one for all points, or one per level (the cell-means
+    design of :func:`_design`), so each RSS is that of least-squares lines, computed in closed form
+    for a chunk of replicates at once (the same residuals as a least-squares solve, to rounding).
+    """
     K = len(panel.levels)
     N = panel.S.size
     out = np.empty(Y.shape[0])
-    for b in range(Y.shape[0]):
-        g = law.g(panel.S, c[b])
-        X1 = _design(g, panel.code, K)
-        X0 = np.column_stack([np.ones(N), -g])
-        rss1 = _rss(X1, Y[b])
-        rss0 = _rss(X0, Y[b])
-        out[b] = ((rss0 - rss1) / (2 * (K - 1))) / (rss1 / (N - 2 * K))
+    levels = [np.flatnonzero(panel.code == j) for j in range(K)]
+    rows = max(1, _BOOT_CELLS // max(N, 1))
+    for a in range(0, Y.shape[0], rows):
+        G = law.g(panel.S[None, :], c[a : a + rows, None])
+        y = Y[a : a + rows]
+        rss1 = sum(_line_rss(G[:, idx], y[:, idx]) for idx in levels)
+        rss0 = _line_rss(G, y)
+        out[a : a + rows] = ((rss0 - rss1) / (2 * (K - 1))) / (rss1 / (N - 2 * K))
     return out
 
 
-def _rss(X: np.ndarray, y: np.ndarray) -> float:
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    r = y - X @ coef
-    return float(r @ r)
+def _line_rss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """RSS of the least-squares line of each row of ``y`` on the same row of ``x`` (explicit residuals;
+    a row of constant ``x`` is fitted by its mean)."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    sxx = np.einsum("bn,bn->b", xc, xc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 0, np.einsum("bn,bn->b", xc, yc) / sxx, 0.0)
+    r = yc - slope[:, None] * xc
+    return np.einsum("bn,bn->b", r, r)
 
 
 def _linear_test(panel: _Panel, c: float, opts: CompareOptions) -> dict:
