@@ -42,8 +42,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from scaling.core import intervals, law
 from scaling.core.intervals import ar1_sandwich
@@ -400,24 +400,36 @@ def _common_c(panel: _Panel, y: np.ndarray | None = None) -> np.ndarray:
 
 
 def _f_stat(panel: _Panel, Y: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """F statistic of one curve vs one per level at rate(s) c, for rows of ``Y`` (B, N)."""
+    """F statistic of one curve vs one per level at rate(s) c, for rows of ``Y`` (B, N).
+
+    Both models are lines in ``g_c(S)``: one for all points, or one per level (the cell-means
+    design of :func:`_design`), so each RSS is that of least-squares lines, computed in closed form
+    for a chunk of replicates at once (the same residuals as a least-squares solve, to rounding).
+    """
     K = len(panel.levels)
     N = panel.S.size
     out = np.empty(Y.shape[0])
-    for b in range(Y.shape[0]):
-        g = law.g(panel.S, c[b])
-        X1 = _design(g, panel.code, K)
-        X0 = np.column_stack([np.ones(N), -g])
-        rss1 = _rss(X1, Y[b])
-        rss0 = _rss(X0, Y[b])
-        out[b] = ((rss0 - rss1) / (2 * (K - 1))) / (rss1 / (N - 2 * K))
+    levels = [np.flatnonzero(panel.code == j) for j in range(K)]
+    rows = max(1, _BOOT_CELLS // max(N, 1))
+    for a in range(0, Y.shape[0], rows):
+        G = law.g(panel.S[None, :], c[a : a + rows, None])
+        y = Y[a : a + rows]
+        rss1 = sum(_line_rss(G[:, idx], y[:, idx]) for idx in levels)
+        rss0 = _line_rss(G, y)
+        out[a : a + rows] = ((rss0 - rss1) / (2 * (K - 1))) / (rss1 / (N - 2 * K))
     return out
 
 
-def _rss(X: np.ndarray, y: np.ndarray) -> float:
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    r = y - X @ coef
-    return float(r @ r)
+def _line_rss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """RSS of the least-squares line of each row of ``y`` on the same row of ``x`` (explicit residuals;
+    a row of constant ``x`` is fitted by its mean)."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    sxx = np.einsum("bn,bn->b", xc, xc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 0, np.einsum("bn,bn->b", xc, yc) / sxx, 0.0)
+    r = yc - slope[:, None] * xc
+    return np.einsum("bn,bn->b", r, r)
 
 
 def _linear_test(panel: _Panel, c: float, opts: CompareOptions) -> dict:
@@ -426,8 +438,8 @@ def _linear_test(panel: _Panel, c: float, opts: CompareOptions) -> dict:
     g = law.g(panel.S, c)
     X1 = _design(g, panel.code, K)
     X0 = np.column_stack([np.ones_like(g), -g])
-    alt = sm.OLS(panel.y, X1).fit()
-    null = sm.OLS(panel.y, X0).fit()
+    alt = OLS(panel.y, X1).fit()
+    null = OLS(panel.y, X0).fit()
     f_iid, p_iid, _ = alt.compare_f_test(null)
     V = ar1_sandwich(X1, alt.resid, panel.run, k=2)
     wald = alt.wald_test(_restriction(K), cov_p=V, use_f=True, scalar=True)
@@ -436,7 +448,15 @@ def _linear_test(panel: _Panel, c: float, opts: CompareOptions) -> dict:
 
 
 def _bootstrap_p(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
-    """Block-bootstrap p-value of the F statistic under one common curve (c refitted per replicate)."""
+    """Block-bootstrap p-value of the F statistic under one common curve (c refitted per replicate).
+
+    BLAS runs on one thread here: the replicates are many small products, which threads only slow.
+    """
+    with law.single_threaded_blas():
+        return _bootstrap_p_value(panel, f_obs, opts)
+
+
+def _bootstrap_p_value(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
     rng = np.random.default_rng(opts.seed)
     sol = law.varpro(panel.S, panel.y)
     P0, beta, c0 = float(sol.P0), float(sol.beta), float(sol.c)
@@ -448,9 +468,16 @@ def _bootstrap_p(panel: _Panel, f_obs: float, opts: CompareOptions) -> float:
         J = intervals.jacobian(panel.S[idx], beta, c0)
         L = intervals.default_block_length(idx.size)
         Y[:, idx] = intervals.residual_block_bootstrap(fitted[idx], resid[idx], J, L, opts.n_boot, rng)
-    c_b = _common_c(panel, Y)
-    f_b = _f_stat(panel, Y, np.atleast_1d(c_b))
+    # the replicates' common c in chunks of rows: each row's fit is its own (so the values are those of one
+    # batch), and the fit's work arrays, several times the size of its rows, stay bounded for any number of runs
+    rows = max(1, _BOOT_CELLS // max(panel.S.size, 1))
+    c_b = np.concatenate([np.atleast_1d(_common_c(panel, Y[i : i + rows])) for i in range(0, opts.n_boot, rows)])
+    f_b = _f_stat(panel, Y, c_b)
     return float((1 + np.sum(f_b >= f_obs)) / (opts.n_boot + 1))
+
+
+#: most values (replicates x points) in one batch of the comparison's bootstrap fits of c.
+_BOOT_CELLS = 2_000_000
 
 
 def _simultaneous_critical(corr: np.ndarray, level: float, rng: np.random.Generator, n_sim: int = 20000) -> float:

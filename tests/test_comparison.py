@@ -15,6 +15,8 @@ from scaling.comparison import (
     SAME,
     CompareOptions,
     _design,
+    _f_stat,
+    _Panel,
     _restriction,
     compare_algorithms,
     compare_model,
@@ -182,3 +184,23 @@ def test_curve_bands_of_a_fraction_stay_in_0_1():
     ok = band["lo"].notna()
     assert ((band.loc[ok, "lo"] >= 0) & (band.loc[ok, "hi"] <= 1)).all()
     np.testing.assert_allclose(cur["mean"], free["mean"])
+
+
+def test_bootstrap_f_statistics_are_the_nested_f_test_at_each_rate():
+    """The replicates' F statistics (closed-form lines, a chunk of replicates at once) equal statsmodels'
+    nested F-test of one curve against one per algorithm, replicate by replicate, at its own rate."""
+    runs, _ = simulate_model(np.random.default_rng(11))
+    sizes = [r.entropy.size for r in runs]
+    S = np.concatenate([r.entropy for r in runs])
+    codes = np.repeat(np.arange(4), sizes)
+    panel = _Panel(S, np.concatenate([r.perf for r in runs]), np.repeat(np.arange(4), sizes), codes,
+                   ("a", "b", "c", "d"), np.arange(4))  # fmt: skip
+    rng = np.random.default_rng(2)
+    Y = panel.y + 0.01 * rng.standard_normal((7, S.size))
+    c = np.array([0.3, 0.9, 1.7, -0.5, 1e-9, 2.5, 0.9])
+    got = _f_stat(panel, Y, c)
+    for b in range(len(c)):
+        g = law.g(S, c[b])
+        alt = sm.OLS(Y[b], _design(g, codes, 4)).fit()
+        null = sm.OLS(Y[b], np.column_stack([np.ones_like(g), -g])).fit()
+        assert got[b] == pytest.approx(alt.compare_f_test(null)[0], rel=1e-9)

@@ -70,8 +70,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import optimize, special, stats
+from statsmodels.regression.linear_model import GLS
 
 from scaling.protocol import ResultMixin
 
@@ -526,7 +526,7 @@ def _gls(y: np.ndarray, d: np.ndarray, Sigma: np.ndarray | None, link: str, form
         if quick:
             Lq = np.linalg.cholesky(np.linalg.inv(Sigma)).T if Sigma is not None else np.eye(y.size)
             return np.linalg.lstsq(Lq @ X, Lq @ y, rcond=None)[0], None, True
-        res = sm.GLS(y, X, sigma=Sigma).fit()
+        res = GLS(y, X, sigma=Sigma).fit()
         return np.asarray(res.params), res, True
     K = y.size
     Lt = np.linalg.cholesky(np.linalg.inv(Sigma)).T if Sigma is not None else np.eye(K)
@@ -571,7 +571,7 @@ def _gls(y: np.ndarray, d: np.ndarray, Sigma: np.ndarray | None, link: str, form
     J = _dmu(eta, link)[:, None] * mean_jac(b, d, form)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a saturated curve makes J nearly rank-deficient; reported as a status
-        res = sm.GLS(y - mu + J @ b, J, sigma=Sigma).fit()
+        res = GLS(y - mu + J @ b, J, sigma=Sigma).fit()
     return b, res, converged
 
 
@@ -640,7 +640,7 @@ def paule_mandel(y: np.ndarray, X: np.ndarray, V: np.ndarray, link: str = "ident
 
     def resid(S: np.ndarray) -> np.ndarray:
         if link == "identity":
-            return y - X @ sm.GLS(y, X, sigma=S).fit().params
+            return y - X @ GLS(y, X, sigma=S).fit().params
         b, _, _ = _gls(y, X[:, 1], S, link, form)
         return y - _inv_link(mean_eta(b, X[:, 1], form), link)
 

@@ -29,6 +29,13 @@ def check_seed(value: int) -> int:
     return value
 
 
+def check_per_run_figures(value: str | None) -> str | None:
+    """``--per-run-figures`` is a non-negative integer or ``all``."""
+    if value is None or value == "all" or (value.isdigit() and value.isascii()):
+        return value
+    fail(f"--per-run-figures must be a non-negative integer or 'all'; got {value!r}")
+
+
 def warn_far(pred, column: str = "decades_beyond") -> None:
     """Print a warning line for every predicted size more than FAR_DECADES decades outside the fitted sizes."""
     if column not in pred.columns:

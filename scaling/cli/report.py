@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from scaling.cli.checks import check_r2_min, check_seed
+from scaling.cli.checks import check_per_run_figures, check_r2_min, check_seed
 from scaling.cli.command import Command
 from scaling.cli.main import CI, Mode, app, data_command
 from scaling.cli.text import SafeCsvOpt, echo, fail
@@ -44,8 +44,16 @@ def report(
     seed: Annotated[int, typer.Option(callback=check_seed, help="Random seed of the bootstrap.")] = 0,
     r2_min: Annotated[float, typer.Option("--r2-min", callback=check_r2_min, help="R² below which a run is marked 'poor fit'.")] = 0.6,
     per_run: Annotated[
-        bool, typer.Option("--per-run/--no-per-run", help="Add a collapsible figure for every run (the slowest part).")
+        bool, typer.Option("--per-run/--no-per-run", help="Add a collapsible block per run and the runs drawn as small multiples.")
     ] = True,
+    per_run_figures: Annotated[
+        Optional[str],
+        typer.Option(
+            "--per-run-figures",
+            callback=check_per_run_figures,
+            help="Most runs drawn in the per-run figures (the first in page order): a number, or 'all'. Default 240.",
+        ),
+    ] = None,
     forecast: Annotated[
         bool, typer.Option("--forecast/--no-forecast", help="Early prediction: forecast each usable run from its first 15% of points.")
     ] = True,
@@ -100,6 +108,7 @@ def report(
     from scaling.comparison import CompareOptions
     from scaling.fitting.single import FitOptions
     from scaling.forecasting.forecast import ForecastOptions
+    from scaling.reporting.blocks import PER_RUN_PANELS
     from scaling.reporting.page import write_report
     from scaling.study import Study, StudySettings
 
@@ -116,7 +125,11 @@ def report(
     study = Study.run(ds, settings)
     for msg in study.warnings.get("fit", ()):
         echo(f"warning: {msg}", err=True)
-    rep = write_report(study, out, title=title, perf_label=perf_label, per_run=per_run, svg=svg, safe_csv=safe_csv)
+    drawn = PER_RUN_PANELS if per_run_figures is None else (None if per_run_figures == "all" else int(per_run_figures))
+    rep = write_report(
+        study, out, title=title, perf_label=perf_label, per_run=per_run, per_run_figures=drawn, svg=svg,
+        safe_csv=safe_csv,
+    )  # fmt: skip
     results = study.fits
     counts = results.status_counts()
     echo("fits: " + ", ".join(f"{n} {s}" for s, n in counts.items()))

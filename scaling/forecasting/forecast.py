@@ -576,7 +576,11 @@ class RunForecast(ResultMixin):
 
     def to_frame(self) -> pd.DataFrame:
         """One row: the CLI's columns, then the paper protocol, entropy, ceiling and status."""
-        row = {
+        return pd.DataFrame([self._row()])
+
+    def _row(self) -> dict:
+        """The values of :meth:`to_frame`'s row, by column."""
+        return {
             "run": self.run,
             "fraction": self.fraction,
             "n_fit": self.n_fit,
@@ -611,7 +615,6 @@ class RunForecast(ResultMixin):
             "status": self.status,
             "message": self.message,
         }
-        return pd.DataFrame([row])
 
 
 # --------------------------------------------------------------------------------
@@ -852,10 +855,10 @@ class Forecasts(ResultMixin):
         raise KeyError(f"no run named {run!r}")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per run (see :meth:`RunForecast.to_frame`); no rows when there is no forecast."""
+        """One row per run (see :meth:`RunForecast.to_frame`), built at once from the rows' values; no rows without forecasts."""
         if not self.forecasts:
             return pd.DataFrame(columns=["run", "status", "final_pred", "final_lo", "final_hi", "final_actual"])
-        return pd.concat([f.to_frame() for f in self.forecasts], ignore_index=True)
+        return pd.DataFrame([f._row() for f in self.forecasts])
 
     def points(self) -> pd.DataFrame:
         """Predicted vs actual at every later point of every usable run, with bands (for plots)."""
@@ -888,11 +891,12 @@ def forecast_dataset(
     if unknown:
         raise ValueError(f"runs names unknown run(s) {unknown}")
     out = []
-    for name in track(names, f"forecasts ({fraction:.0%} prefix)", enabled=None if progress else False):
-        if name in data.invalid:
-            out.append(_invalid(name, data.invalid[name], fraction, opts))
-            continue
-        out.append(forecast_run(all_runs[name], fraction, horizon=horizon, options=opts, perf_range=data.perf_range))
+    with law.single_threaded_blas():  # each run's bootstrap is many small products
+        for name in track(names, f"forecasts ({fraction:.0%} prefix)", enabled=None if progress else False):
+            if name in data.invalid:
+                out.append(_invalid(name, data.invalid[name], fraction, opts))
+                continue
+            out.append(forecast_run(all_runs[name], fraction, horizon=horizon, options=opts, perf_range=data.perf_range))
     return Forecasts(tuple(out), fraction, opts)
 
 

@@ -8,7 +8,8 @@ Stage-1 figures take fit results directly (a :class:`~scaling.fitting.single.Run
   colour by algorithm; ``kind`` selects fits, residuals, profiles or exchange rates;
 * :func:`plot_residuals`, :func:`plot_profile`, :func:`plot_exchange_rate`;
 * :func:`plot_ceiling_intervals` - every run's ceiling with its interval;
-* :func:`plot_run_panels` - fit, residuals and profile of one run side by side.
+* :func:`plot_run_panels` - fit, residuals and profile of one run side by side;
+* :func:`plot_run_grid` - small multiples, one panel per run (the report's pages of runs).
 
 Figures for the other analyses take tidy DataFrames with documented columns, so any
 result object can feed them through its ``to_frame()``:
@@ -309,25 +310,77 @@ def _draw_fit(ax: Axes, fit: RunFit, color, *, band: bool = True, ceiling: bool 
     if not fit.has_estimate:
         return
     usable = fit.status.usable
-    inside, below = _entropy_grid(fit)
+    (inside, curve), (below, extrapolated), err = _fit_marks(fit)
     style = "-" if usable else "--"
-    ax.plot(inside, fit.predict(inside), style, color=color, lw=1.8 if usable else 1.2, gid="fit-curve")
-    ax.plot(below, fit.predict(below), ":", color=color, lw=1.5, gid="fit-extrapolated")
+    ax.plot(inside, curve, style, color=color, lw=1.8 if usable else 1.2, gid="fit-curve")
+    ax.plot(below, extrapolated, ":", color=color, lw=1.5, gid="fit-extrapolated")
     if band and usable:
         grid = np.concatenate([below, inside])
         pi = fit.predict_interval(grid)
         ax.fill_between(grid, pi["lo"], pi["hi"], color=color, alpha=0.18, linewidth=0, gid="fit-band")
     if ceiling and usable:
-        lo, hi = fit.conf_int("ceiling")
-        yerr = None
-        if np.isfinite(lo) and np.isfinite(hi):
-            yerr = [[max(fit.ceiling - lo, 0.0)], [max(hi - fit.ceiling, 0.0)]]
         cont = ax.errorbar(
-            [0.0], [fit.ceiling], yerr=yerr, fmt="D", color=color, ms=6, capsize=3, mec="white", mew=0.8, zorder=5
+            [0.0], [fit.ceiling], yerr=err, fmt="D", color=color, ms=6, capsize=3, mec="white", mew=0.8, zorder=5
         )
         cont.lines[0].set_gid("ceiling")
         for bars in cont.lines[2]:
             bars.set_gid("ceiling-interval")
+
+
+def _fit_marks(fit: RunFit):
+    """The curve of a run with an estimate over its entropies and below them to S = 0, and the ceiling's
+    error bar lengths (None when its interval is not finite): ``(x, y), (x0, y0), yerr``."""
+    inside, below = _entropy_grid(fit)
+    lo, hi = fit.conf_int("ceiling")
+    err = None
+    if np.isfinite(lo) and np.isfinite(hi):
+        err = [[max(fit.ceiling - lo, 0.0)], [max(hi - fit.ceiling, 0.0)]]
+    return (inside, fit.predict(inside)), (below, fit.predict(below)), err
+
+
+#: a panel of :func:`plot_fit_grid` with more runs than this draws the runs of one colour as one artist
+#: per kind of mark (:func:`_draw_fits_dense`): the same marks, with a cost that no longer grows by artist.
+DENSE_PANEL = 16
+
+
+def _draw_fits_dense(ax: Axes, fits: Sequence[RunFit], keys: Sequence[str], colors: dict) -> None:
+    """The marks of :func:`_draw_fit` for many runs, gathered by colour: one collection of points, of solid,
+    dashed and dotted curves and of bands, and one error bar artist of ceilings per colour."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    groups: dict[str, list[RunFit]] = {}
+    for f, key in zip(fits, keys):
+        groups.setdefault(key, []).append(f)
+    for key, members in groups.items():
+        color = colors.get(key, "0.4")
+        seen = [f for f in members if f.entropy.size]
+        if seen:
+            _draw_points(ax, np.concatenate([f.entropy for f in seen]), np.concatenate([f.perf for f in seen]), color)
+        solid, dashed, dotted, bands, ceil, err = [], [], [], [], [], []
+        for f in members:
+            if not f.has_estimate:
+                continue
+            (x, y), (x0, y0), e = _fit_marks(f)
+            (solid if f.status.usable else dashed).append(np.column_stack([x, y]))
+            dotted.append(np.column_stack([x0, y0]))
+            if f.status.usable:
+                grid = np.concatenate([x0, x])
+                pi = f.predict_interval(grid)
+                lo, hi = np.asarray(pi["lo"], float), np.asarray(pi["hi"], float)
+                if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+                    bands.append(np.concatenate([np.column_stack([grid, lo]), np.column_stack([grid[::-1], hi[::-1]])]))
+                ceil.append(f.ceiling)
+                err.append((0.0, 0.0) if e is None else (e[0][0], e[1][0]))
+        for segs, style, lw, gid in ((solid, "-", 1.8, "fit-curve"), (dashed, "--", 1.2, "fit-curve"), (dotted, ":", 1.5, "fit-extrapolated")):
+            if segs:
+                ax.add_collection(LineCollection(segs, colors=[color], linestyles=style, linewidths=lw, gid=gid))
+        if bands:
+            ax.add_collection(PolyCollection(bands, facecolors=[color], alpha=0.18, linewidths=0, gid="fit-band"))
+        if ceil:
+            cont = ax.errorbar(np.zeros(len(ceil)), ceil, yerr=np.array(err).T, fmt="D", color=color, ms=6, capsize=3,
+                               mec="white", mew=0.8, zorder=5)  # fmt: skip
+            cont.lines[0].set_gid("ceiling")
+    ax.autoscale_view()
 
 
 def _y_limits(fits: Sequence[RunFit], perf_range=None) -> tuple[float, float] | None:
@@ -554,11 +607,18 @@ def plot_residuals(
     ax = _axes(ax)
     colors = colors or palette(_hue_value(f, hue) for f in runs)
     ax.axhline(0.0, color="0.3", lw=1.0, gid="zero")
+    points: dict[str, list[RunFit]] = {}  # the points of one colour are one artist: a cost per colour, not per run
+    for f in runs:
+        if not f.has_estimate:
+            continue
+        points.setdefault(_hue_value(f, hue), []).append(f)
+    for key, members in points.items():
+        x, y = np.concatenate([f.entropy for f in members]), np.concatenate([f.resid for f in members])
+        _draw_points(ax, x, y, colors.get(key, "0.4"), size=12, gid="residuals")
     for f in runs:
         if not f.has_estimate:
             continue
         color = colors.get(_hue_value(f, hue), "0.4")
-        _draw_points(ax, f.entropy, f.resid, color, size=12, gid="residuals")
         if smooth and f.n_points >= 6:
             x, y = _binned(f.entropy, f.resid, SMOOTH_POINTS)
             sm = lowess(y, x, frac=0.6, return_sorted=True)
@@ -779,6 +839,105 @@ def plot_run_panels(
     return fig
 
 
+#: panels per figure of :func:`plot_run_grid`: the report draws its runs in pages of this many.
+RUN_GRID_PANELS = 16
+#: panel size (inches) and margins (inches) of :func:`plot_run_grid`.
+_RUN_GRID_PANEL = (3.3, 2.5)
+_RUN_GRID_EDGES = dict(left=0.62, right=0.12, bottom=0.62, top=0.5, wgap=0.5, hgap=0.62)
+
+
+def plot_run_grid(
+    fits: FitResults | Sequence[RunFit],
+    *,
+    numbers: Sequence[int] | None = None,
+    ncols: int = 4,
+    perf_label: str = "accuracy",
+    perf_range: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Small multiples: one panel per run with its points, fitted law, band and ceiling.
+
+    Each panel is :func:`plot_fit` without notes or legend: the validation points, the law
+    (dotted where it extrapolates to S = 0, dashed when the fit is not usable), its band and
+    the ceiling with its interval.  Its title is the panel's number and the run's name, in
+    the status colour (with the status) when the status is not ``ok``; so are its curve and
+    points.  The layout is fixed (no layout pass), so the cost of a figure is that of its
+    panels: a report draws many of them (:data:`RUN_GRID_PANELS` runs each).
+
+    Parameters
+    ----------
+    fits : FitResults or sequence of RunFit
+        The runs, one panel each, in order.
+    numbers : sequence of int, optional
+        The number written before each run's name (default 1, 2, ...), so a page of panels
+        can continue the numbering of the previous one.
+    ncols : int
+        Panels per row.
+    perf_label : str
+        The metric's unit for the y label.
+    perf_range : (float, float), optional
+        The metric's range (default: from ``FitResults.options``); its maximum is dotted.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    runs = _fits_of(fits)
+    if not runs:
+        raise ValueError("fits is empty: nothing to draw")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    numbers = list(range(1, len(runs) + 1)) if numbers is None else [int(k) for k in numbers]
+    if len(numbers) != len(runs):
+        raise ValueError(f"numbers has {len(numbers)} entries for {len(runs)} runs")
+    perf_range = _perf_range_of(fits, perf_range)
+    ncols = min(ncols, len(runs))
+    nrows = math.ceil(len(runs) / ncols)
+    (pw, ph), e = _RUN_GRID_PANEL, _RUN_GRID_EDGES
+    top = e["top"] + (0.3 if title else 0.0)
+    width = e["left"] + e["right"] + ncols * pw + (ncols - 1) * e["wgap"]
+    height = top + e["bottom"] + nrows * ph + (nrows - 1) * e["hgap"]
+    margins = dict(
+        left=e["left"] / width,
+        right=1 - e["right"] / width,
+        bottom=e["bottom"] / height,
+        top=1 - top / height,
+        wspace=e["wgap"] / pw,
+        hspace=e["hgap"] / ph,
+    )
+    fig, axes = new_figure(nrows, ncols, (width, height), margins=margins)
+    ok_color = palette(["x"])["x"]
+    for ax, f, k in zip(axes.flat, runs, numbers):
+        color = ok_color if f.status == FitStatus.OK else _status_color(f.status)
+        _draw_fit(ax, f, color)
+        lim = _y_limits([f], perf_range)
+        if lim:
+            ax.set_ylim(*lim)
+        if f.entropy.size:
+            smax = float(np.max(f.entropy))
+            ax.set_xlim(-0.03 * smax, 1.04 * smax)
+        _metric_max(ax, perf_range)
+        ax.locator_params(nbins=4)
+        ax.tick_params(labelsize=TICK_SIZE - 2)
+        fmt = ax.yaxis.get_major_formatter()
+        if hasattr(fmt, "set_useOffset"):
+            fmt.set_useOffset(False)
+        head = f"{k}. {mpl_text(f.run, limit=34)}"
+        if f.status != FitStatus.OK:
+            head += f"\n{f.status.value}"
+        # at a fixed height: the automatic placement measures every tick label on each draw
+        ax.set_title(head, fontsize=NOTE_SIZE, y=1.0, color="0.1" if f.status == FitStatus.OK else color, gid="run-title")
+    for ax in axes.flat[len(runs) :]:
+        ax.set_visible(False)
+    fig.supxlabel(ENTROPY_LABEL, fontsize=LABEL_SIZE - 1, y=0.08 / height)
+    fig.supylabel(f"validation {perf_label}", fontsize=LABEL_SIZE - 1, x=0.08 / width)
+    if title:
+        fig.suptitle(mpl_text(title), fontsize=LABEL_SIZE + 1, y=1 - 0.08 / height, va="top")
+    return fig
+
+
 # --------------------------------------------------------------------------------
 # stage 1: the paper-style grid
 # --------------------------------------------------------------------------------
@@ -899,7 +1058,23 @@ def plot_fit_grid(
     colors = palette(_hue_value(f, hue) for f in runs)
     ncols = min(col_wrap, len(groups))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = new_figure(nrows, ncols, (aspect * height * ncols, height * nrows + 0.9))
+    handles = _grid_handles(kind, colors, runs[0].alpha)
+    width = aspect * height * ncols
+    longest = max(len(h.get_label()) for h in handles)
+    per_row = min(len(handles), max(1, int(width / (0.45 + 0.075 * longest))))  # legend entries that fit in a row
+    # fixed margins (inches) instead of constrained layout, whose two passes measure every tick label
+    # of every panel: the panels have a known shape and the legend a known number of rows
+    e = _GRID_EDGES
+    legend = e["legend_title"] + e["legend_row"] * math.ceil(len(handles) / per_row)
+    left = e["left"] + (e["label_line"] if kind == "exchange" else 0.0)
+    top = e["top"] + (e["title"] if title else 0.0)
+    fig_h = height * nrows + legend + 0.3
+    margins = dict(
+        left=left / width, right=1 - e["right"] / width, top=1 - top / fig_h, bottom=(e["bottom"] + legend) / fig_h,
+        wspace=e["wgap"] / ((width - left - e["right"] - (ncols - 1) * e["wgap"]) / ncols),
+        hspace=e["hgap"] / ((fig_h - top - e["bottom"] - legend - (nrows - 1) * e["hgap"]) / nrows),
+    )  # fmt: skip
+    fig, axes = new_figure(nrows, ncols, (width, fig_h), margins=margins)
     ylim = _y_limits(runs, perf_range) if kind == "fit" else None
     for i, (facet, members) in enumerate(groups):
         ax = axes.flat[i]
@@ -919,27 +1094,33 @@ def plot_fit_grid(
             ax.set_xlabel("")
     for ax in axes.flat[len(groups) :]:
         ax.set_visible(False)
-    handles = _grid_handles(kind, colors, runs[0].alpha)
-    longest = max(len(h.get_label()) for h in handles)
-    per_row = max(1, int(fig.get_figwidth() / (0.45 + 0.075 * longest)))  # legend entries that fit in a row
     fig.legend(
         handles=handles,
-        loc="outside lower center",
-        ncols=min(len(handles), per_row),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.05 / fig_h),
+        ncols=per_row,
         fontsize=NOTE_SIZE + 0.5,
         frameon=False,
         title=hue,
         title_fontsize=NOTE_SIZE + 0.5,
     )
     if title:
-        fig.suptitle(mpl_text(title), fontsize=LABEL_SIZE + 1)
+        fig.suptitle(mpl_text(title), fontsize=LABEL_SIZE + 1, y=1 - 0.08 / fig_h, va="top")
     return fig
+
+
+#: margins of :func:`plot_fit_grid` in inches: around the panels, between them, and the legend's rows below.
+_GRID_EDGES = dict(left=0.85, label_line=0.2, right=0.2, top=0.4, title=0.35, bottom=0.6, wgap=0.65, hgap=0.75,
+                   legend_title=0.3, legend_row=0.22)  # fmt: skip
 
 
 def _draw_facet(ax: Axes, kind: str, members: list[RunFit], hue: str, colors: dict, perf_label: str) -> None:
     if kind == "fit":
-        for f in members:
-            _draw_fit(ax, f, colors.get(_hue_value(f, hue), "0.4"))
+        if len(members) > DENSE_PANEL:
+            _draw_fits_dense(ax, members, [_hue_value(f, hue) for f in members], colors)
+        else:
+            for f in members:
+                _draw_fit(ax, f, colors.get(_hue_value(f, hue), "0.4"))
         _labels(ax, ENTROPY_LABEL, f"validation {perf_label}")
     elif kind == "residuals":
         plot_residuals(members, ax, hue=hue, colors=colors, annotate=False, perf_label=perf_label, title="")
@@ -978,6 +1159,11 @@ def _grid_handles(kind: str, colors: dict, alpha: float) -> list:
 # --------------------------------------------------------------------------------
 # stage 1: all ceilings
 # --------------------------------------------------------------------------------
+#: most rows of :func:`plot_ceiling_intervals` with one run a row; more runs are drawn in rows of
+#: runs that differ only by seed (the figure's height stays that of the groups).
+CEILING_ROWS = 90
+
+
 def plot_ceiling_intervals(
     fits: FitResults | Sequence[RunFit] | pd.DataFrame,
     ax: Axes | None = None,
@@ -986,6 +1172,7 @@ def plot_ceiling_intervals(
     perf_label: str = "accuracy",
     perf_range: tuple[float, float] | None = None,
     level: float | None = None,
+    max_rows: int = CEILING_ROWS,
 ) -> Axes:
     """Every run's ceiling with its interval, one row per run (a forest plot).
 
@@ -995,7 +1182,7 @@ def plot_ceiling_intervals(
         A frame needs the columns of :meth:`FitResults.to_frame`: ``run, ceiling,
         ceiling_lo, ceiling_hi, status`` and the ``hue`` column.
     ax : Axes, optional
-        Draw here; default a new figure sized to the number of runs.
+        Draw here; default a new figure sized to the number of rows.
     hue : str
         Column picking the colour.
     perf_label : str
@@ -1004,6 +1191,11 @@ def plot_ceiling_intervals(
         The metric's range; its maximum is drawn dotted.
     level : float, optional
         Confidence level for the axis label (default from the fits' alpha, else 0.95).
+    max_rows : int
+        With more runs than this, a row holds the runs that differ only by seed (same task,
+        model and algorithm), each still drawn with its interval, stacked within the row; the
+        row's label says how many runs it holds and the note at its right counts the
+        statuses other than ok.
 
     Returns
     -------
@@ -1022,13 +1214,20 @@ def plot_ceiling_intervals(
     frame = _need(frame, ["run", "ceiling", "ceiling_lo", "ceiling_hi", "status", hue], "fits")
     level = 0.95 if level is None else level
     frame = frame.reset_index(drop=True)
-    n = len(frame)
+    usable_values = {s.value for s in FitStatus if s.usable}
+    rows = _ceiling_rows(frame, max_rows, usable_values)
+    n_rows = len(rows)
+    grouped = n_rows < len(frame)
+    y = np.zeros(len(frame))
+    for r, (_, members, _, _) in enumerate(rows):
+        top = n_rows - 1 - r
+        k = len(members)
+        y[members] = top + (np.linspace(0.3, -0.3, k) if k > 1 else 0.0)
     own_figure = ax is None
-    ax = _axes(ax, (7.5, 1.4 + 0.24 * max(n, 1)))
+    ax = _axes(ax, (7.5, 1.4 + 0.24 * max(n_rows, 1)))
     labels = _labels_of(frame[hue])
     colors = palette(labels)
-    usable_values = {s.value for s in FitStatus if s.usable}
-    y = np.arange(n)[::-1]
+    ms, cap = (3, 0) if grouped else (5, 2)
     ok = frame["status"].isin(usable_values).to_numpy()
     for key, color in colors.items():
         sel = (labels == key).to_numpy() & ok & frame["ceiling"].notna().to_numpy()
@@ -1043,8 +1242,8 @@ def plot_ceiling_intervals(
                 xerr=np.nan_to_num(np.maximum(err, 0)),
                 fmt="o",
                 color=color,
-                ms=5,
-                capsize=2,
+                ms=ms,
+                capsize=cap,
                 label=mpl_text(key),
             )
     bad = ~ok & frame["ceiling"].notna().to_numpy()
@@ -1060,8 +1259,8 @@ def plot_ceiling_intervals(
             fmt="o",
             mfc="white",
             color="0.55",
-            ms=5,
-            capsize=2,
+            ms=ms,
+            capsize=cap,
             label="fit not usable",
         )
     good = frame.loc[ok, ["ceiling_lo", "ceiling_hi", "ceiling"]].to_numpy(float)
@@ -1073,27 +1272,61 @@ def plot_ceiling_intervals(
         ax.set_xlim(lo, hi)
     if perf_range is not None:
         ax.axvline(perf_range[1], color="0.35", ls=(0, (1, 2)), lw=1.0, gid="metric-max")
-    for yi, (_, row) in zip(y, frame.iterrows()):
-        if row["status"] != FitStatus.OK.value:
-            color = _CAVEAT if row["status"] in usable_values else _UNUSABLE
+    for r, (_, _, note, color) in enumerate(rows):
+        if note:
             ax.annotate(
-                mpl_text(row["status"]),
-                (1.01, yi),
+                mpl_text(note),
+                (1.01, n_rows - 1 - r),
                 xycoords=("axes fraction", "data"),
                 va="center",
                 fontsize=NOTE_SIZE - 0.5,
                 color=color,
                 annotation_clip=False,
             )
-    ax.set_yticks(y, [mpl_text(r) for r in frame["run"]], fontsize=TICK_SIZE - 1.5)
-    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_yticks(np.arange(n_rows)[::-1], [mpl_text(label) for label, _, _, _ in rows], fontsize=TICK_SIZE - 1.5)
+    ax.set_ylim(-0.7, n_rows - 0.3)
     if own_figure:  # above the plot, across the whole figure (long run names take the left side)
         ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncols=6, fontsize=NOTE_SIZE,
                          frameon=False, title=hue, title_fontsize=NOTE_SIZE)  # fmt: skip
     else:
         ax.legend(loc="best", fontsize=NOTE_SIZE, title=hue, title_fontsize=NOTE_SIZE)
-    _labels(ax, f"ceiling P0 = Perf(S = 0) ({perf_label})\nwith its {100 * level:.3g}% CI", None)
+    what = f"ceiling P0 = Perf(S = 0) ({perf_label})\nwith its {100 * level:.3g}% CI"
+    _labels(ax, what + ("; runs of a row differ by seed" if grouped else ""), None)
     return ax
+
+
+def _ceiling_rows(frame: pd.DataFrame, max_rows: int, usable_values: set) -> list[tuple[str, np.ndarray, str, str]]:
+    """Rows of the forest plot, top down: (label, indices of the runs in ``frame``, note, note colour).
+
+    One run a row when there are at most ``max_rows`` runs; else the runs sharing task, model and
+    algorithm (in the order they first appear), labelled with their count, the note counting the
+    statuses other than ok.
+    """
+    status = frame["status"].astype(str).to_numpy()
+
+    def note_of(idx: np.ndarray) -> tuple[str, str]:
+        odd = [s for s in status[idx] if s != FitStatus.OK.value]
+        if not odd:
+            return "", ""
+        color = _CAVEAT if all(s in usable_values for s in odd) else _UNUSABLE
+        if len(idx) == 1:
+            return odd[0], color
+        counts = pd.Series(odd).value_counts(sort=False)
+        return ", ".join(f"{n} {s}" for s, n in counts.items()), color
+
+    keys = [c for c in ("task", "model", "algorithm") if c in frame.columns]
+    if len(frame) <= max_rows or not keys:
+        return [(str(run), np.array([i]), *note_of(np.array([i]))) for i, run in enumerate(frame["run"])]
+    rows = []
+    for key, idx in frame.groupby(keys, sort=False).indices.items():
+        key = key if isinstance(key, tuple) else (key,)
+        label = "/".join(str(k) for k in key if str(k)) + f" ({_plural_runs(len(idx))})"
+        rows.append((label, np.asarray(idx), *note_of(np.asarray(idx))))
+    return rows
+
+
+def _plural_runs(n: int) -> str:
+    return f"{n} run" + ("" if n == 1 else "s")
 
 
 # --------------------------------------------------------------------------------

@@ -43,8 +43,10 @@ class ReportFigure:
         File stem (made safe for file names); unique within the report.
     caption : str
         Plain text shown under the figure (escaped when rendered).
-    figure : matplotlib Figure
-        The figure; the report renders and writes it.
+    figure : matplotlib Figure, or a function of no arguments returning one
+        The figure; the report renders and writes it.  Given a function, the figure is
+        drawn only when the page renders it and dropped right after, so a section with
+        many figures holds one at a time.
     """
 
     name: str
@@ -80,6 +82,11 @@ class Section:
     warnings: tuple[str, ...] = ()
 
 
+#: runs drawn in the per-run figures by default; beyond it only on request (``per_run_figures=None``,
+#: ``scaling report --per-run-figures all``).
+PER_RUN_PANELS = 240
+
+
 @dataclass(frozen=True, eq=False)
 class ReportContext:
     """What section builders read: a computed study and how to label it.
@@ -91,12 +98,15 @@ class ReportContext:
     perf_label : str
         The metric's name and unit for axis labels (``"accuracy"``).
     per_run : bool
-        Whether to draw a figure per run.
+        Whether to show a block per run (and their figures).
+    per_run_figures : int or None
+        Most runs drawn in the per-run figures (the first ones in page order); None draws all.
     """
 
     study: Study
     perf_label: str = "accuracy"
     per_run: bool = True
+    per_run_figures: int | None = PER_RUN_PANELS
 
     @property
     def data(self):

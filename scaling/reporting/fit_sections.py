@@ -8,13 +8,14 @@ They render ``ctx.study.data`` and ``ctx.study.fits``; they compute no fit.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from scaling.fitting import forms
 from scaling.fitting.single import FitStatus
 from scaling.plotting import figures as plots
-from scaling.progress import track
 from scaling.reporting.blocks import (
     ReportContext,
     ReportFigure,
@@ -25,7 +26,6 @@ from scaling.reporting.blocks import (
     _num,
     _params_key,
     _plural,
-    _slug,
     _status_class,
     esc,
     html_table,
@@ -266,7 +266,12 @@ def grid_section(ctx: ReportContext) -> Section:
         )
     ]
     if any(f.has_estimate for f in fits):
-        ax = plots.plot_ceiling_intervals(fits, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
+        shown = {f.run for f in fits}
+        frame = ctx.fits.to_frame()  # one table of every run (not one frame per run)
+        ax = plots.plot_ceiling_intervals(
+            frame[frame["run"].isin(shown)], perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range,
+            level=1 - ctx.fits.options.alpha,
+        )  # fmt: skip
         figs.append(
             ReportFigure(
                 "ceilings",
@@ -329,26 +334,63 @@ def exchange_section(ctx: ReportContext) -> Section:
 
 
 def runs_section(ctx: ReportContext) -> Section:
-    """One collapsible block per run: status in words, estimates, and a three-panel figure."""
+    """One collapsible block per run (status in words, estimates) and the runs drawn as small multiples.
+
+    The runs are drawn in pages of :data:`~scaling.plotting.figures.RUN_GRID_PANELS` panels
+    (:func:`~scaling.plotting.figures.plot_run_grid`, figures ``runs_1``, ``runs_2``, ...), each
+    page followed by the blocks of its runs; a block names its panel.  At most
+    ``ctx.per_run_figures`` runs are drawn (all when it is None); a note says how many and how to
+    draw them all.  The figures are drawn when the page renders them, one at a time.
+    """
     if not ctx.per_run:
         raise SkipSection("figures per run were turned off (--no-per-run)")
     fits = _with_points(ctx)
+    cap = ctx.per_run_figures
+    n_drawn = len(fits) if cap is None else min(cap, len(fits))
+    per_page = plots.RUN_GRID_PANELS
     blocks, figures = [], []
-    for i, f in enumerate(track(fits, "per-run figures")):
-        name = f"run_{i:03d}_{_slug(f.run)}"
-        fig = plots.plot_run_panels(f, perf_label=ctx.perf_label, perf_range=ctx.fits.options.perf_range)
-        figures.append(ReportFigure(name, f"{f.run}: data and fitted law, residuals, and profile RSS(c).", fig))
-        summ = f.summary().reset_index() if f.has_estimate else pd.DataFrame()
-        words = f"{f.status.explanation}" + (
-            f" Details: {f.message}." if f.message and f.status != FitStatus.OK else ""
+    for first in range(0, n_drawn, per_page):
+        members = fits[first : min(first + per_page, n_drawn)]
+        name = f"runs_{first // per_page + 1}"
+        numbers = list(range(first + 1, first + len(members) + 1))
+        draw = partial(
+            plots.plot_run_grid, members, numbers=numbers, perf_label=ctx.perf_label,
+            perf_range=ctx.fits.options.perf_range,
+        )  # fmt: skip
+        caption = (
+            f"Runs {numbers[0]} to {numbers[-1]} of {len(fits)}: the validation points and the fitted law "
+            f"(dotted where it extrapolates to S = 0, dashed when the fit is not usable), its {ctx.level} band "
+            "and the ceiling P0 with its interval. Titles in colour: status not ok (orange: usable with a "
+            "caveat, red: not usable)."
         )
-        blocks.append(
-            f'<details class="run {_status_class(f.status)}"><summary>{esc(f.run)} {_badge(f.status)}</summary>'
-            f"{paragraph(words)}"
-            + (html_table(summ, caption=f"Estimates with {ctx.level} intervals ({f.ci_method})") if len(summ) else "")
-            + f"<!--figure:{esc(name)}--></details>"
-        )
-    intro = paragraph("Click a run to see its fit, residuals and profile, its estimates and what its status means.")
+        figures.append(ReportFigure(name, caption, draw))
+        blocks.append(f"<!--figure:{esc(name)}-->")
+        for j, f in enumerate(members):
+            where = f'Panel {j + 1} of figure <a href="#fig-{esc(name)}">{esc(name)}</a>.'
+            blocks.append(_run_block(ctx, f, first + j + 1, where))
+    for k, f in enumerate(fits[n_drawn:], n_drawn + 1):
+        blocks.append(_run_block(ctx, f, k, f"Not drawn: only the first {n_drawn} runs have a panel."))
+    drawn_words = (
+        f"All {_plural(len(fits), 'run')} are drawn"
+        if n_drawn == len(fits)
+        else f"The first {n_drawn} of {len(fits)} runs are drawn (to draw all: --per-run-figures all, "
+        "or per_run_figures=None)"
+    )
+    intro = paragraph(
+        f"{drawn_words}, {per_page} to a figure, one panel per run: its points and fitted law. The residuals and "
+        "the profile of c of every run are in the sections above (one panel per model). Click a run for its "
+        "estimates and what its status means."
+    )
     return Section("runs", "Each run", intro + "".join(blocks), figures=tuple(figures))
 
 
+def _run_block(ctx: ReportContext, f, k: int, where: str) -> str:
+    """The collapsed block of one run: status in words, where its panel is, its estimates."""
+    summ = f.summary().reset_index() if f.has_estimate else pd.DataFrame()
+    words = f"{f.status.explanation}" + (f" Details: {f.message}." if f.message and f.status != FitStatus.OK else "")
+    return (
+        f'<details class="run {_status_class(f.status)}" id="run-{k}"><summary>{k}. {esc(f.run)} {_badge(f.status)}</summary>'
+        f"{paragraph(words)}<p>{where}</p>"
+        + (html_table(summ, caption=f"Estimates with {ctx.level} intervals ({f.ci_method})") if len(summ) else "")
+        + "</details>"
+    )

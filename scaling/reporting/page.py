@@ -52,6 +52,7 @@ from scaling.fitting.single import FitStatus
 from scaling.outputs import check_output, report_dir
 from scaling.progress import track
 from scaling.reporting.blocks import (
+    PER_RUN_PANELS,
     Report,
     ReportContext,
     ReportFigure,
@@ -250,6 +251,7 @@ def write_report(
     title: str | None = None,
     perf_label: str | None = None,
     per_run: bool = True,
+    per_run_figures: int | None = PER_RUN_PANELS,
     dpi: int = 100,
     svg: bool = False,
     safe_csv: bool = False,
@@ -277,7 +279,10 @@ def write_report(
         The metric's name and unit; default ``"accuracy"`` for a metric in [0, 1], else
         ``"performance"``.
     per_run : bool
-        Include a collapsible block with a figure for every run.
+        Include a collapsible block per run and the runs drawn as small multiples.
+    per_run_figures : int or None
+        Most runs drawn in the per-run figures (default :data:`~scaling.reporting.blocks.PER_RUN_PANELS`,
+        the first in page order; the page says how many); None draws every run.
     dpi : int
         Resolution of the PNG figures.
     svg : bool
@@ -295,11 +300,17 @@ def write_report(
     The warnings at the top of the page are, in order: runs set aside and fits that are
     not ok, the sections' own warnings, then those the study recorded (fits, forecasts,
     comparison) and any raised while the sections were built.
+
+    Each section is rendered as soon as it is built: its figures are drawn, written and
+    dropped before the next section is built, so the memory used does not grow with the
+    number of sections or figures.
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study (scaling.study.Study.run), got {type(study).__name__}")
     if dpi < 30:
         raise ValueError(f"dpi must be at least 30, got {dpi}")
+    if per_run_figures is not None and per_run_figures < 0:
+        raise ValueError(f"per_run_figures must be >= 0 or None, got {per_run_figures}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {out} exists and is not a directory")
@@ -307,33 +318,37 @@ def write_report(
     data = study.data
     if perf_label is None:
         perf_label = "accuracy" if data.perf_range == (0.0, 1.0) else "performance"
-    ctx = ReportContext(study, perf_label, per_run)
+    ctx = ReportContext(study, perf_label, per_run, per_run_figures)
     builders = list(study_sections(study) if sections is None else sections)
-
-    built: list[Section] = []
-    skipped: dict[str, str] = {}
-    caught_msgs: list[str] = [*study.warnings.get("fit", ()), *study.warnings.get("forecast", ()), *study.warnings.get("compare", ())]
-    for name, builder in track(builders, "report sections"):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                built.append(builder(ctx))
-            except SkipSection as why:
-                skipped[name] = str(why)
-            except Exception as err:  # one failing section must not lose the others
-                skipped[name] = f"failed with {type(err).__name__}: {err}"
-        caught_msgs += [str(w.message) for w in caught if issubclass(w.category, (DataWarning, StatisticalWarning))]
-
-    warning_items = _status_warnings(ctx) + [w for s in built for w in s.warnings] + list(dict.fromkeys(caught_msgs))
     res = ctx.fits
     meta = (
         f"Source: {ctx.data.source or 'a table'} · {_plural(len(res.fits), 'run')} · mode {res.mode} · "
         f"{res.options.ci} intervals at {ctx.level}"
     )
-    return write_page(
-        out, built, skipped, warning_items, title=title or "Entropy–performance report", meta=meta, dpi=dpi, svg=svg,
-        no_warnings="No warnings: every run loaded and every fit has status ok.", safe_csv=safe_csv,
-    )  # fmt: skip
+
+    skipped: dict[str, str] = {}
+    caught_msgs: list[str] = [*study.warnings.get("fit", ()), *study.warnings.get("forecast", ()), *study.warnings.get("compare", ())]
+    with report_dir(out) as work:
+        page = _PageWriter(out, work, dpi, svg, safe_csv)
+        for name, builder in track(builders, "report sections"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    section = builder(ctx)
+                    drawn = page.draw(section)  # now: the next section starts with no figure alive
+                except SkipSection as why:
+                    skipped[name] = str(why)
+                except Exception as err:  # one failing section must not lose the others
+                    skipped[name] = f"failed with {type(err).__name__}: {err}"
+                else:
+                    page.write(section, drawn)  # an error writing the files stops the report
+                    del section, drawn
+            caught_msgs += [str(w.message) for w in caught if issubclass(w.category, (DataWarning, StatisticalWarning))]
+        warning_items = _status_warnings(ctx) + page.warnings + list(dict.fromkeys(caught_msgs))
+        return page.finish(
+            skipped, warning_items, title=title or "Entropy–performance report", meta=meta,
+            no_warnings="No warnings: every run loaded and every fit has status ok.",
+        )  # fmt: skip
 
 
 def write_page(
@@ -355,54 +370,102 @@ def write_page(
     and swapped in when complete.  ``meta`` is the line under the title (the scaling version
     and the time are added); ``no_warnings`` is shown when ``warning_items`` is empty;
     ``safe_csv`` neutralises cells of the CSV tables that a spreadsheet would run as formulas.
+    Each section's figures are drawn, written and dropped in turn.
 
     Returns
     -------
     Report
     """
     out = Path(out_dir)
-    fig_paths: list[Path] = []
-    table_paths: list[Path] = []
-    body: list[str] = []
-    names_used: set[str] = set()
-    all_figs = [(s, f) for s in built for f in s.figures]
-    rendered: dict[int, str] = {}
     # Everything is written into a fresh directory beside out_dir, swapped in at the end
     # (scaling.outputs.report_dir): out_dir is always the previous report or the new one.
     with report_dir(out) as work:
+        page = _PageWriter(out, work, dpi, svg, safe_csv)
+        for s in built:
+            page.add(s)
+        return page.finish(skipped, warning_items, title=title, meta=meta, no_warnings=no_warnings)
+
+
+class _PageWriter:
+    """Writes sections into a report directory as they come, keeping only their HTML.
+
+    :meth:`add` draws a section's figures one at a time (a figure given as a function is
+    made only then), writes its PNG (SVG) and CSV files and keeps the section's markup, title
+    and warnings; the figures are cleared and dropped.  :meth:`finish` writes ``index.html``
+    last, so the page exists only when its files do.
+    """
+
+    def __init__(self, out: Path, work: Path, dpi: int, svg: bool, safe_csv: bool) -> None:
+        self.out, self.work, self.dpi, self.svg, self.safe_csv = out, work, dpi, svg, safe_csv
         (work / "figures").mkdir()
         (work / "tables").mkdir()
-        for s, f in track(all_figs, "writing figures"):
-            name = _unique(_slug(f.name, 80), names_used)
-            png, vector = _render_figure(f.figure, dpi, svg)
-            _write_file(work / "figures" / f"{name}.png", png)
-            fig_paths.append(out / "figures" / f"{name}.png")
-            if vector is not None:
-                _write_file(work / "figures" / f"{name}.svg", vector)
-                fig_paths.append(out / "figures" / f"{name}.svg")
-            rendered[id(f)] = _figure_html(name, f.caption, png, _png_size(png), svg)
-            f.figure.clear()  # free memory: the figure is written
-        for s in built:
-            for tname, frame in s.tables:
-                fname = f"{_slug(tname, 80)}.csv"
-                (formula_safe(frame) if safe_csv else frame).to_csv(work / "tables" / fname, index=False)
-                table_paths.append(out / "tables" / fname)
-            inner = s.html
-            loose = []
-            for f in s.figures:
-                marker = f"<!--figure:{esc(f.name)}-->"
-                if marker in inner:
-                    inner = inner.replace(marker, rendered[id(f)], 1)
-                else:
-                    loose.append(rendered[id(f)])
-            body.append(f'<section id="{esc(_slug(s.key))}"><h2>{esc(s.title)}</h2>{inner}{"".join(loose)}</section>')
+        self.fig_paths: list[Path] = []
+        self.table_paths: list[Path] = []
+        self.body: list[str] = []
+        self.heads: list[Section] = []  # key and title of each section, for the navigation
+        self.warnings: list[str] = []
+        self.names_used: set[str] = set()
+        self.n_figures = 0
 
-        page = _page(title, meta, built, body, warning_items, skipped, fig_paths, table_paths, out, len(all_figs), svg, no_warnings)
-        _write_file(work / "index.html", page.encode("utf-8"))  # last: the page exists only when its files do
-    path = out / "index.html"
-    return Report(
-        path, tuple(fig_paths), tuple(table_paths), tuple(s.title for s in built), skipped, tuple(warning_items)
-    )
+    def add(self, s: Section) -> None:
+        """Draw the figures of ``s`` and write them, its tables and its markup (:meth:`draw`, :meth:`write`)."""
+        self.write(s, self.draw(s))
+
+    def draw(self, s: Section) -> list[tuple[ReportFigure, bytes, bytes | None]]:
+        """The figures of ``s`` drawn one at a time (a function called only now) as PNG (and SVG) bytes.
+
+        Each figure is cleared as soon as it is drawn.  All are drawn before any file of the
+        section is written, so a figure that fails to draw leaves no file of its section.
+        """
+        rendered = []
+        for f in s.figures:
+            fig = f.figure() if callable(f.figure) else f.figure
+            try:
+                rendered.append((f, *_render_figure(fig, self.dpi, self.svg)))
+            finally:
+                fig.clear()  # free memory now: the figure is drawn
+            del fig
+        return rendered
+
+    def write(self, s: Section, rendered: list[tuple[ReportFigure, bytes, bytes | None]]) -> None:
+        """Write the drawn figures and the tables of ``s``; keep its markup, title and warnings."""
+        html = {}
+        for f, png, vector in rendered:
+            name = _unique(_slug(f.name, 80), self.names_used)
+            _write_file(self.work / "figures" / f"{name}.png", png)
+            self.fig_paths.append(self.out / "figures" / f"{name}.png")
+            if vector is not None:
+                _write_file(self.work / "figures" / f"{name}.svg", vector)
+                self.fig_paths.append(self.out / "figures" / f"{name}.svg")
+            html[id(f)] = _figure_html(name, f.caption, png, _png_size(png), self.svg)
+            self.n_figures += 1
+        for tname, frame in s.tables:
+            fname = f"{_slug(tname, 80)}.csv"
+            (formula_safe(frame) if self.safe_csv else frame).to_csv(self.work / "tables" / fname, index=False)
+            self.table_paths.append(self.out / "tables" / fname)
+        inner = s.html
+        loose = []
+        for f in s.figures:
+            marker = f"<!--figure:{esc(f.name)}-->"
+            if marker in inner:
+                inner = inner.replace(marker, html[id(f)], 1)
+            else:
+                loose.append(html[id(f)])
+        self.body.append(f'<section id="{esc(_slug(s.key))}"><h2>{esc(s.title)}</h2>{inner}{"".join(loose)}</section>')
+        self.heads.append(Section(s.key, s.title))
+        self.warnings += s.warnings
+
+    def finish(self, skipped: dict[str, str], warning_items: list[str], *, title: str, meta: str, no_warnings: str) -> Report:
+        """Write ``index.html`` and return what was written."""
+        page = _page(
+            title, meta, self.heads, self.body, warning_items, skipped, self.fig_paths, self.table_paths, self.out,
+            self.n_figures, self.svg, no_warnings,
+        )  # fmt: skip
+        _write_file(self.work / "index.html", page.encode("utf-8"))  # last: the page exists only when its files do
+        return Report(
+            self.out / "index.html", tuple(self.fig_paths), tuple(self.table_paths), tuple(s.title for s in self.heads),
+            skipped, tuple(warning_items),
+        )  # fmt: skip
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -223,7 +223,8 @@ def forecast_section(ctx: ReportContext) -> Section:
     flevel = 1 - opts.alpha
     flvl = f"{100 * flevel:.3g}%"
     scale, unit = _scale(ctx)
-    frame = pd.concat([f.to_frame() for f in forecasts], ignore_index=True)
+    shown = fc if len(forecasts) == len(fc) else type(fc)(tuple(forecasts), fraction, opts)
+    frame = shown.to_frame()
     errors = np.array([f.error for f in ok])
     inside = np.array([f.final_lo <= f.final_actual <= f.final_hi for f in ok])
     widths = np.array([f.final_hi - f.final_lo for f in ok])
@@ -364,7 +365,7 @@ def forecast_section(ctx: ReportContext) -> Section:
         f"entropy with its {flvl} prediction interval; black: what was observed."
     )
     figures = (ReportFigure("forecast_runs", caption, fig),)
-    summary = fc.summary() if len(forecasts) == len(fc) else type(fc)(tuple(forecasts), fraction, opts).summary()
+    summary = shown.summary()
     return Section(
         "forecast",
         "Early prediction",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -309,3 +310,13 @@ def test_a_forecast_outside_the_range_says_so_and_keeps_only_observable_values()
     ok = np.isfinite(lo)
     assert ((0 <= lo[ok]) & (hi[ok] <= 1)).all()
     assert np.isnan(fc.final_lo) or fc.final_hi == 1.0
+
+
+def test_the_table_of_forecasts_is_the_rows_of_the_runs_forecasts():
+    """Forecasts.to_frame builds one frame from the rows' values: the same table as one frame per run, concatenated."""
+    data = Path(__file__).resolve().parents[2] / "data" / "runs.csv"
+    ds = load(data, ColumnMap.parse(run="task,model,algorithm,seed", perf="val_acc"))
+    fc = forecast_dataset(ds, 0.15, options=ForecastOptions(n_boot=60))
+    assert {f.status for f in fc} != {"ok"}  # forecasts made and not made: NaNs and messages in the rows
+    per_run = pd.concat([f.to_frame() for f in fc], ignore_index=True)
+    pd.testing.assert_frame_equal(fc.to_frame(), per_run, check_exact=True)

@@ -142,8 +142,8 @@ def test_sections_in_order_with_warnings_first(report):
 
 def test_every_embedded_image_decodes(report):
     _, page, _ = report
-    n_runs_with_points = 4  # the set-aside run has no figure
-    assert len(page.images) == 5 + n_runs_with_points  # 4 grids + ceilings + one per run
+    # 4 grids + ceilings + one page of small multiples (4 runs with points: the set-aside run has none)
+    assert len(page.images) == 5 + 1
     for img in page.images:
         src = img["src"]
         assert src.startswith("data:image/png;base64,")
