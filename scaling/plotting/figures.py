@@ -188,7 +188,7 @@ def _level(alpha: float) -> str:
 def _hue_value(fit: RunFit, hue: str) -> str:
     if hue not in _HUES:
         raise ValueError(f"hue must be one of {', '.join(_HUES)}, got {hue!r}")
-    return str(getattr(fit, hue)) or "(none)"
+    return str(getattr(fit, hue)) or f"no {hue}"
 
 
 def _short(fit: RunFit) -> str:
@@ -197,8 +197,8 @@ def _short(fit: RunFit) -> str:
 
 
 def _labels_of(values: pd.Series) -> pd.Series:
-    """Values as text labels, with ``"(none)"`` for empty ones."""
-    return values.astype(str).replace("", "(none)")
+    """Values as text labels; an empty one reads "no algorithm" (after the column's name: "no model", ...)."""
+    return values.astype(str).replace("", f"no {values.name}" if values.name else "none")
 
 
 def _clip(text: str, width: int = 24) -> str:

@@ -434,9 +434,9 @@ def test_runs_without_algorithm_get_a_visible_label(rng):
     step, S, y = simulate_run(rng, n=30)
     fits = [fit_run(S, y, step, run="a-very-long-run-name-from-a-training-log-export", model="m"), fit_run(S, y + 0.01, step, run="b", model="m")]
     fig = P.plot_fit_grid(fits)
-    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "(none)"
+    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "no algorithm"
     ax = P.plot_ceiling_intervals(fits)
-    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == ["(none)"]
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == ["no algorithm"]
 
 
 def test_residual_smoother_of_a_long_run_goes_through_binned_means():

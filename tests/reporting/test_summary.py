@@ -220,3 +220,16 @@ def test_the_summary_lists_unfinished_runs_with_their_horizon(bundled, tmp_path)
     assert sorted(written["run"]) == sorted(short)
     with pytest.raises(ValueError, match="horizon"):
         StudySettings(horizon=0.0)
+
+
+def test_runs_without_an_algorithm_are_counted_apart(tmp_path):
+    frame = pd.read_csv(DATA)
+    frame = frame[(frame["task"] == "add4") & (frame["model"] == "m")].copy()
+    frame["run"] = frame["algorithm"] + "/" + frame["seed"].astype(str)
+    frame.loc[frame["algorithm"] != "grpo", "algorithm"] = ""  # 6 of the 8 runs name no algorithm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = Study.run(load(frame, run="run", perf="val_acc"), StudySettings(analyses=()))
+    rep = write_report(study, tmp_path, per_run=False, dpi=30)
+    data = rep.path.read_text(encoding="utf-8").split('<section id="data">')[1]
+    assert "1 algorithm (grpo); 6 runs without an algorithm." in data
