@@ -31,6 +31,7 @@ and reports errors and interval coverage.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -730,6 +731,25 @@ def forecast_run(
     return _bootstrap_forecast(run, k, T, lawfit, traj, opts, base)
 
 
+def column_quantiles(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """``np.nanquantile(x, q, axis=0)`` of a (draws, points) array, the same numbers, faster.
+
+    numpy's NaN-aware quantile along an axis works one column at a time (about 60 us each); the
+    columns without NaN, usually all of them, go through ``np.quantile`` at once instead, which
+    takes the same order statistics and interpolates them by the same formula.
+    """
+    x = np.asarray(x, dtype=float)
+    holes = np.isnan(x).any(axis=0)
+    if not holes.any():
+        return np.quantile(x, q, axis=0)
+    out = np.empty((len(q), x.shape[1]))
+    out[:, ~holes] = np.quantile(x[:, ~holes], q, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column is NaN, as in nanquantile
+        out[:, holes] = np.nanquantile(x[:, holes], q, axis=0)
+    return out
+
+
 def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: EntropyTrajectory, opts: ForecastOptions, base: dict) -> RunForecast:
     rng = np.random.default_rng([opts.seed, 1])
     st, S = run.step[:k], run.entropy[:k]
@@ -768,9 +788,9 @@ def _bootstrap_forecast(run: RunPoints, k: int, T: float, lawfit: RunFit, traj: 
         traj_draws = law_at(H_future) + noise[:, None]
         S_rest = run.entropy[later]
         obs_draws = law_at(S_rest[None, :]) + noise[:, None]
-    t_lo, _, t_hi = np.nanquantile(traj_draws, q, axis=0)
-    o_lo, _, o_hi = np.nanquantile(obs_draws, q, axis=0) if S_rest.size else (np.empty(0),) * 3
-    h_lo, _, h_hi = np.nanquantile(H_future, q, axis=0)
+    t_lo, _, t_hi = column_quantiles(traj_draws, q)
+    o_lo, _, o_hi = column_quantiles(obs_draws, q) if S_rest.size else (np.empty(0),) * 3
+    h_lo, _, h_hi = column_quantiles(H_future, q)
     H_point = traj.predict(t_all + st[0])
     traj_point = lawfit.predict(H_point)
     obs_point = lawfit.predict(S_rest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,21 @@ def test_the_table_of_forecasts_is_the_rows_of_the_runs_forecasts():
     assert {f.status for f in fc} != {"ok"}  # forecasts made and not made: NaNs and messages in the rows
     per_run = pd.concat([f.to_frame() for f in fc], ignore_index=True)
     pd.testing.assert_frame_equal(fc.to_frame(), per_run, check_exact=True)
+
+
+def test_column_quantiles_equal_numpys_nan_quantiles_bit_for_bit():
+    from scaling.forecasting.forecast import column_quantiles
+
+    rng = np.random.default_rng(0)
+    q = [0.025, 0.5, 0.975]
+    for trial in range(60):
+        B, m = int(rng.integers(1, 400)), int(rng.integers(1, 40))
+        x = rng.standard_normal((B, m)) * 10 ** rng.uniform(-5, 5)
+        if trial % 3 == 0:
+            x[rng.random((B, m)) < 0.1] = np.nan  # scattered NaN draws
+        if trial % 7 == 0:
+            x[:, 0] = np.nan  # a column with no draw at all
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanquantile(x, q, axis=0)
+        assert np.array_equal(column_quantiles(x, q), ref, equal_nan=True), trial
