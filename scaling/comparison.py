@@ -462,17 +462,22 @@ def _bootstrap_p_value(panel: _Panel, f_obs: float, opts: CompareOptions) -> flo
     P0, beta, c0 = float(sol.P0), float(sol.beta), float(sol.c)
     fitted = P0 - beta * law.g(panel.S, c0)
     resid = panel.y - fitted
-    Y = np.empty((opts.n_boot, panel.S.size))
+    draws = []  # every run's draws first, in order (the random stream), kept as block starts
     for r in np.unique(panel.run):
         idx = np.flatnonzero(panel.run == r)
         J = intervals.jacobian(panel.S[idx], beta, c0)
         L = intervals.default_block_length(idx.size)
-        Y[:, idx] = intervals.residual_block_bootstrap(fitted[idx], resid[idx], J, L, opts.n_boot, rng)
-    # the replicates' common c in chunks of rows: each row's fit is its own (so the values are those of one
-    # batch), and the fit's work arrays, several times the size of its rows, stay bounded for any number of runs
+        draws.append((idx, intervals.block_bootstrap_draws(fitted[idx], resid[idx], J, L, opts.n_boot, rng)))
+    # then the replicates in chunks of rows, each made, refitted (common c) and tested on its own: a row's
+    # values do not depend on the others, and memory stays bounded for any number of runs
     rows = max(1, _BOOT_CELLS // max(panel.S.size, 1))
-    c_b = np.concatenate([np.atleast_1d(_common_c(panel, Y[i : i + rows])) for i in range(0, opts.n_boot, rows)])
-    f_b = _f_stat(panel, Y, c_b)
+    f_b = np.empty(opts.n_boot)
+    for a in range(0, opts.n_boot, rows):
+        part = slice(a, min(opts.n_boot, a + rows))
+        Y = np.empty((part.stop - a, panel.S.size))
+        for idx, d in draws:
+            Y[:, idx] = d.responses(part)
+        f_b[part] = _f_stat(panel, Y, np.atleast_1d(_common_c(panel, Y)))
     return float((1 + np.sum(f_b >= f_obs)) / (opts.n_boot + 1))
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -476,11 +477,20 @@ def block_indices(
     array of int, shape ``(n_boot, size)``
     """
     size = n if size is None else size
+    starts, block_length = block_starts(n, block_length, n_boot, rng, size)
+    idx = starts[:, :, None] + np.arange(block_length)[None, None, :]
+    return idx.reshape(n_boot, -1)[:, :size]
+
+
+def block_starts(
+    n: int, block_length: int, n_boot: int, rng: np.random.Generator, size: int | None = None
+) -> tuple[np.ndarray, int]:
+    """The block starts behind :func:`block_indices` (the same draw), as int32, and the block length used."""
+    size = n if size is None else size
     block_length = int(min(max(block_length, 1), n))
     n_blocks = -(-size // block_length)
     starts = rng.integers(0, n - block_length + 1, size=(n_boot, n_blocks))
-    idx = starts[:, :, None] + np.arange(block_length)[None, None, :]
-    return idx.reshape(n_boot, -1)[:, :size]
+    return starts.astype(np.int32), block_length
 
 
 def ar1_coefficient(e: np.ndarray) -> float:
@@ -516,24 +526,96 @@ def residual_block_bootstrap(
     blocks of its innovations are resampled, and the AR(1) recursion "post-blackens"
     them again (Davison & Hinkley 1997, 8.2.3).  Short blocks of raw residuals lose
     most of the autocorrelation of an RL run and give intervals that are too narrow.
+    :func:`block_bootstrap_draws` makes the same draws and keeps only their block starts.
+    """
+    return block_bootstrap_draws(fitted, resid, J, block_length, n_boot, rng, prewhiten).responses()
+
+
+@dataclass(frozen=True, eq=False)
+class BlockDraws:
+    """The draws of :func:`residual_block_bootstrap`, kept as block starts, for responses made by rows.
+
+    A replicate's responses depend only on its own row of ``starts``, so any subset of
+    replicates can be made when needed (a bounded number of rows at a time) and equals the
+    same rows of the whole ``(n_boot, n)`` array.
+
+    Attributes
+    ----------
+    fitted : array (n,)
+    source : array
+        The values resampled: the AR(1) innovations (``prewhiten``) or the scaled residuals;
+        empty for a fit that overflowed (every response NaN).
+    starts : array (n_boot, n_blocks) of int32
+        The first position of each block of each replicate.
+    block_length : int
+    phi : float
+        The AR(1) coefficient of the recursion (NaN without prewhitening).
+    burn : int
+        Leading values of each recursion dropped (0 without prewhitening).
+    """
+
+    fitted: np.ndarray
+    source: np.ndarray
+    starts: np.ndarray
+    block_length: int
+    phi: float
+    burn: int
+
+    @property
+    def n_boot(self) -> int:
+        """Number of replicates."""
+        return self.starts.shape[0]
+
+    def responses(self, rows: slice | None = None) -> np.ndarray:
+        """The bootstrap responses of the replicates ``rows`` (default all), shape ``(k, n)``."""
+        starts = self.starts if rows is None else self.starts[rows]
+        n = self.fitted.size
+        if self.source.size == 0:
+            return np.full((starts.shape[0], n), np.nan)
+        size = n + self.burn
+        idx = (starts[:, :, None] + np.arange(self.block_length)[None, None, :]).reshape(starts.shape[0], -1)[:, :size]
+        draws = self.source[idx]
+        if np.isnan(self.phi):
+            return self.fitted[None, :] + draws
+        from scipy import signal
+
+        e = signal.lfilter([1.0], [1.0, -self.phi], draws, axis=1)[:, self.burn :]
+        return self.fitted[None, :] + e
+
+
+def block_bootstrap_draws(
+    fitted: np.ndarray,
+    resid: np.ndarray,
+    J: np.ndarray,
+    block_length: int,
+    n_boot: int,
+    rng: np.random.Generator,
+    prewhiten: bool = True,
+) -> BlockDraws:
+    """The draws of :func:`residual_block_bootstrap` (the same calls to ``rng``), without the responses.
+
+    Returns
+    -------
+    BlockDraws
+        ``.responses()`` is what :func:`residual_block_bootstrap` returns; ``.responses(rows)``
+        its rows ``rows``.  The block starts take a fraction of the responses' memory.
     """
     n = resid.size
     if not (np.isfinite(J).all() and np.isfinite(resid).all() and np.isfinite(fitted).all()):
-        return np.full((n_boot, n), np.nan)  # an overflowed fit: nothing to resample
+        # an overflowed fit: nothing to resample, and no draw taken
+        return BlockDraws(fitted, np.empty(0), np.zeros((n_boot, 0), dtype=np.int32), 1, math.nan, 0)
     h = np.einsum("ij,jk,ik->i", J, np.linalg.pinv(J.T @ J), J)
     r = resid / np.sqrt(np.clip(1.0 - h, 0.05, None))
     r = r - r.mean()
     if not prewhiten:
-        return fitted[None, :] + r[block_indices(n, block_length, n_boot, rng)]
+        starts, L = block_starts(n, block_length, n_boot, rng)
+        return BlockDraws(fitted, r, starts, L, math.nan, 0)
     phi = ar1_coefficient(r)
     u = r[1:] - phi * r[:-1]
     u = u - u.mean()
     burn = int(min(200, np.ceil(np.log(1e-3) / np.log(max(abs(phi), 1e-3)))))
-    draws = u[block_indices(u.size, block_length, n_boot, rng, size=n + burn)]
-    from scipy import signal
-
-    e = signal.lfilter([1.0], [1.0, -phi], draws, axis=1)[:, burn:]
-    return fitted[None, :] + e
+    starts, L = block_starts(u.size, block_length, n_boot, rng, size=n + burn)
+    return BlockDraws(fitted, u, starts, L, phi, burn)
 
 
 # ----- AR(1) errors: a model-based alternative to the Newey-West sandwich -----------------

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from scaling.core import intervals
 from scaling.core.intervals import bounded_interval, delta_interval, delta_se
 
 
@@ -107,3 +108,25 @@ def test_an_estimate_outside_the_range_gets_an_interval_of_observable_values_and
     assert ok.tolist() == [True, True, True, False, False]  # 1.2 [1.1, 1.3]: no plausible observable value
     assert ((0 <= lo[ok]) & (lo[ok] <= hi[ok]) & (hi[ok] <= 1)).all()
     assert lo[1] == 0.0 or lo[1] < 0.01  # an estimate below 0: the interval starts at the range's start
+
+
+@pytest.mark.parametrize("prewhiten", [True, False])
+def test_block_draws_make_any_rows_of_the_bootstrap_responses(prewhiten):
+    # the comparison makes its replicates a chunk of rows at a time: the rows must equal the
+    # same rows of the whole array, and the random stream must be consumed as by the whole
+    rng = np.random.default_rng(3)
+    S = np.linspace(0.9, 0.05, 120)
+    fitted = 0.9 - 0.4 * np.exp(S)
+    resid = 0.01 * rng.standard_normal(120)
+    resid[1:] += 0.6 * resid[:-1]
+    J = intervals.jacobian(S, 0.4, 1.0)
+    whole = intervals.residual_block_bootstrap(fitted, resid, J, 6, 50, np.random.default_rng(9), prewhiten)
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    draws = intervals.block_bootstrap_draws(fitted, resid, J, 6, 50, rng_a, prewhiten)
+    intervals.residual_block_bootstrap(fitted, resid, J, 6, 50, rng_b, prewhiten)
+    assert np.array_equal(draws.responses(), whole)
+    assert np.array_equal(np.concatenate([draws.responses(slice(a, a + 7)) for a in range(0, 50, 7)]), whole)
+    assert rng_a.random() == rng_b.random()  # the same draws taken from the stream
+    assert draws.starts.dtype == np.int32 and draws.starts.nbytes < whole.nbytes / 5
+    broken = intervals.block_bootstrap_draws(fitted, resid * np.inf, J, 6, 50, rng_a, prewhiten)
+    assert np.isnan(broken.responses(slice(0, 4))).all() and broken.responses(slice(0, 4)).shape == (4, 120)
