@@ -149,7 +149,7 @@ class StudySettings:
     horizon : float, optional
         The step every run is meant to reach: a usable run that stops before it is
         unfinished and forecast to it (:func:`scaling.forecasting.forecast.forecast_unfinished`);
-        default the last step of the longest run of its task.
+        default the last step of the longest run of its model (on its task).
     compare : CompareOptions, optional
         Default ``CompareOptions(r2_min=fit.r2_min)``.
     across : AcrossOptions

@@ -61,7 +61,7 @@ def report(
         Optional[float],
         typer.Option(
             "--horizon",
-            help="Step every run is meant to reach: usable runs that stop before it are forecast to it. Default: the last step of the longest run of the task.",
+            help="Step every run is meant to reach: usable runs that stop before it are forecast to it. Default: the last step of the longest run of the same model and task.",
             min=1e-9,
         ),
     ] = None,

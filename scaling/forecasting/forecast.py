@@ -921,10 +921,12 @@ def forecast_dataset(
 
 
 def run_horizons(data: Dataset, horizon: float | None = None) -> dict[str, float]:
-    """The step each run is expected to end at: ``horizon``, else the last step of its task's longest run.
+    """The step each run is expected to end at: ``horizon``, else the last step of its model's longest run.
 
-    Runs of one task usually follow one schedule, so a run that stops before the longest run
-    of its task is taken to be unfinished (:func:`forecast_unfinished`).
+    Runs of one model on one task (its seeds and algorithms) usually follow one schedule, so a
+    run that stops before the longest of them is taken to be unfinished
+    (:func:`forecast_unfinished`); a model's only run is taken to be finished.  Models of
+    different sizes often train for different numbers of steps, so they are not compared.
 
     Parameters
     ----------
@@ -941,8 +943,10 @@ def run_horizons(data: Dataset, horizon: float | None = None) -> dict[str, float
     last = pts.groupby("run", sort=False)["step"].max()
     if horizon is not None:
         return {str(r): float(horizon) for r in last.index}
-    task = pts.groupby("run", sort=False)["task"].first() if "task" in pts else pd.Series("", index=last.index)
-    end = last.groupby(task.reindex(last.index).astype(str)).transform("max")
+    first = pts.groupby("run", sort=False).first()
+    task = first["task"].astype(str) if "task" in first else pd.Series("", index=last.index)
+    model = first["model"].astype(str) if "model" in first else pd.Series("", index=last.index)
+    end = last.groupby([task.reindex(last.index), model.reindex(last.index)]).transform("max")
     return {str(r): float(v) for r, v in end.items()}
 
 
@@ -957,7 +961,7 @@ def forecast_unfinished(
     """Forecast where each unfinished run will end, from all of its points.
 
     A run is unfinished when its last step lies before its horizon (:func:`run_horizons`:
-    ``horizon``, else the last step of the longest run of its task).  Each is forecast
+    ``horizon``, else the last step of the longest run of its model on its task).  Each is forecast
     by :func:`forecast_run` with the whole run as the prefix (``fraction=1``), to its
     horizon, with the same law, entropy trajectory and prediction interval as the
     early prediction.
@@ -966,7 +970,7 @@ def forecast_unfinished(
     ----------
     data : Dataset
     horizon : float, optional
-        The step every run is meant to reach; default per task, as above.
+        The step every run is meant to reach; default per model and task, as above.
     options : ForecastOptions, optional
     runs : sequence of str, optional
         The runs considered (default every run with points).

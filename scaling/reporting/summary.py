@@ -73,8 +73,8 @@ def summary_section(ctx: ReportContext) -> Section:
         html_table(
             shown,
             caption=(
-                f"Ceiling of each model (performance when entropy is spent), {lvl} interval. Pooled: its usable runs fitted "
-                "together at the task's shared c, as the size regression uses them; else the median of its runs' ceilings."
+                f"Ceiling of each model (performance at zero entropy), {lvl} interval: its usable runs pooled at the task's "
+                "shared c (as the size regression uses them), else one run's fit or the median of its runs (range if too few)."
             ),
         )
         + _more("fits", "Per-run fits")
@@ -136,9 +136,12 @@ def _model_rows(study: Study, level: float) -> pd.DataFrame:
         if (task, model) in pooled:
             p = pooled[(task, model)]
             est, lo, hi, origin = float(p["ceiling"]), float(p["ceiling_lo"]), float(p["ceiling_hi"]), f"pooled ({_plural(int(p['n_runs']), 'run')})"
+        elif len(usable) == 1:  # one run: its own fit and interval
+            f = usable[0]
+            (lo, hi), est, origin = f.conf_int("ceiling"), f.ceiling, "1 run's fit"
         elif usable:
-            est, lo, hi, _ = median_interval([f.ceiling for f in usable], level)
-            origin = f"median of {_plural(len(usable), 'run')}"
+            est, lo, hi, achieved = median_interval([f.ceiling for f in usable], level)
+            origin = f"median of {len(usable)} runs" + (" (range: too few runs for the interval)" if achieved + 1e-12 < level else "")
         else:
             est = lo = hi = np.nan
             origin = ""
@@ -211,7 +214,7 @@ def _unfinished(ctx: ReportContext, lvl: str) -> tuple[str, pd.DataFrame | None]
     if not len(fc):
         last = ctx.data.points.groupby("run")["step"].max()
         horizon = study.settings.horizon
-        where = f"step {horizon:g}" if horizon is not None else "the last step of its task's longest run"
+        where = f"step {horizon:g}" if horizon is not None else "the last step of its model's longest run"
         return paragraph(f"Unfinished runs: none; every usable run reached {where} (up to step {last.max():g}).", check) + _more("forecast", "Early prediction"), None
     frame = fc.to_frame()
     shown = pd.DataFrame(

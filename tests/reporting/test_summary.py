@@ -204,8 +204,12 @@ def test_the_summary_lists_unfinished_runs_with_their_horizon(bundled, tmp_path)
     short = ["add4/xl/grpo/0", "add3/m/rloo/0"]
     keep = ~pts["run"].isin(short) | (pts["step"] <= 180)
     partial = dataclasses.replace(ds, points=pts[keep].reset_index(drop=True))
-    assert run_horizons(partial)["add4/xl/grpo/0"] == 200.0  # the task's longest run
+    assert run_horizons(partial)["add4/xl/grpo/0"] == 200.0  # the longest run of add4/xl
     assert run_horizons(partial, 250.0)["add3/s/grpo/0"] == 250.0
+    # a model's only run is finished, whatever the other models' schedules
+    pts2 = pts[pts["run"] != "add4/xxl/rloo/0"]
+    solo = dataclasses.replace(ds, points=pts2[(pts2["run"] != "add4/xxl/grpo/0") | (pts2["step"] <= 120)].reset_index(drop=True))
+    assert run_horizons(solo)["add4/xxl/grpo/0"] == 120.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = Study.run(partial, StudySettings(analyses=("forecast",)))
