@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_startup import _scaling_command  # noqa: E402 - the installed command, found as the startup benchmark finds it
+
 #: where ``--write`` puts the page; docs/results/report_speed.md includes it.
 RESULTS = ROOT / "analyses" / "results" / "report_speed.md"
 DATA = ROOT / "data" / "runs.csv"
@@ -73,15 +75,6 @@ class Measure:
     best: float
     median: float
     peak_mb: float
-
-
-def _scaling_command() -> list[str]:
-    """The ``scaling`` console script next to this interpreter, else the path PATH finds."""
-    here = Path(sys.executable).with_name("scaling")
-    found = str(here) if here.exists() else shutil.which("scaling")
-    if found is None:
-        raise SystemExit("the scaling script is not installed: pip install -e . first")
-    return [found]
 
 
 def make_sweep(path: Path, copies: int = COPIES) -> int:

@@ -478,8 +478,13 @@ def block_indices(
     """
     size = n if size is None else size
     starts, block_length = block_starts(n, block_length, n_boot, rng, size)
+    return block_positions(starts, block_length, size)
+
+
+def block_positions(starts: np.ndarray, block_length: int, size: int) -> np.ndarray:
+    """The positions of blocks of ``block_length`` from each row of ``starts``, concatenated and cut to ``size``."""
     idx = starts[:, :, None] + np.arange(block_length)[None, None, :]
-    return idx.reshape(n_boot, -1)[:, :size]
+    return idx.reshape(starts.shape[0], -1)[:, :size]
 
 
 def block_starts(
@@ -572,9 +577,7 @@ class BlockDraws:
         n = self.fitted.size
         if self.source.size == 0:
             return np.full((starts.shape[0], n), np.nan)
-        size = n + self.burn
-        idx = (starts[:, :, None] + np.arange(self.block_length)[None, None, :]).reshape(starts.shape[0], -1)[:, :size]
-        draws = self.source[idx]
+        draws = self.source[block_positions(starts, self.block_length, n + self.burn)]
         if np.isnan(self.phi):
             return self.fitted[None, :] + draws
         from scipy import signal

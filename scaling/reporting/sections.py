@@ -180,6 +180,19 @@ def _scale(ctx: ReportContext) -> tuple[float, str]:
 # --------------------------------------------------------------------------------
 # early prediction
 # --------------------------------------------------------------------------------
+def judged_forecasts(ctx: ReportContext) -> tuple[list[RunForecast], list[RunForecast]]:
+    """The early prediction's forecasts of the runs with a usable whole-run fit, and those of them
+    that were made and can be checked against a final value (what its errors and coverage count)."""
+    usable = {f.run for f in ctx.fits.fits if f.status.usable and f.entropy.size}
+    forecasts = [f for f in ctx.study.forecast if f.run in usable]
+    return forecasts, [f for f in forecasts if f.usable and np.isfinite(f.final_actual)]
+
+
+def _inside(f: RunForecast) -> bool:
+    """Whether the final value lies inside the forecast's prediction interval."""
+    return bool(f.final_lo <= f.final_actual <= f.final_hi)
+
+
 def forecast_section(ctx: ReportContext) -> Section:
     """Forecast each usable run's final performance from its first 15% of points.
 
@@ -203,14 +216,12 @@ def forecast_section(ctx: ReportContext) -> Section:
         when it did not run the forecasts).
     """
     _require(ctx.study, "forecast")
-    usable = {f.run for f in ctx.fits.fits if f.status.usable and f.entropy.size}
     level = _report_level(ctx)
     fc = ctx.study.forecast
     fraction, opts = fc.fraction, fc.options
-    forecasts = [f for f in fc if f.run in usable]
+    forecasts, ok = judged_forecasts(ctx)
     if not forecasts:
         raise SkipSection("the study's forecasts hold none of the runs with a usable fit")
-    ok = [f for f in forecasts if f.usable and np.isfinite(f.final_actual)]
     if not ok:
         reasons = pd.Series([f.status for f in forecasts]).value_counts()
         why = ", ".join(f"{n} {s}" for s, n in reasons.items())
@@ -226,7 +237,7 @@ def forecast_section(ctx: ReportContext) -> Section:
     shown = fc if len(forecasts) == len(fc) else type(fc)(tuple(forecasts), fraction, opts)
     frame = shown.to_frame()
     errors = np.array([f.error for f in ok])
-    inside = np.array([f.final_lo <= f.final_actual <= f.final_hi for f in ok])
+    inside = np.array([_inside(f) for f in ok])
     widths = np.array([f.final_hi - f.final_lo for f in ok])
     obs_err = np.array([f.observed_error for f in ok])
     rmse_rest = np.array([f.rmse_rest for f in ok])
@@ -310,7 +321,7 @@ def forecast_section(ctx: ReportContext) -> Section:
     rows, classes = [], []
     for f in sorted(forecasts, key=lambda f: _sort_key(f.task, f.params, f.model, f.algorithm, f.seed)):
         if f.usable:
-            hit = bool(f.final_lo <= f.final_actual <= f.final_hi)
+            hit = _inside(f)
             rows.append(
                 {
                     "run": f.run,

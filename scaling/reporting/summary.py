@@ -33,7 +33,7 @@ from scaling.reporting.blocks import (
     paragraph,
     run_anchor,
 )
-from scaling.reporting.sections import _report_level, median_interval
+from scaling.reporting.sections import _inside, _report_level, judged_forecasts, median_interval
 from scaling.study import Study
 
 #: most run names listed in one cell before "and N more".
@@ -202,12 +202,11 @@ def _unfinished(ctx: ReportContext, lvl: str) -> tuple[str, pd.DataFrame | None]
     if not study.ran("forecast") or study.unfinished is None:
         return "", None
     fc = study.unfinished
-    back = study.forecast
-    checked = [f for f in back if f.usable and np.isfinite(f.final_actual)] if back is not None else []
-    inside = sum(1 for f in checked if f.final_lo <= f.final_actual <= f.final_hi)
+    _, checked = judged_forecasts(ctx)  # the runs the early prediction section counts
+    inside = sum(1 for f in checked if _inside(f))
     check = (
-        f"Checked on the runs themselves: forecast from their first {back.fraction:.0%}, the {lvl} intervals held the final "
-        f"value for {inside} of {len(checked)} runs."
+        f"Checked on the runs themselves: forecast from their first {study.forecast.fraction:.0%}, the {lvl} intervals held "
+        f"the final value for {inside} of {len(checked)} runs."
         if checked
         else ""
     )

@@ -237,3 +237,13 @@ def test_runs_without_an_algorithm_are_counted_apart(tmp_path):
     rep = write_report(study, tmp_path, per_run=False, dpi=30)
     data = rep.path.read_text(encoding="utf-8").split('<section id="data">')[1]
     assert "1 algorithm (grpo); 6 runs without an algorithm." in data
+
+
+def test_the_summary_quotes_the_early_predictions_own_coverage(page):
+    _, raw, _ = page
+    text = re.sub(r"<[^>]+>", "", raw)
+    summary = re.search(r"held the final value for (\d+) of (\d+) runs", text)
+    section = re.search(r"prediction intervals contained the final value for (\d+) of (\d+) runs", text)
+    # the same runs (usable whole-run fits; not the late collapse, which is shown apart)
+    assert summary and section and summary.groups() == section.groups()
+    assert summary.groups() == ("33", "36")  # the 36 usable runs; the late collapse is not counted (it was: "34 of 37")
