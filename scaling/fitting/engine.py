@@ -25,8 +25,9 @@ runs of equal length, instead of one Python-level fit per run:
 
 This is the one implementation of the point fit: :func:`scaling.fitting.single.fit_run` is this
 engine on a batch of one, and :func:`scaling.fitting.dataset.fit_dataset` sends every run here.
-Point fits run on compiled kernels (:mod:`scaling.core._kernels`) when numba is installed and on
-the numpy code below otherwise; both compute numbers only, and the statuses and messages are
+Point fits of :data:`COMPILED_MIN_POINTS` points or more run on compiled kernels
+(:mod:`scaling.core._kernels`) when numba is installed, smaller ones and the rest on the numpy code
+below; both compute numbers only, and the statuses and messages are
 decided once, from those numbers, by :mod:`scaling.fitting.status` (the tests hold the two paths
 equal on every kind of run).
 
