@@ -13,14 +13,17 @@ a. ``scaling fit data/runs.csv --run task,model,algorithm,seed --perf val_acc --
 b. ``scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc -o rep``: the full page
    (fits, forecasts, comparison, across sizes, figures);
 c. the same report on a 720-run sweep: 16 copies of ``data/runs.csv`` whose seeds are suffixed by the
-   copy (``0`` becomes ``0c03``), so the copies are distinct runs; written to a temporary directory.
+   copy (``0`` becomes ``0c03``), so the copies are distinct runs; written to a temporary directory;
+d. report b in one process (``--jobs 1``), for the record: no target.
 
 Each command runs once untimed (file cache and numba's kernel cache warm), then ``--repeats`` times
-(3; 1 with ``--quick``), in turn (a, b, c, a, b, c, ...) so that a slow spell of the shared machine
-hits all three alike.  Each timed run goes through its own small wrapper process that starts the
+(3; 1 with ``--quick``), in turn (a, b, c, d, a, b, c, d, ...) so that a slow spell of the shared
+machine hits all of them alike.  Each timed run goes through its own small wrapper process that starts the
 command, waits for it and reports its wall time and its peak resident memory
-(``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of the wrapper, whose only child is the command), so every
-memory figure is that of one command.  The table shows the best wall time (the least disturbed),
+(``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of the wrapper, whose only child is the command: the
+largest of the command's process and the processes it forked and waited for), so every memory
+figure is that of one command.  The report computes its analyses and sections in forked processes
+(``--jobs``, default the cores available up to 4); the fit runs in one.  The table shows the best wall time (the least disturbed),
 the median, and the peak memory of the run with the best time (peak memory hardly varies).
 
 The targets (issue 14, "fast at any size"): b / a at most 4, c / b at most 6 (wall), and the peak
@@ -62,19 +65,21 @@ cmd = json.loads(sys.argv[1])
 t = time.perf_counter()
 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wall = time.perf_counter() - t
-print(json.dumps({"wall": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "cpu": use.ru_utime + use.ru_stime, "maxrss_kb": use.ru_maxrss}))
 """
 
 
 @dataclass(frozen=True)
 class Measure:
-    """Wall times (s) over the repeats of one command and the peak memory (MB) of its best run."""
+    """Wall times (s) over the repeats of one command, and the CPU time (s) and peak memory (MB) of its best run."""
 
     key: str
     label: str
     best: float
     median: float
     peak_mb: float
+    cpu: float
 
 
 def make_sweep(path: Path, copies: int = COPIES) -> int:
@@ -92,16 +97,19 @@ def make_sweep(path: Path, copies: int = COPIES) -> int:
     return int(sweep.groupby(["task", "model", "algorithm", "seed"]).ngroups)
 
 
-def measure_once(cmd: list[str]) -> tuple[float, float]:
-    """Wall time (s) and peak resident memory (MB) of one run of ``cmd``, through its own wrapper process."""
+def measure_once(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall time (s), peak resident memory (MB) and CPU time (s, all its processes) of one run of ``cmd``.
+
+    Measured through its own wrapper process.
+    """
     done = subprocess.run([sys.executable, "-c", _WRAPPER, json.dumps(cmd)], cwd=ROOT, check=True,
                           capture_output=True, text=True)  # fmt: skip
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    return float(got["wall"]), float(got["maxrss_kb"]) / 1024
+    return float(got["wall"]), float(got["maxrss_kb"]) / 1024, float(got["cpu"])
 
 
 def run(repeats: int) -> tuple[list[Measure], int]:
-    """Measure the three commands of the module's docstring.
+    """Measure the four commands of the module's docstring.
 
     Parameters
     ----------
@@ -111,7 +119,7 @@ def run(repeats: int) -> tuple[list[Measure], int]:
     Returns
     -------
     measures : list of Measure
-        ``fit``, ``report``, ``report_720``, in that order.
+        ``fit``, ``report``, ``report_720``, ``report_serial``, in that order.
     n_sweep : int
         Runs in the sweep.
     """
@@ -126,20 +134,24 @@ def run(repeats: int) -> tuple[list[Measure], int]:
                        [*scaling, "report", str(DATA), *RUN_ARGS, "-o", str(tmp / "rep")]),
             "report_720": (f"`scaling report sweep.csv ... -o rep` ({n_sweep} runs: {COPIES} copies of data/)",
                            [*scaling, "report", str(tmp / "sweep.csv"), *RUN_ARGS, "-o", str(tmp / "rep720")]),
+            "report_serial": ("`scaling report data/runs.csv ... -o rep --jobs 1` (45 runs, in one process)",
+                              [*scaling, "report", str(DATA), *RUN_ARGS, "-o", str(tmp / "rep1"), "--jobs", "1"]),
         }  # fmt: skip
         for _, cmd in commands.values():  # warm: file cache, numba's kernel cache
             subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
         walls: dict[str, list[float]] = {k: [] for k in commands}
         peaks: dict[str, list[float]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
         for _ in range(repeats):
             for key, (_, cmd) in commands.items():
-                wall, peak = measure_once(cmd)
+                wall, peak, cpu = measure_once(cmd)
                 walls[key].append(wall)
                 peaks[key].append(peak)
+                cpus[key].append(cpu)
     out = []
     for key, (label, _) in commands.items():
         best = min(range(repeats), key=walls[key].__getitem__)
-        out.append(Measure(key, label, walls[key][best], statistics.median(walls[key]), peaks[key][best]))
+        out.append(Measure(key, label, walls[key][best], statistics.median(walls[key]), peaks[key][best], cpus[key][best]))
     return out, n_sweep
 
 
@@ -156,7 +168,7 @@ def ratios(measures: list[Measure]) -> list[tuple[str, float, float, bool]]:
     return out
 
 
-def markdown(measures: list[Measure], n_sweep: int, repeats: int) -> str:
+def markdown(measures: list[Measure], n_sweep: int, repeats: int, jobs: int | None = None) -> str:
     """The results page: how it was made, the table of commands and the ratios against the targets.
 
     Parameters
@@ -167,32 +179,47 @@ def markdown(measures: list[Measure], n_sweep: int, repeats: int) -> str:
         Runs in the sweep.
     repeats : int
         Timed runs behind each row.
+    jobs : int, optional
+        Processes the report used (default :func:`scaling.forked.default_jobs` here).
 
     Returns
     -------
     str
         Markdown, ending in a newline.
     """
+    if jobs is None:
+        from scaling.forked import default_jobs
+
+        jobs = default_jobs()
     lines = [
         "# Speed of `scaling report`",
         "",
         f"Made by `python benchmarks/bench_report.py --write`: every command run as a new process, {repeats} time(s) "
-        "after one untimed run (file cache and numba's kernel cache warm), the three commands in turn; best and median "
-        "wall time, and the peak resident memory of the best run (each run measured in its own wrapper process). "
+        "after one untimed run (file cache and numba's kernel cache warm), the four commands in turn; best and median "
+        "wall time, and the CPU time (all its processes) and peak resident memory of the best run (each run measured in "
+        "its own wrapper process). "
         f"Python {platform.python_version()}, {os.cpu_count()} CPU core(s), a machine shared with other jobs "
         "(the ratios compare times measured in the same run of the benchmark).",
         "",
         f"The sweep is {COPIES} copies of `data/runs.csv` with the seeds made distinct ({n_sweep} runs). The report "
-        "draws each figure once, one section at a time (a section's figures are written and dropped before the next "
-        "section is built), and the runs as small multiples of 16 panels, the first 240 runs unless "
-        "`--per-run-figures all`.",
+        "draws each figure once and the runs as small multiples of 16 panels, the first 240 runs unless "
+        "`--per-run-figures all`; once the runs are fitted, its analyses and then its sections are computed "
+        f"{jobs} at a time, each in a forked process (`--jobs`, default the cores available up to 4), and each "
+        "section's figures are written and dropped as soon as they are drawn. The fit runs in one process. "
+        "The peak memory is that of the largest process (the report's or one of its forked processes).",
         "",
-        "| command | best wall (s) | median wall (s) | peak memory of best (MB) |",
-        "|:--|--:|--:|--:|",
+        "| command | best wall (s) | median wall (s) | CPU of best (s) | peak memory of best (MB) |",
+        "|:--|--:|--:|--:|--:|",
     ]
-    lines += [f"| {m.label} | {m.best:.2f} | {m.median:.2f} | {m.peak_mb:.0f} |" for m in measures]
+    lines += [f"| {m.label} | {m.best:.2f} | {m.median:.2f} | {m.cpu:.2f} | {m.peak_mb:.0f} |" for m in measures]
     lines += ["", "| ratio | measured | target | met |", "|:--|--:|--:|:--|"]
     lines += [f"| {what} | {r:.2f} | ≤ {most:g} | {'yes' if ok else 'no'} |" for what, r, most, ok in ratios(measures)]
+    by = {m.key: m for m in measures}
+    if "report_serial" in by:
+        serial, fit = by["report_serial"], by["fit"]
+        lines += ["", f"In one process (`--jobs 1`) the 45-run report takes {serial.best / fit.best:.2f} times the fit's wall "
+                  f"time; the forked processes take it to {by['report'].best / fit.best:.2f} times, for "
+                  f"{by['report'].cpu / serial.cpu:.2f} times the CPU time of one process."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

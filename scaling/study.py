@@ -27,6 +27,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
@@ -57,6 +58,7 @@ from scaling.forecasting.forecast import (
     forecast_dataset,
     forecast_unfinished,
 )
+from scaling.forked import ChildFailed, forked_map
 
 __all__ = [
     "ANALYSES",
@@ -262,7 +264,7 @@ class Study:
 
     # ----- computing -------------------------------------------------------------------
     @classmethod
-    def run(cls, data: Dataset, settings: StudySettings | None = None) -> Study:
+    def run(cls, data: Dataset, settings: StudySettings | None = None, *, jobs: int = 1) -> Study:
         """Fit every run and run the requested analyses, each once.
 
         Parameters
@@ -271,6 +273,10 @@ class Study:
             From :func:`scaling.data.load.load` or a reader.
         settings : StudySettings, optional
             Default :class:`StudySettings` (free fits, HAC intervals at 95%, every analysis).
+        jobs : int
+            Analyses run at once once the runs are fitted, each in a forked process
+            (:func:`scaling.forked.forked_map`; Linux, elsewhere one at a time).  The results
+            are the same for any value.
 
         Returns
         -------
@@ -292,19 +298,16 @@ class Study:
                 fits = fit_dataset(data, s.mode, s.fit, share_by=list(s.share_by) if s.share_by else None)
             seen["fit"] = tuple(caught)
             screen = _screening_fits(data, fits)
-            for name in ANALYSES:
-                if name not in s.analyses:
-                    continue
-                with _recording() as caught:
-                    try:
-                        why = _PRECHECKS[name](data, fits)
-                        if why:
-                            skipped[name] = why
-                        else:
-                            out.update(_RUNNERS[name](data, fits, s, screen))
-                    except Exception as err:  # one failing analysis must not lose the others
-                        skipped[name] = f"failed with {type(err).__name__}: {err}"
-                seen[name] = tuple(dict.fromkeys(caught))
+            names = [name for name in ANALYSES if name in s.analyses]
+            tasks = [partial(_analysis, name, data, fits, s, screen) for name in names]
+            for name, got in zip(names, forked_map(tasks, jobs)):
+                if isinstance(got, ChildFailed):
+                    got = ({}, f"failed: {got.reason}", ())
+                results, why, caught = got
+                out.update(results)
+                if why:
+                    skipped[name] = why
+                seen[name] = caught
         reused = screen is None or screen is fits
         return cls(data, s, fits, skipped=skipped, warnings=seen, reused_fits=reused, **out)
 
@@ -407,6 +410,19 @@ class _recording:
     def __exit__(self, *exc) -> None:
         self.messages += [str(w.message) for w in self._caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
         self._ctx.__exit__(*exc)
+
+
+def _analysis(name: str, data: Dataset, fits: FitResults, s: StudySettings, screen) -> tuple[dict, str, tuple[str, ...]]:
+    """Run one analysis: its results (attributes of the Study), why it did not run ("" when it did), its warnings."""
+    results, why = {}, ""
+    with _recording() as caught:
+        try:
+            why = _PRECHECKS[name](data, fits)
+            if not why:
+                results = _RUNNERS[name](data, fits, s, screen)
+        except Exception as err:  # one failing analysis must not lose the others
+            why = f"failed with {type(err).__name__}: {err}"
+    return results, why, tuple(dict.fromkeys(caught))
 
 
 def _screening_fits(data: Dataset, fits: FitResults) -> Mapping[str, RunFit] | FitResults:

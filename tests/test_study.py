@@ -17,6 +17,7 @@ from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.screen import rescreen
 from scaling.fitting.single import FitOptions, fit_run, run_points
 from scaling.forecasting.forecast import ForecastOptions
+from scaling.forked import can_fork
 from scaling.study import ANALYSES, AcrossOptions, Study, StudySettings
 from tests.conftest import simulate_run
 
@@ -151,3 +152,26 @@ def test_report_fits_each_run_once(monkeypatch, tmp_path):
     assert "Algorithm comparison" in result.output and "Across model sizes" in result.output
     assert set(counts) == set(sizes) and set(counts.values()) == {1}, counts
     assert set(companions) == set(sizes) and set(companions.values()) == {1}, companions
+
+
+@pytest.mark.skipif(not can_fork(), reason="forked processes are used on Linux only")
+def test_analyses_run_in_forked_processes_give_the_same_study(study):
+    par = Study.run(study.data, CHEAP, jobs=3)
+    for name in ("forecast", "unfinished", "comparison", "across", "size_backtest"):
+        pd.testing.assert_frame_equal(getattr(par, name).to_frame(), getattr(study, name).to_frame(), check_exact=True)
+    pd.testing.assert_frame_equal(par.to_frame(), study.to_frame(), check_exact=True)
+    assert par.skipped == study.skipped == {} and par.warnings == study.warnings
+    assert {t: p.equals(study.across_predictions[t]) for t, p in par.across_predictions.items()} == {"": True}
+
+
+@pytest.mark.skipif(not can_fork(), reason="forked processes are used on Linux only")
+def test_an_analysis_whose_process_dies_is_skipped_with_its_exit_code(monkeypatch):
+    import os
+
+    import scaling.study as S
+
+    ds = load(family(np.random.default_rng(3)))
+    monkeypatch.setitem(S._RUNNERS, "compare", lambda *a: os._exit(9))
+    st = Study.run(ds, CHEAP, jobs=2)
+    assert st.skipped == {"compare": "failed: its process stopped (exit code 9)"}
+    assert st.forecast is not None and st.across is not None and st.comparison is None

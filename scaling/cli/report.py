@@ -88,6 +88,15 @@ def report(
         ),
     ] = None,
     safe_csv: SafeCsvOpt = False,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Analyses and sections computed at once, each in its own process (Linux; elsewhere 1). Default: the cores available, at most 4.",
+        ),
+    ] = None,
 ) -> None:
     """Write an HTML report: warnings first, data summary, per-run fits with statuses in words, figures,
     early prediction, algorithm comparison and results across model sizes (when the data allow them).
@@ -108,6 +117,7 @@ def report(
     from scaling.comparison import CompareOptions
     from scaling.fitting.single import FitOptions
     from scaling.forecasting.forecast import ForecastOptions
+    from scaling.forked import default_jobs
     from scaling.reporting.blocks import PER_RUN_PANELS
     from scaling.reporting.page import write_report
     from scaling.study import Study, StudySettings
@@ -122,13 +132,14 @@ def report(
         compare=CompareOptions(n_boot=compare_boot, seed=seed, r2_min=r2_min),
         analyses=analyses,
     )
-    study = Study.run(ds, settings)
+    jobs = default_jobs() if jobs is None else jobs
+    study = Study.run(ds, settings, jobs=jobs)
     for msg in study.warnings.get("fit", ()):
         echo(f"warning: {msg}", err=True)
     drawn = PER_RUN_PANELS if per_run_figures is None else (None if per_run_figures == "all" else int(per_run_figures))
     rep = write_report(
         study, out, title=title, perf_label=perf_label, per_run=per_run, per_run_figures=drawn, svg=svg,
-        safe_csv=safe_csv,
+        safe_csv=safe_csv, jobs=jobs,
     )  # fmt: skip
     results = study.fits
     counts = results.status_counts()

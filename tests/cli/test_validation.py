@@ -149,3 +149,17 @@ def test_out_with_another_extension_is_refused_before_any_work(tmp_path):
     assert not out.exists() and "ceiling" not in res.output  # refused before fitting
     ing = runner.invoke(app, ["ingest", "tests/files/verl_new.log", "-o", str(tmp_path / "tidy.xlsx")])
     assert ing.exit_code == 2 and "give a name ending in .csv or .parquet" in ing.output
+
+
+def test_report_jobs_must_be_at_least_one_and_any_count_gives_the_same_page(tidy, tmp_path):
+    res = runner.invoke(app, ["report", str(tidy), "-o", str(tmp_path / "r0"), "--jobs", "0"])
+    said = " ".join(res.output.replace("│", " ").split())  # the box may wrap the message
+    assert res.exit_code == 2 and "'--jobs'" in said and "greater than or equal to 1" in said
+    quick = ["--no-forecast", "--no-compare", "--no-across"]
+    texts = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"r{jobs}"
+        res = runner.invoke(app, ["report", str(tidy), "-o", str(out), "-j", jobs, *quick])
+        assert res.exit_code == 0, res.output
+        texts[jobs] = (res.output.replace(str(out), "OUT"), sorted(p.name for p in (out / "figures").iterdir()))
+    assert texts["1"] == texts["2"] and len(texts["1"][1]) >= 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from scaling.data.load import load
 from scaling.fitting.dataset import fit_dataset
 from scaling.fitting.single import FitOptions
+from scaling.forked import can_fork
 from scaling.progress import is_interactive, progress_bar, track
 from scaling.reporting.page import (
     DEFAULT_SECTIONS,
@@ -197,7 +199,8 @@ def test_statuses_explained_in_words(report, data):
     assert "TODO" not in raw and "placeholder" not in raw.lower()
 
 
-def test_skipped_sections_are_absent_and_explained(data, tmp_path):
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_skipped_sections_are_absent_and_explained(data, tmp_path, jobs):
     def broken(ctx):
         raise RuntimeError("boom")
 
@@ -205,8 +208,12 @@ def test_skipped_sections_are_absent_and_explained(data, tmp_path):
         raise SkipSection("cross-size regression needs at least 3 model sizes; the data have 2")
 
     sections = [*DEFAULT_SECTIONS, ("cross-size", needs_sizes), ("broken analysis", broken)]
+    if jobs > 1 and can_fork():  # a section whose process dies loses only itself
+        sections.append(("killed", lambda ctx: os._exit(7)))
     study = Study.run(data, StudySettings(mode="paper", analyses=()))
-    rep = write_report(study, tmp_path, sections=sections, per_run=False)
+    rep = write_report(study, tmp_path, sections=sections, per_run=False, jobs=jobs)
+    if jobs > 1 and can_fork():
+        assert rep.skipped.pop("killed") == "failed: its process stopped (exit code 7)"
     page = parse(rep.path)
     assert "profile" not in page.sections and "runs" not in page.sections
     assert page.sections[-2:] == ["not-run", "files"]

@@ -6,8 +6,10 @@ the order of the work that keeps time and memory in bounds.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
+import weakref
 from html.parser import HTMLParser
 
 import matplotlib.pyplot as plt
@@ -20,6 +22,7 @@ from scaling import comparison as C
 from scaling.cli import app
 from scaling.data.load import load
 from scaling.fitting.single import FitStatus
+from scaling.forked import can_fork
 from scaling.plotting import figures as P
 from scaling.reporting.blocks import PER_RUN_PANELS, ReportContext, ReportFigure, Section
 from scaling.reporting.fit_sections import runs_section
@@ -134,7 +137,7 @@ def test_each_section_is_rendered_before_the_next_is_built(study, tmp_path):
     def lazy():
         events.append("draw")
         fig, _ = P.new_figure(1, 1, (3, 2))
-        made.append(fig)
+        made.append(weakref.ref(fig))
         return fig
 
     def first(ctx):
@@ -143,7 +146,8 @@ def test_each_section_is_rendered_before_the_next_is_built(study, tmp_path):
 
     def second(ctx):
         events.append("build second")
-        assert made and made[0].axes == []  # the first section's figure was drawn and cleared already
+        gc.collect()
+        assert made and made[0]() is None  # the first section's figure was drawn and let go already
         fig, _ = P.new_figure(1, 1, (3, 2))
         return Section("two", "Two", figures=(ReportFigure("eager", "given drawn", fig),))
 
@@ -151,6 +155,21 @@ def test_each_section_is_rendered_before_the_next_is_built(study, tmp_path):
     assert events == ["build first", "draw", "build second"]
     assert rep.skipped == {} and {p.name for p in rep.figures} == {"lazy.png", "eager.png"}
     assert plt.get_fignums() == []  # nothing registered with pyplot is left open
+
+
+@pytest.mark.skipif(not can_fork(), reason="forked processes are used on Linux only")
+def test_sections_drawn_in_forked_processes_give_the_same_files(study, tmp_path):
+    pages = {}
+    for jobs in (1, 3):
+        rep = write_report(study, tmp_path / f"rep{jobs}", per_run_figures=20, dpi=40, jobs=jobs)
+        files = sorted(p.relative_to(tmp_path / f"rep{jobs}") for p in (tmp_path / f"rep{jobs}").rglob("*") if p.is_file())
+        stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")  # the time the page was written
+        pages[jobs] = (files, {f: (tmp_path / f"rep{jobs}" / f).read_bytes() for f in files},
+                       stamp.sub("", rep.path.read_text()), rep.sections, rep.warnings)  # fmt: skip
+    assert len([f for f in pages[1][0] if f.suffix == ".png"]) >= 5
+    files, contents, html, sections, warns = pages[1]
+    assert pages[3][0] == files and pages[3][2] == html and pages[3][3:] == (sections, warns)
+    assert all(pages[3][1][f] == contents[f] for f in files if f.name != "index.html")  # PNG and CSV bytes
 
 
 def test_a_figure_that_fails_to_draw_loses_only_its_section(study, tmp_path):
