@@ -14,7 +14,7 @@ b. ``scaling report data/runs.csv --run task,model,algorithm,seed --perf val_acc
    (fits, forecasts, comparison, across sizes, figures);
 c. the same report on a 720-run sweep: 16 copies of ``data/runs.csv`` whose seeds are suffixed by the
    copy (``0`` becomes ``0c03``), so the copies are distinct runs; written to a temporary directory;
-d. report b in one process (``--jobs 1``), for the record: no target.
+d. reports b and c in one process (``--jobs 1``), for the record: no target.
 
 Each command runs once untimed (file cache and numba's kernel cache warm), then ``--repeats`` times
 (3; 1 with ``--quick``), in turn (a, b, c, d, a, b, c, d, ...) so that a slow spell of the shared
@@ -109,7 +109,7 @@ def measure_once(cmd: list[str]) -> tuple[float, float, float]:
 
 
 def run(repeats: int) -> tuple[list[Measure], int]:
-    """Measure the four commands of the module's docstring.
+    """Measure the five commands of the module's docstring.
 
     Parameters
     ----------
@@ -119,7 +119,7 @@ def run(repeats: int) -> tuple[list[Measure], int]:
     Returns
     -------
     measures : list of Measure
-        ``fit``, ``report``, ``report_720``, ``report_serial``, in that order.
+        ``fit``, ``report``, ``report_720``, ``report_serial``, ``report_720_serial``, in that order.
     n_sweep : int
         Runs in the sweep.
     """
@@ -136,6 +136,9 @@ def run(repeats: int) -> tuple[list[Measure], int]:
                            [*scaling, "report", str(tmp / "sweep.csv"), *RUN_ARGS, "-o", str(tmp / "rep720")]),
             "report_serial": ("`scaling report data/runs.csv ... -o rep --jobs 1` (45 runs, in one process)",
                               [*scaling, "report", str(DATA), *RUN_ARGS, "-o", str(tmp / "rep1"), "--jobs", "1"]),
+            "report_720_serial": (f"`scaling report sweep.csv ... -o rep --jobs 1` ({n_sweep} runs, in one process)",
+                                  [*scaling, "report", str(tmp / "sweep.csv"), *RUN_ARGS, "-o", str(tmp / "rep720s"),
+                                   "--jobs", "1"]),
         }  # fmt: skip
         for _, cmd in commands.values():  # warm: file cache, numba's kernel cache
             subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
@@ -195,7 +198,7 @@ def markdown(measures: list[Measure], n_sweep: int, repeats: int, jobs: int | No
         "# Speed of `scaling report`",
         "",
         f"Made by `python benchmarks/bench_report.py --write`: every command run as a new process, {repeats} time(s) "
-        "after one untimed run (file cache and numba's kernel cache warm), the four commands in turn; best and median "
+        "after one untimed run (file cache and numba's kernel cache warm), the five commands in turn; best and median "
         "wall time, and the CPU time (all its processes) and peak resident memory of the best run (each run measured in "
         "its own wrapper process). "
         f"Python {platform.python_version()}, {os.cpu_count()} CPU core(s), a machine shared with other jobs "
@@ -205,8 +208,9 @@ def markdown(measures: list[Measure], n_sweep: int, repeats: int, jobs: int | No
         "draws each figure once and the runs as small multiples of 16 panels, the first 240 runs unless "
         "`--per-run-figures all`; once the runs are fitted, its analyses and then its sections are computed "
         f"{jobs} at a time, each in a forked process (`--jobs`, default the cores available up to 4), and each "
-        "section's figures are written and dropped as soon as they are drawn. The fit runs in one process. "
-        "The peak memory is that of the largest process (the report's or one of its forked processes).",
+        "section's figures are dropped as soon as they are drawn. The fit runs in one process. The peak memory is "
+        "that of the largest process (the report's or one of its forked processes, which share the report's pages "
+        "until they write to them); the reports with `--jobs 1` run in one process.",
         "",
         "| command | best wall (s) | median wall (s) | CPU of best (s) | peak memory of best (MB) |",
         "|:--|--:|--:|--:|--:|",
@@ -215,11 +219,13 @@ def markdown(measures: list[Measure], n_sweep: int, repeats: int, jobs: int | No
     lines += ["", "| ratio | measured | target | met |", "|:--|--:|--:|:--|"]
     lines += [f"| {what} | {r:.2f} | ≤ {most:g} | {'yes' if ok else 'no'} |" for what, r, most, ok in ratios(measures)]
     by = {m.key: m for m in measures}
-    if "report_serial" in by:
-        serial, fit = by["report_serial"], by["fit"]
+    if "report_serial" in by and "report_720_serial" in by:
+        serial, serial_720, fit = by["report_serial"], by["report_720_serial"], by["fit"]
         lines += ["", f"In one process (`--jobs 1`) the 45-run report takes {serial.best / fit.best:.2f} times the fit's wall "
                   f"time; the forked processes take it to {by['report'].best / fit.best:.2f} times, for "
-                  f"{by['report'].cpu / serial.cpu:.2f} times the CPU time of one process."]  # fmt: skip
+                  f"{by['report'].cpu / serial.cpu:.2f} times the CPU time of one process. In one process the 720-run "
+                  f"report takes {serial_720.best / serial.best:.2f} times the wall time of the 45-run report and "
+                  f"{serial_720.peak_mb / serial.peak_mb:.2f} times its peak memory."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

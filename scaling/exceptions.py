@@ -36,3 +36,38 @@ class DataWarning(UserWarning):
 
 class StatisticalWarning(UserWarning):
     """An estimate exists but should be read with care (for example a flat profile in c)."""
+
+
+def failure(err: BaseException) -> str:
+    """How a step that raised is listed among the steps not run: ``"failed with TYPE: message"``."""
+    return f"failed with {type(err).__name__}: {err}"
+
+
+class recorded_warnings:
+    """Record the messages of the package's warnings raised inside (every occurrence, in order).
+
+    :class:`DataWarning` and :class:`StatisticalWarning` messages are kept; the other
+    warnings raised inside (numpy's RuntimeWarnings and the like) are dropped.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with recorded_warnings() as messages:
+    ...     warnings.warn("run r1 dropped", DataWarning)
+    >>> messages
+    ['run r1 dropped']
+    """
+
+    def __enter__(self) -> list[str]:
+        import warnings
+
+        self._ctx = warnings.catch_warnings(record=True)
+        self._caught = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", RuntimeWarning)
+        self.messages: list[str] = []
+        return self.messages
+
+    def __exit__(self, *exc) -> None:
+        self.messages += [str(w.message) for w in self._caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
+        self._ctx.__exit__(*exc)

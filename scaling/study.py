@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import html
 import math
-import warnings
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -47,7 +47,7 @@ from scaling.comparison import (
 )
 from scaling.core import law
 from scaling.data.load import Dataset
-from scaling.exceptions import DataWarning, StatisticalWarning
+from scaling.exceptions import failure, recorded_warnings
 from scaling.fitting.dataset import FitResults, fit_dataset
 from scaling.fitting.single import FitOptions, FitStatus, RunFit
 from scaling.forecasting.forecast import (
@@ -58,7 +58,7 @@ from scaling.forecasting.forecast import (
     forecast_dataset,
     forecast_unfinished,
 )
-from scaling.forked import ChildFailed, forked_map
+from scaling.forked import ChildFailed, check_jobs, forked_map
 
 __all__ = [
     "ANALYSES",
@@ -287,27 +287,30 @@ class Study:
         Raises
         ------
         ValueError
-            Bad settings for the per-run fits (e.g. ``share_by`` naming an unknown column).
+            Bad settings for the per-run fits (e.g. ``share_by`` naming an unknown column),
+            or ``jobs`` below 1 (before any work).
         """
         s = settings or StudySettings()
+        jobs = check_jobs(jobs)
         seen: dict[str, tuple[str, ...]] = {}
         skipped: dict[str, str] = {}
         out: dict = {}
         with law.single_threaded_blas():  # many small products: threads only wait for each other
-            with _recording() as caught:
+            with recorded_warnings() as caught:
                 fits = fit_dataset(data, s.mode, s.fit, share_by=list(s.share_by) if s.share_by else None)
             seen["fit"] = tuple(caught)
             screen = _screening_fits(data, fits)
             names = [name for name in ANALYSES if name in s.analyses]
             tasks = [partial(_analysis, name, data, fits, s, screen) for name in names]
-            for name, got in zip(names, forked_map(tasks, jobs)):
-                if isinstance(got, ChildFailed):
-                    got = ({}, f"failed: {got.reason}", ())
-                results, why, caught = got
-                out.update(results)
-                if why:
-                    skipped[name] = why
-                seen[name] = caught
+            with closing(forked_map(tasks, jobs)) as results:
+                for name, got in zip(names, results):
+                    if isinstance(got, ChildFailed):
+                        got = ({}, got.message, ())
+                    found, why, caught = got
+                    out.update(found)
+                    if why:
+                        skipped[name] = why
+                    seen[name] = caught
         reused = screen is None or screen is fits
         return cls(data, s, fits, skipped=skipped, warnings=seen, reused_fits=reused, **out)
 
@@ -396,32 +399,16 @@ class Study:
 
 
 # ----- the steps -----------------------------------------------------------------------------
-class _recording:
-    """Record the messages of the scaling warnings raised inside (every occurrence)."""
-
-    def __enter__(self) -> list[str]:
-        self._ctx = warnings.catch_warnings(record=True)
-        self._caught = self._ctx.__enter__()
-        warnings.simplefilter("always")
-        warnings.simplefilter("ignore", RuntimeWarning)
-        self.messages: list[str] = []
-        return self.messages
-
-    def __exit__(self, *exc) -> None:
-        self.messages += [str(w.message) for w in self._caught if issubclass(w.category, (StatisticalWarning, DataWarning))]
-        self._ctx.__exit__(*exc)
-
-
 def _analysis(name: str, data: Dataset, fits: FitResults, s: StudySettings, screen) -> tuple[dict, str, tuple[str, ...]]:
     """Run one analysis: its results (attributes of the Study), why it did not run ("" when it did), its warnings."""
     results, why = {}, ""
-    with _recording() as caught:
+    with recorded_warnings() as caught:
         try:
             why = _PRECHECKS[name](data, fits)
             if not why:
                 results = _RUNNERS[name](data, fits, s, screen)
         except Exception as err:  # one failing analysis must not lose the others
-            why = f"failed with {type(err).__name__}: {err}"
+            why = failure(err)
     return results, why, tuple(dict.fromkeys(caught))
 
 

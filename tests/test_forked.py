@@ -86,14 +86,67 @@ def test_closing_early_stops_the_children_still_running():
     assert time.perf_counter() - t < 30 and gc.get_freeze_count() == 0
 
 
-def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="jobs must be >= 1"):
-        list(forked_map([lambda: 1], jobs=0))
+def test_bad_arguments_are_refused_at_the_call():
+    for jobs in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+            forked_map([lambda: 1], jobs=jobs)  # not only once iterated
     with pytest.raises(ValueError, match="start must list every task index once"):
-        list(forked_map([lambda: 1, lambda: 2], jobs=2, start=[0, 0]))
+        forked_map([lambda: 1, lambda: 2], jobs=2, start=[0, 0])
 
 
-def test_default_jobs_is_the_usable_cores_capped():
+def test_default_jobs_is_between_one_and_the_cap():
     n = default_jobs()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert n == (min(MAX_DEFAULT_JOBS, cores) if can_fork() else 1)
+    assert isinstance(n, int) and 1 <= n <= min(MAX_DEFAULT_JOBS, os.cpu_count() or 1)
+    if not can_fork():
+        assert n == 1
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_on_done_is_called_once_per_finished_task(jobs):
+    ticks = []
+    got = list(forked_map([lambda: 1, lambda: 2, lambda: 3], jobs=jobs, start=[2, 1, 0], on_done=lambda: ticks.append(1)))
+    assert got == [1, 2, 3] and len(ticks) == 3
+
+
+class _Unreadable:
+    """Pickles in the child; reading it back here raises."""
+
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+def _refuse():
+    raise RuntimeError("cannot rebuild")
+
+
+@needs_fork
+def test_a_result_that_cannot_be_read_back_fails_alone():
+    got = list(forked_map([lambda: 1, _Unreadable, lambda: 3], jobs=2))
+    assert got[0] == 1 and got[2] == 3
+    assert got[1] == ChildFailed("its result could not be read (RuntimeError: cannot rebuild)")
+    assert got[1].message == "failed: its result could not be read (RuntimeError: cannot rebuild)"
+
+
+@needs_fork
+def test_a_freeze_of_the_caller_is_kept():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert list(forked_map([lambda: 1, lambda: 2], jobs=2)) == [1, 2]
+        assert gc.get_freeze_count() >= frozen > 0
+    finally:
+        gc.unfreeze()
+
+
+@needs_fork
+def test_a_child_writes_nothing_to_the_parents_streams(capfd):
+    def chatty():
+        print("from the child")
+        import sys
+
+        print("to stderr", file=sys.stderr)
+        return 1
+
+    assert list(forked_map([chatty, chatty], jobs=2)) == [1, 1]
+    out, err = capfd.readouterr()
+    assert "from the child" not in out and "to stderr" not in err

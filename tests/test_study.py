@@ -70,6 +70,14 @@ def test_study_records_skips_and_unrequested_analyses():
     assert only.forecast is None and only.skipped == {}
 
 
+def test_jobs_below_one_are_refused_before_any_fit(monkeypatch):
+    import scaling.study as S
+
+    monkeypatch.setattr(S, "fit_dataset", lambda *a, **k: pytest.fail("fitted before checking jobs"))
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+        Study.run(load(family(np.random.default_rng(3))), CHEAP, jobs=0)
+
+
 def test_settings_are_checked_and_give_defaults():
     s = StudySettings(fit=FitOptions(alpha=0.1, r2_min=0.5))
     assert s.forecast_options.alpha == 0.1 and s.compare_options.r2_min == 0.5 and s.level == pytest.approx(0.9)

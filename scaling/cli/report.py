@@ -94,7 +94,7 @@ def report(
             "--jobs",
             "-j",
             min=1,
-            help="Analyses and sections computed at once, each in its own process (Linux; elsewhere 1). Default: the cores available, at most 4.",
+            help="Analyses and sections computed at once, each in its own process (Linux; elsewhere 1). Default: the cores available, at most 4. Not used with --value.",
         ),
     ] = None,
 ) -> None:

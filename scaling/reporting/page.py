@@ -41,14 +41,16 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scaling import __version__
 from scaling.fitting.single import FitStatus
+from scaling.forked import check_jobs
 from scaling.outputs import check_output, report_dir
-from scaling.progress import track
+from scaling.progress import progress_bar
 from scaling.reporting.blocks import (
     PER_RUN_PANELS,
     Report,
@@ -293,7 +295,7 @@ def write_report(
     jobs : int
         Sections built and drawn at once, each in a forked process (Linux; elsewhere 1,
         :mod:`scaling.reporting.workers`).  The page and files are the same for any value;
-        :func:`~scaling.reporting.workers.default_jobs` gives the cores available, as the CLI uses.
+        :func:`scaling.forked.default_jobs` gives the cores available, as the CLI uses.
 
     Returns
     -------
@@ -305,10 +307,11 @@ def write_report(
     not ok, the sections' own warnings, then those the study recorded (fits, forecasts,
     comparison) and any raised while the sections were built.
 
-    Each section is rendered as soon as it is built: its figures are drawn, written and
-    dropped before the next section is built (with ``jobs`` > 1, before more than ``jobs``
-    further sections are), so the memory used does not grow with the number of sections
-    or figures.
+    Each section's figures are drawn one at a time and dropped once drawn, so the memory
+    used does not grow with the number of sections or figures.  With ``jobs`` = 1 a section
+    is written before the next is built; with more, the sections are started last first and
+    written in page order, those finished early waiting as PNG bytes (which the page embeds
+    anyway).
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study (scaling.study.Study.run), got {type(study).__name__}")
@@ -316,8 +319,7 @@ def write_report(
         raise ValueError(f"dpi must be at least 30, got {dpi}")
     if per_run_figures is not None and per_run_figures < 0:
         raise ValueError(f"per_run_figures must be >= 0 or None, got {per_run_figures}")
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    jobs = check_jobs(jobs)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {out} exists and is not a directory")
@@ -337,14 +339,15 @@ def write_report(
     caught_msgs: list[str] = [*study.warnings.get("fit", ()), *study.warnings.get("forecast", ()), *study.warnings.get("compare", ())]
     with report_dir(out) as work:
         page = _PageWriter(out, work, dpi, svg, safe_csv)
-        outcomes = section_outcomes(builders, ctx, page.draw, jobs)
-        for outcome in track(outcomes, "report sections", total=len(builders)):
-            if outcome.section is None:
-                skipped[outcome.name] = outcome.skipped or "failed"
-            else:
-                page.write(outcome.section, list(outcome.drawn))  # an error writing the files stops the report
-            caught_msgs += outcome.messages
-            del outcome  # its figures' bytes: only one section's are held at a time
+        with progress_bar(len(builders), "report sections") as advance:
+            # closed on an error writing the files: that stops the report and the sections' processes
+            with closing(section_outcomes(builders, ctx, page.draw, jobs, on_done=advance)) as outcomes:
+                for outcome in outcomes:
+                    if outcome.section is None:
+                        skipped[outcome.name] = outcome.skipped or "failed"
+                    else:
+                        page.write(outcome.section, list(outcome.drawn))
+                    caught_msgs += outcome.messages
         warning_items = _status_warnings(ctx) + page.warnings + list(dict.fromkeys(caught_msgs))
         return page.finish(
             skipped, warning_items, title=title or "Entropy–performance report", meta=meta,

@@ -11,13 +11,12 @@ not its matplotlib objects.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from scaling.exceptions import DataWarning, StatisticalWarning
+from scaling.exceptions import failure, recorded_warnings
 from scaling.forked import ChildFailed, forked_map
 from scaling.reporting.blocks import ReportFigure, Section, SectionBuilder, SkipSection
 
@@ -44,8 +43,9 @@ class SectionOutcome:
     drawn : tuple
         ``(figure, png, svg)`` for each of ``section.figures``, in order.
     skipped : str or None
-        Why the section is absent: the builder's :class:`SkipSection` reason, or
-        ``"failed with ..."`` and the error.
+        Why the section is absent: the builder's :class:`SkipSection` reason,
+        ``"failed with TYPE: message"`` (:func:`scaling.exceptions.failure`), or
+        ``"failed: ..."`` when its process gave no answer.
     messages : tuple of str
         The data and statistical warnings raised while it was built and drawn.
     """
@@ -62,29 +62,30 @@ def build_section(name: str, builder: SectionBuilder, ctx: ReportContext, draw: 
 
     A builder raising :class:`SkipSection` gives its reason; any other error while building
     or drawing gives ``"failed with TYPE: message"``, so one failing section loses only itself.
+    The outcome keeps the figures' names and captions and their drawings, not the figures.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        section, drawn, skipped = None, [], None
+    section, drawn, skipped = None, [], None
+    with recorded_warnings() as messages:
         try:
             section = builder(ctx)
             drawn = draw(section)
         except SkipSection as why:
             section, skipped = None, str(why)
         except Exception as err:  # one failing section must not lose the others
-            section, skipped = None, f"failed with {type(err).__name__}: {err}"
-    messages = tuple(str(w.message) for w in caught if issubclass(w.category, (DataWarning, StatisticalWarning)))
+            section, skipped = None, failure(err)
     if section is None:
-        return SectionOutcome(name, None, (), skipped, messages)
-    # the figures are drawn: keep their names and captions, let the matplotlib objects go
-    bare = [replace(f, figure=None) for f in section.figures]
-    by_id = {id(f): b for f, b in zip(section.figures, bare)}
-    drawn = tuple((by_id[id(f)], png, svg) for f, png, svg in drawn)
-    return SectionOutcome(name, replace(section, figures=tuple(bare)), drawn, None, messages)
+        return SectionOutcome(name, None, (), skipped, tuple(messages))
+    bare = tuple(replace(f, figure=None) for f in section.figures)  # drawn: let the figures go
+    drawn = tuple((b, png, svg) for b, (_, png, svg) in zip(bare, drawn))
+    return SectionOutcome(name, replace(section, figures=bare), drawn, None, tuple(messages))
 
 
 def section_outcomes(
-    builders: Sequence[tuple[str, SectionBuilder]], ctx: ReportContext, draw: Drawer, jobs: int = 1
+    builders: Sequence[tuple[str, SectionBuilder]],
+    ctx: ReportContext,
+    draw: Drawer,
+    jobs: int = 1,
+    on_done: Callable[[], None] | None = None,
 ) -> Iterator[SectionOutcome]:
     """The outcome of every builder, in the order given, built and drawn up to ``jobs`` at a time.
 
@@ -95,21 +96,32 @@ def section_outcomes(
     ctx : ReportContext
         What the builders read.
     draw : callable
-        Draws a built section's figures (:meth:`scaling.reporting.page._PageWriter.draw`).
+        Draws a built section's figures, one per ``Section.figures`` in order
+        (:meth:`scaling.reporting.page._PageWriter.draw`).
     jobs : int
         Sections at once, each in a forked process (:func:`scaling.forked.forked_map`), the
-        last started first; with 1 they are built here in order, each only after the previous
-        was taken, so the figures of one section are alive at a time.
+        last started first (a page ends with its heaviest sections: the analyses', the
+        runs' figures); the finished ones wait here for their turn, as PNG bytes (which
+        the page embeds anyway).  With 1 they are built here in order, each only after the
+        previous was taken, so the figures of one section are alive at a time.
+    on_done : callable, optional
+        Called each time a section is finished (a progress bar's advance).
 
-    Yields
-    ------
-    SectionOutcome
+    Returns
+    -------
+    iterator of SectionOutcome
         In the order of ``builders``.  A section whose process died without an answer
         (killed, out of memory) is failed, with the exit code; the others still come.
+        Close it (``contextlib.closing``) when its outcomes may not all be taken.
     """
     tasks = [partial(build_section, name, builder, ctx, draw) for name, builder in builders]
-    # started last section first: a page ends with its heaviest sections (analyses, the runs'
-    # figures), and starting those first keeps every process busy to the end
-    start = range(len(tasks) - 1, -1, -1)
-    for (name, _), got in zip(builders, forked_map(tasks, jobs, start=start)):
-        yield SectionOutcome(name, None, skipped=f"failed: {got.reason}") if isinstance(got, ChildFailed) else got
+    got = forked_map(tasks, jobs, start=range(len(tasks) - 1, -1, -1), on_done=on_done)
+    return _named(builders, got)
+
+
+def _named(builders, got) -> Iterator[SectionOutcome]:
+    try:
+        for (name, _), outcome in zip(builders, got):
+            yield SectionOutcome(name, None, skipped=outcome.message) if isinstance(outcome, ChildFailed) else outcome
+    finally:
+        got.close()

@@ -250,3 +250,33 @@ def test_an_error_writing_the_files_stops_the_report(study, tmp_path, monkeypatc
     with pytest.raises(OutputError, match="no space"):  # not a section that "failed": the report as a whole did
         write_report(study, tmp_path / "rep", sections=[("figures per run", runs_section)], dpi=30)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not can_fork(), reason="forked processes are used on Linux only")
+def test_an_error_writing_the_files_stops_the_sections_processes(study, tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    from scaling.exceptions import OutputError
+    from scaling.reporting import page
+
+    def full(path, data):
+        raise OSError("no space left on device")
+
+    def slow(ctx):  # still running when the first section's file cannot be written
+        time.sleep(60)
+        return Section("slow", "Slow")
+
+    def quick(ctx):
+        return Section("quick", "Quick")
+
+    before = {p.pid for p in multiprocessing.active_children()}
+    monkeypatch.setattr(page, "_write_file", full)
+    t = time.perf_counter()
+    with pytest.raises(OutputError, match="no space") as caught:  # kept: its traceback holds the report's frames
+        # started last first: "quick" and "slow", then the runs' figures, whose file cannot be written
+        write_report(study, tmp_path / "rep", sections=[("figures per run", runs_section), ("slow", slow), ("quick", quick)],
+                     dpi=30, jobs=2)  # fmt: skip
+    assert {p.pid for p in multiprocessing.active_children()} - before == set()
+    assert gc.get_freeze_count() == 0 and time.perf_counter() - t < 30
+    assert list(tmp_path.iterdir()) == [] and caught.traceback
