@@ -3,9 +3,10 @@
 A report's analyses (forecasts, algorithm comparison, results across sizes) and its
 sections are independent once the runs are fitted, and each keeps one core busy.
 :func:`forked_map` runs each task in a child process forked from this one, up to ``jobs``
-at once, and yields the results in the order of the tasks.  A forked child sees this
-process's memory as it was (the data, the fits) without it being copied or pickled; only
-its result is sent back (pickled between our own processes, never read from a file).
+at once, and yields the results in the order of the tasks.  A forked child reads this
+process's memory as it was (the data, the fits) where it is: nothing is pickled, and a
+memory page is copied only when the child writes to it.  Only its result is sent back
+(pickled between our own processes, never read from a file).
 
 Where fork is not the safe default (Windows has none; on macOS system libraries may not
 survive it), or with ``jobs=1``, the tasks run here, one after the other, each only when

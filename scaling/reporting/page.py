@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,7 +76,7 @@ from scaling.reporting.fit_sections import (
 )
 from scaling.reporting.sections import across_section, compare_section, forecast_section
 from scaling.reporting.summary import summary_section
-from scaling.reporting.workers import section_outcomes
+from scaling.reporting.workers import Drawn, section_outcomes
 from scaling.study import Study
 from scaling.textsafe import formula_safe
 
@@ -346,7 +346,7 @@ def write_report(
                     if outcome.section is None:
                         skipped[outcome.name] = outcome.skipped or "failed"
                     else:
-                        page.write(outcome.section, list(outcome.drawn))
+                        page.write(outcome.section, outcome.drawn)
                     caught_msgs += outcome.messages
         warning_items = _status_warnings(ctx) + page.warnings + list(dict.fromkeys(caught_msgs))
         return page.finish(
@@ -415,7 +415,7 @@ class _PageWriter:
         """Draw the figures of ``s`` and write them, its tables and its markup (:meth:`draw`, :meth:`write`)."""
         self.write(s, self.draw(s))
 
-    def draw(self, s: Section) -> list[tuple[ReportFigure, bytes, bytes | None]]:
+    def draw(self, s: Section) -> list[Drawn]:
         """The figures of ``s`` drawn one at a time (a function called only now) as PNG (and SVG) bytes.
 
         A figure made here is dropped as soon as it is drawn; one the section holds goes with
@@ -431,7 +431,7 @@ class _PageWriter:
             del fig
         return rendered
 
-    def write(self, s: Section, rendered: list[tuple[ReportFigure, bytes, bytes | None]]) -> None:
+    def write(self, s: Section, rendered: Sequence[Drawn]) -> None:
         """Write the drawn figures and the tables of ``s``; keep its markup, title and warnings."""
         html = {}
         for f, png, vector in rendered:
